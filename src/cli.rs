@@ -1,0 +1,181 @@
+//! Command-line definitions and subcommands. Data goes to stdout,
+//! diagnostics to stderr. Exit codes: 0 ok, 1 invalid spec or drift,
+//! 2 usage or I/O error.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use rmqgen::{Diagnostics, Error, WriteOptions};
+
+/// Render a RabbitMQ HA topology spec into infrastructure code.
+#[derive(Parser)]
+#[command(name = "rmqgen", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render SPEC into DIR (or, with --check, compare DIR with it).
+    Render {
+        /// The spec (JSON); `-` reads standard input.
+        spec: PathBuf,
+        /// Output directory.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Write nothing; exit 1 and list the differences if DIR is not
+        /// exactly what SPEC renders to.
+        #[arg(long)]
+        check: bool,
+        /// Overwrite this file even though rmqgen did not write it
+        /// (relative to DIR; repeat for more).
+        #[arg(long, value_name = "PATH")]
+        force: Vec<String>,
+    },
+    /// Check SPEC and print every problem.
+    Validate {
+        /// The spec (JSON); `-` reads standard input.
+        spec: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print the JSON Schema of the spec.
+    Schema,
+    /// Print the reference five-VM spec.
+    Init,
+    /// Explain a diagnostic code (e.g. RMQ062).
+    Explain {
+        /// The code.
+        code: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rmqgen: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_spec(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the spec from standard input")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn print_diagnostics(d: &Diagnostics) {
+    if !d.is_empty() {
+        eprint!("{d}");
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Render {
+            spec,
+            out,
+            check,
+            force,
+        } => {
+            let source = read_spec(&spec)?;
+            let output = match rmqgen::compile(&source) {
+                Ok(o) => o,
+                Err(Error::Invalid(d)) => {
+                    print_diagnostics(&d);
+                    eprintln!("rmqgen: {} error(s); nothing written", d.error_count());
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            print_diagnostics(&output.warnings);
+            if check {
+                let drift = output.bundle.check(&out)?;
+                if drift.is_empty() {
+                    eprintln!("rmqgen: {} is up to date", out.display());
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let mut stdout = std::io::stdout().lock();
+                for d in &drift {
+                    let kind = serde_json::to_value(d.kind)?;
+                    writeln!(stdout, "{}\t{}", kind.as_str().unwrap_or("?"), d.path)?;
+                }
+                eprintln!(
+                    "rmqgen: {} differs from the spec in {} file(s); run `rmqgen render` to update it",
+                    out.display(),
+                    drift.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let report = output.bundle.write(&out, &WriteOptions { force })?;
+            for path in &report.kept {
+                eprintln!("rmqgen: kept {path}: no longer generated, but edited by hand since; remove it yourself");
+            }
+            eprintln!(
+                "rmqgen: {}: {} written, {} unchanged, {} removed",
+                out.display(),
+                report.written.len(),
+                report.unchanged.len(),
+                report.removed.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { spec, format } => {
+            let source = read_spec(&spec)?;
+            let d = rmqgen::diagnose(&source);
+            match format {
+                Format::Human => {
+                    print_diagnostics(&d);
+                    if !d.has_errors() {
+                        eprintln!("rmqgen: the spec is valid");
+                    }
+                }
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&d)?);
+                }
+            }
+            Ok(if d.has_errors() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Schema => {
+            print!("{}", rmqgen::schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init => {
+            print!("{}", rmqgen::reference_spec());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { code } => match rmqgen::Code::parse(&code) {
+            Some(c) => {
+                println!("{c}: {}\n\n{}", c.title(), c.explanation());
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("rmqgen: unknown code {code:?}; codes are RMQ001 to RMQ090");
+                Ok(ExitCode::from(2))
+            }
+        },
+    }
+}

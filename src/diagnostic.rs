@@ -1,0 +1,305 @@
+//! Diagnostics: what is wrong with a spec, where, and how to fix it.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How bad a diagnostic is. Errors stop rendering; warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The spec cannot be rendered.
+    Error,
+    /// The spec renders, but something deserves a look.
+    Warning,
+}
+
+/// A position in the spec's source text (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+/// One problem in a spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable code, see [`Code`] and `rmqgen explain`.
+    pub code: Code,
+    /// JSON pointer (RFC 6901) to the offending value; `""` is the document.
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Where the offending value starts in the source, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+}
+
+impl Diagnostic {
+    /// An error at `pointer`.
+    pub fn error(code: Code, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            code,
+            pointer: pointer.into(),
+            message: message.into(),
+            hint: None,
+            location: None,
+        }
+    }
+
+    /// A warning at `pointer`.
+    pub fn warning(code: Code, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, pointer, message)
+        }
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let pointer = if self.pointer.is_empty() {
+            "(document)"
+        } else {
+            &self.pointer
+        };
+        write!(f, "{severity}[{}] {pointer}", self.code)?;
+        if let Some(Location { line, column }) = self.location {
+            write!(f, " (line {line}, column {column})")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All diagnostics of one spec, sorted by pointer, then code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Diagnostics(Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// No diagnostics.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.0.push(diagnostic);
+    }
+
+    /// True when at least one diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// Number of errors.
+    pub fn error_count(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Iterates in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.0.iter()
+    }
+
+    /// Sorts (pointer, code, message) so output is stable whatever order the
+    /// rules ran in, and drops exact duplicates.
+    pub(crate) fn finish(mut self) -> Self {
+        self.0.sort_by(|a, b| {
+            (&a.pointer, a.code, &a.message).cmp(&(&b.pointer, b.code, &b.message))
+        });
+        self.0.dedup();
+        self
+    }
+
+    /// Fills in source locations from the spec text.
+    pub(crate) fn locate(&mut self, source: &str) {
+        let index = crate::locate::PointerIndex::new(source);
+        for d in &mut self.0 {
+            if d.location.is_none() {
+                d.location = index.find(&d.pointer);
+            }
+        }
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl IntoIterator for Diagnostics {
+    type Item = Diagnostic;
+    type IntoIter = std::vec::IntoIter<Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $code:literal, $title:literal, $explain:literal; )*) => {
+        /// Stable diagnostic codes. `rmqgen explain CODE` prints the long form.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $( #[doc = $title] $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The code as printed, e.g. `RMQ062`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// One-line title.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)* }
+            }
+
+            /// Why the rule exists.
+            pub fn explanation(self) -> &'static str {
+                match self { $(Code::$variant => $explain,)* }
+            }
+
+            /// Looks a code up by its printed form (case-insensitive).
+            pub fn parse(s: &str) -> Option<Code> {
+                let s = s.trim().to_ascii_uppercase();
+                Code::ALL.iter().copied().find(|c| c.as_str() == s)
+            }
+        }
+    };
+}
+
+codes! {
+    Syntax = "RMQ001", "The spec is not valid JSON",
+        "The file could not be read as JSON. The location points at the first character the parser could not accept.";
+    Shape = "RMQ002", "A value has the wrong type or an unknown field",
+        "Every object in the spec denies unknown fields, so a typo in a key is an error rather than a silently ignored setting. Types follow schemas/topology.schema.json; point your editor at it with \"$schema\".";
+    InlineSecret = "RMQ003", "A secret was written inline",
+        "Secrets (passwords, the Erlang cookie) are never accepted inline: a spec is committed to a repository and rendered output is world-readable. Give a source instead: {\"from\": \"terraform-random\"}, {\"from\": \"file\", \"path\": ...} or {\"from\": \"variable\", \"name\": ...}.";
+    Name = "RMQ010", "A name is not a valid RFC 1123 label",
+        "Host names become Erlang node names (rabbit@NAME), /etc/hosts entries, Terraform keys and file names. An RFC 1123 label (1-63 characters of a-z, 0-9 and '-', not starting or ending with '-') is safe in all of them. The original setup used dotted names like rabbitmq.s.o, which RabbitMQ treats as long names and which do not match the short host name.";
+    DuplicateName = "RMQ011", "Two hosts share a name",
+        "Every host needs a unique name: it keys the Terraform for_each map, the Erlang node name and /etc/hosts.";
+    Charset = "RMQ012", "A value contains characters that are not allowed",
+        "Values placed into line-oriented configuration files (haproxy.cfg, keepalived.conf, rabbitmq.conf, shell scripts) are restricted to a character set that needs no escaping, so that no value can ever inject a directive.";
+    Address = "RMQ020", "An address is not an IPv4 address or CIDR",
+        "Addresses are dotted-quad IPv4 (192.168.247.150); the network is CIDR (192.168.247.0/24). keepalived's VRRP VIP and the static guest addresses need IPv4 here.";
+    OutsideNetwork = "RMQ021", "An address is outside the network",
+        "Every host, the gateway and the VIP must be inside network.cidr: VRRP moves the VIP by gratuitous ARP on one L2 segment, so the VIP must be in the subnet of the interface keepalived runs on.";
+    DuplicateAddress = "RMQ022", "Two hosts share an address",
+        "Each host needs its own address, and the VIP must belong to no host: otherwise ARP answers from two machines and clients reach whichever answered last.";
+    ReservedAddress = "RMQ023", "The network or broadcast address is used",
+        "The first address of a subnet names the network and the last is the broadcast address; neither can be assigned to a host or the VIP.";
+    BrokerCount = "RMQ030", "Broker count",
+        "A cluster needs at least one broker. Quorum queues and pause_minority need a majority: with an even count, a clean split leaves no side with a majority, so an odd count (3, 5, 7) tolerates the same failures with one machine less.";
+    LoadBalancerCount = "RMQ031", "Fewer than two load balancers",
+        "The VIP is highly available only if a second load balancer can take it over: keepalived needs at least two peers.";
+    Version = "RMQ040", "Unsupported RabbitMQ version",
+        "rmqgen knows RabbitMQ 3.8 to 4.2. The version decides which settings exist: quorum queues from 3.8, per-vhost default queue type from 3.11, no classic mirroring from 4.0, no Mnesia partition handling from 4.3.";
+    ClassicMirroringRemoved = "RMQ041", "Classic queue mirroring on RabbitMQ 4.x",
+        "Classic queue mirroring (ha-mode policies) was deprecated in 3.9 and removed in 4.0: a 4.x broker ignores the policy and queues are not replicated at all. Use quorum queues (queue_ha.mode = quorum).";
+    ClassicMirroringDeprecated = "RMQ042", "Classic queue mirroring is deprecated",
+        "Classic mirroring is deprecated since 3.9 and gone in 4.0. It still works on 3.x, but plan the move to quorum queues, which replicate with Raft and do not lose confirmed messages on leader failure.";
+    QuorumUnavailable = "RMQ043", "Quorum queues need RabbitMQ 3.8 or later",
+        "Quorum queues were introduced in RabbitMQ 3.8.";
+    Replicas = "RMQ044", "Replica count out of range",
+        "A queue cannot have more replicas than there are brokers, and fewer than 1 makes no sense; for quorum queues fewer than 3 replicas cannot survive the loss of one.";
+    PartitionIgnore = "RMQ045", "cluster_partition_handling = ignore with 3 or more brokers",
+        "With 'ignore', both sides of a network partition keep accepting writes and the data diverges. For 3 or more brokers use pause_minority (the default) or autoheal.";
+    PartitionHandlingIgnored = "RMQ046", "Partition handling has no effect on this version",
+        "RabbitMQ 4.3 replaced Mnesia with Khepri (Raft): cluster_partition_handling no longer exists and rmqgen does not write it.";
+    DefaultQueueType = "RMQ047", "Quorum default queue type needs RabbitMQ 3.11",
+        "Before 3.11 a vhost has no default queue type: clients must declare quorum queues with the x-queue-type=quorum argument themselves, or they get unreplicated classic queues.";
+    Users = "RMQ048", "A user or vhost is not usable",
+        "Users need unique names other than guest (guest is for localhost only and its password is public), and permissions can only name vhosts the spec creates.";
+    Plugin = "RMQ049", "Unknown plugin name",
+        "Plugin names are Erlang application names: lower-case letters, digits and underscores, starting with rabbitmq_.";
+    Timeout = "RMQ050", "HAProxy timeout does not exceed the AMQP heartbeat",
+        "HAProxy closes a connection that was idle for 'timeout client' or 'timeout server'. An AMQP connection with heartbeat H sends a frame only every H/2 seconds when idle, so a timeout at or below H cuts healthy idle connections. The original setup used 10 s against the 60 s default heartbeat: every idle consumer was disconnected after exactly 10 s.";
+    HeartbeatDisabled = "RMQ051", "AMQP heartbeat disabled",
+        "With heartbeat 0 idle connections send nothing and HAProxy's inactivity timeout is the only thing that ends dead ones.";
+    HealthCheck = "RMQ052", "Health check timing out of range",
+        "Check intervals must be positive and rise/fall at least 1. A dead broker stays in rotation for about interval × fall; the original's 5 s × 2 kept it there for about 8 s.";
+    PortConflict = "RMQ053", "Port out of range or used twice",
+        "Ports are 1..65535, and each listener on a host needs its own port.";
+    RouterId = "RMQ060", "VRRP virtual router id out of range",
+        "virtual_router_id is a byte, 1..=255, and must be unique on the L2 segment.";
+    Priority = "RMQ061", "VRRP priority out of range or ambiguous",
+        "Priorities are 1..=254 (255 is reserved for the address owner). Equal priorities are broken by the higher IP address, which is rarely what was meant.";
+    NoFailover = "RMQ062", "A failed health check cannot move the VIP",
+        "With a weight-based track script, a failing master's priority drops by |weight|. The VIP moves only if the lowered priority is strictly below a healthy backup's. The original setup: master 100, weight -20 gives 80, equal to the backup's 80, so the VIP never moved when HAProxy died. Rule: highest priority + weight < lowest priority. Or use track mode 'fault', which releases the VIP at once.";
+    AuthPass = "RMQ063", "VRRP auth_pass is not usable",
+        "keepalived uses only the first 8 characters of auth_pass (and warns); VRRPv3 has no authentication at all. The password travels in clear text in every advert: it is not a secret.";
+    NoPreemptMaster = "RMQ064", "nopreempt with initial state MASTER",
+        "keepalived ignores nopreempt on an instance whose initial state is MASTER ('nopreempt will not work with initial state MASTER'), so the first load balancer always takes the VIP back: every recovery moves the VIP twice. With preempt = false every load balancer must start as BACKUP.";
+    AdvertInterval = "RMQ065", "VRRP advert interval not supported",
+        "VRRPv2 adverts are whole seconds (1..255); VRRPv3 allows centiseconds (10 ms..40 s). The backup takes over after about 3 adverts.";
+    Transport = "RMQ066", "VRRP transport not supported by the provider",
+        "Multicast VRRP needs an L2 segment that carries multicast; cloud networks do not. Use unicast.";
+    Interface = "RMQ070", "Invalid interface name",
+        "Linux interface names are 1-15 characters without '/', ':' or white space.";
+    Domain = "RMQ071", "Invalid DNS domain",
+        "The domain is a dot-separated list of RFC 1123 labels, at most 253 characters.";
+    Secret = "RMQ080", "A secret source is not usable",
+        "Secret files are read by Terraform at plan time, variables are declared sensitive; both need a plain path or a valid identifier.";
+    Resources = "RMQ090", "VM size out of range",
+        "vCPUs, memory and disk must be positive: a broker needs at least 1 vCPU and 512 MiB to boot.";
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}

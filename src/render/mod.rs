@@ -1,0 +1,139 @@
+//! Renderers: pure functions from the [`Plan`] to artifacts, one per
+//! artifact family. Line-oriented formats come from minijinja templates
+//! embedded at compile time; structured formats are built through serde.
+
+mod bootstrap;
+mod escape;
+mod haproxy;
+mod hosts;
+mod keepalived;
+mod rabbitmq;
+
+use std::sync::OnceLock;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::bundle::{Bundle, Install};
+use crate::error::Error;
+use crate::plan::{Plan, Role};
+
+pub use escape::shell_quote;
+
+/// Every template, by name, embedded at compile time.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "haproxy.cfg",
+        include_str!("../../templates/haproxy.cfg.j2"),
+    ),
+    (
+        "haproxy-dropin.conf",
+        include_str!("../../templates/haproxy-dropin.conf.j2"),
+    ),
+    (
+        "keepalived.conf",
+        include_str!("../../templates/keepalived.conf.j2"),
+    ),
+    (
+        "keepalived-dropin.conf",
+        include_str!("../../templates/keepalived-dropin.conf.j2"),
+    ),
+    (
+        "check-haproxy.sh",
+        include_str!("../../templates/check-haproxy.sh.j2"),
+    ),
+    (
+        "rabbitmq.conf",
+        include_str!("../../templates/rabbitmq.conf.j2"),
+    ),
+    (
+        "queue-ha-policy.sh",
+        include_str!("../../templates/queue-ha-policy.sh.j2"),
+    ),
+    ("etc-hosts", include_str!("../../templates/etc-hosts.j2")),
+];
+
+/// The template environment, built once per process: templates are parsed
+/// once, not per render.
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        if let Ok(syntax) = SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
+        // No template name ends in .html/.json/.yaml, so nothing is
+        // auto-escaped; values are escaped explicitly (`sh`) or validated
+        // to a character set that needs none.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.add_filter("sh", |s: String| shell_quote(&s));
+        for (name, source) in TEMPLATES {
+            // A template that does not parse is a build defect, caught by
+            // `every_template_parses` below; skipping here keeps this infallible.
+            let _ = env.add_template(name, source);
+        }
+        env
+    })
+}
+
+/// Renders a named template with a serialisable context.
+fn render_template(name: &str, ctx: impl Serialize) -> Result<String, Error> {
+    let tmpl = env().get_template(name)?;
+    Ok(tmpl.render(Serde(ctx))?)
+}
+
+/// Names of hosts with a role.
+fn hosts_with(plan: &Plan, role: Role) -> Vec<String> {
+    plan.hosts
+        .iter()
+        .filter(|h| h.role == role)
+        .map(|h| h.name.clone())
+        .collect()
+}
+
+/// An install record owned by root.
+fn root_file(hosts: Vec<String>, path: &str, mode: u32) -> Install {
+    Install {
+        hosts,
+        path: path.to_string(),
+        owner: "root".into(),
+        group: "root".into(),
+        mode,
+        append: false,
+    }
+}
+
+/// Renders every role artifact of the plan.
+pub fn render(plan: &Plan) -> Result<Bundle, Error> {
+    let mut bundle = Bundle::new();
+    hosts::render(plan, &mut bundle)?;
+    rabbitmq::render(plan, &mut bundle)?;
+    bootstrap::render(plan, &mut bundle)?;
+    haproxy::render(plan, &mut bundle)?;
+    keepalived::render(plan, &mut bundle)?;
+    Ok(bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        let mut env = Environment::new();
+        env.add_filter("sh", |s: String| shell_quote(&s));
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+        assert!(super::env().get_template("haproxy.cfg").is_ok());
+    }
+}

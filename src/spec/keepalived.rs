@@ -1,0 +1,81 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// keepalived (VRRP) holding the VIP on one healthy load balancer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Keepalived {
+    /// VRRP virtual router id, 1..=255, unique on the L2 segment. Default:
+    /// derived from the cluster name (stable, 1..=255).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_router_id: Option<u32>,
+    /// VRRP protocol version, 2 or 3. Version 3 allows sub-second adverts.
+    /// Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp_version: Option<u32>,
+    /// Advertisement interval in milliseconds; the backup takes over about
+    /// 3 intervals after the master falls silent. Version 2 needs whole
+    /// seconds. Default: 500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advert_int_ms: Option<u32>,
+    /// `unicast` (works everywhere) or `multicast` (needs L2 multicast).
+    /// Default: `unicast`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<VrrpTransport>,
+    /// Whether a recovered higher-priority load balancer takes the VIP back.
+    /// Taking it back is a second, avoidable client outage. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preempt: Option<bool>,
+    /// What a failed HAProxy health check does. Default: `fault`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<TrackMode>,
+    /// Health check interval, ms. Default: 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_interval_ms: Option<u32>,
+    /// Failures before the check counts as failed. Default: 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_fall: Option<u32>,
+    /// Successes before the check counts as passed again. Default: 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_rise: Option<u32>,
+    /// VRRPv2 `auth_pass` (at most 8 characters). Not a secret: it travels in
+    /// clear text in every advert and only guards against a misconfigured
+    /// neighbour. VRRPv3 has no authentication. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_pass: Option<String>,
+}
+
+/// VRRP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VrrpTransport {
+    /// Adverts sent to each peer's address.
+    Unicast,
+    /// Adverts sent to 224.0.0.18.
+    Multicast,
+}
+
+/// Initial VRRP state of a load balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum VrrpState {
+    /// Claims the VIP at start.
+    #[serde(rename = "MASTER")]
+    Master,
+    /// Waits for adverts first.
+    #[serde(rename = "BACKUP")]
+    Backup,
+}
+
+/// What a failed HAProxy health check does to the VRRP instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TrackMode {
+    /// The instance enters FAULT and releases the VIP at once (fastest).
+    Fault,
+    /// The priority drops by `weight` (negative); the highest priority plus
+    /// `weight` must be below every other load balancer's priority.
+    Weight {
+        /// Priority change on failure, -254..=-1.
+        weight: i32,
+    },
+}

@@ -1,0 +1,141 @@
+//! What users write: the topology spec.
+//!
+//! These types mirror the JSON document one to one. They are deliberately
+//! permissive about *values* (addresses and versions are strings, numbers are
+//! wide) so that [`crate::validate`] can report every problem at once with a
+//! JSON pointer, instead of serde stopping at the first one. They are strict
+//! about *shape*: every object denies unknown fields, so a typo is an error.
+//!
+//! Optional fields are `Option`s; the defaults live in one place, the
+//! [`crate::plan`] module, and each field's doc comment names its default.
+
+mod haproxy;
+mod keepalived;
+mod rabbitmq;
+mod secret;
+mod target;
+
+pub use haproxy::{Balance, HaProxy, HealthCheck, Stats, Timeouts};
+pub use keepalived::{Keepalived, TrackMode, VrrpState, VrrpTransport};
+pub use rabbitmq::{
+    AllReplicas, PartitionHandling, Permission, QueueHa, QueueHaMode, RabbitMq, RabbitPorts,
+    Replicas, SyncMode, User, UserTag,
+};
+pub use secret::SecretSource;
+pub use target::{Libvirt, Provider, Proxmox, Resources, RoleResources, Target};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A highly available RabbitMQ cluster: brokers, HAProxy load balancers that
+/// share a floating virtual IP through keepalived, and the queue replication
+/// policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "rmqgen topology")]
+pub struct Spec {
+    /// JSON Schema reference for editors; ignored by rmqgen.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Cluster name: an RFC 1123 label (lower-case letters, digits, `-`).
+    /// Becomes the RabbitMQ `cluster_name` and the prefix of Terraform
+    /// resource names.
+    pub name: String,
+    /// DNS domain of the hosts (for example `mq.example.internal`). When set,
+    /// every host also gets its FQDN in `/etc/hosts`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The one layer-2 segment every host and the virtual IP live on.
+    pub network: Network,
+    /// The floating virtual IP that clients connect to. Must be inside
+    /// `network.cidr` and distinct from every host address.
+    pub vip: String,
+    /// The brokers and the queue replication policy.
+    pub rabbitmq: RabbitMq,
+    /// The broker hosts. An odd count (3, 5, ...) keeps a majority through a
+    /// partition.
+    pub brokers: Vec<Node>,
+    /// The HAProxy + keepalived hosts; at least two.
+    pub load_balancers: Vec<LoadBalancer>,
+    /// HAProxy settings shared by every load balancer. Default: all defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub haproxy: Option<HaProxy>,
+    /// keepalived (VRRP) settings shared by every load balancer. Default: all
+    /// defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalived: Option<Keepalived>,
+    /// How hosts are configured at first boot. Default: `cloud-init`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning: Option<Provisioning>,
+    /// Where the virtual machines run. Default: libvirt with its defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// The network all hosts share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// IPv4 subnet in CIDR notation, for example `192.168.247.0/24`.
+    pub cidr: String,
+    /// Default gateway; inside `cidr`. Default: none (no default route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// DNS resolvers for the hosts. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// Name of the guest network interface that carries the addresses and the
+    /// VIP (keepalived binds to it). Default: `ens3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Interface MTU. Default: leave the OS default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+}
+
+/// A broker host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Host name: an RFC 1123 label, unique among all hosts. The Erlang node
+    /// name is `rabbit@<name>`.
+    pub name: String,
+    /// IPv4 address inside `network.cidr`.
+    pub address: String,
+    /// VM size for this host. Default: `target.resources.broker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// A load balancer host (HAProxy + keepalived).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancer {
+    /// Host name: an RFC 1123 label, unique among all hosts.
+    pub name: String,
+    /// IPv4 address inside `network.cidr`.
+    pub address: String,
+    /// VRRP priority, 1..=254; the highest healthy load balancer holds the
+    /// VIP. Default: 150 for the first load balancer, 10 less for each next
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// Initial VRRP state. Default: `BACKUP` everywhere when
+    /// `keepalived.preempt` is false (keepalived ignores `nopreempt` on a
+    /// `MASTER`), otherwise `MASTER` on the highest priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_state: Option<VrrpState>,
+    /// VM size for this host. Default: `target.resources.load_balancer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// How hosts are configured at first boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provisioning {
+    /// Debian/Ubuntu images configured by cloud-init user-data.
+    CloudInit,
+    /// NixOS hosts configured by the flake's modules.
+    Nixos,
+}

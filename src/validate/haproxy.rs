@@ -1,0 +1,152 @@
+//! HAProxy: timeouts against the heartbeat, health checks, ports, stats.
+
+use super::charset::{is_safe_token, show};
+use super::Sink;
+use crate::diagnostic::Code;
+use crate::plan::{self, defaults};
+use crate::spec::Spec;
+
+pub(super) fn check(spec: &Spec, d: &mut Sink) {
+    let h = spec.haproxy.clone().unwrap_or_default();
+    let hb = plan::heartbeat_s(spec);
+    let (client_s, server_s) = plan::idle_timeouts_s(spec);
+    for (key, t) in [("client_s", client_s), ("server_s", server_s)] {
+        if hb > 0 && t <= hb {
+            d.error(
+                Code::Timeout,
+                format!("/haproxy/timeouts/{key}"),
+                format!("timeout {key} = {t} s does not exceed the AMQP heartbeat of {hb} s: HAProxy would cut idle connections"),
+                format!("use at least {} s (rmqgen's default is {} × heartbeat = {} s)", hb + 1, defaults::TIMEOUT_HEARTBEATS, hb * defaults::TIMEOUT_HEARTBEATS),
+            );
+        } else if t == 0 {
+            d.error(
+                Code::Timeout,
+                format!("/haproxy/timeouts/{key}"),
+                "a zero timeout disables it: dead connections are never cleaned up",
+                "set a timeout above the heartbeat",
+            );
+        }
+    }
+    let t = h.timeouts.clone().unwrap_or_default();
+    if t.connect_ms == Some(0) {
+        d.error(
+            Code::Timeout,
+            "/haproxy/timeouts/connect_ms",
+            "connect timeout must be positive",
+            "use e.g. 5000",
+        );
+    }
+
+    let c = h.check.clone().unwrap_or_default();
+    for (key, v) in [
+        ("interval_ms", c.interval_ms),
+        ("fast_interval_ms", c.fast_interval_ms),
+        ("down_interval_ms", c.down_interval_ms),
+        ("rise", c.rise),
+        ("fall", c.fall),
+    ] {
+        if v == Some(0) {
+            d.error(
+                Code::HealthCheck,
+                format!("/haproxy/check/{key}"),
+                format!("check {key} must be at least 1"),
+                "leave it unset for rmqgen's tested default",
+            );
+        }
+    }
+    let interval = c.interval_ms.unwrap_or(defaults::CHECK_INTERVAL_MS);
+    let fall = c.fall.unwrap_or(defaults::CHECK_FALL);
+    if u64::from(interval) * u64::from(fall) > 10_000 {
+        d.warning(
+            Code::HealthCheck,
+            "/haproxy/check",
+            format!(
+                "a dead broker stays in rotation for about {} s (interval × fall)",
+                u64::from(interval) * u64::from(fall) / 1000
+            ),
+            "the defaults (1000 ms, fall 2) take it out in about 1.5 s without flapping",
+        );
+    }
+    if t.check_ms == Some(0) {
+        d.error(
+            Code::HealthCheck,
+            "/haproxy/timeouts/check_ms",
+            "check timeout must be positive",
+            "leave it unset to use the check interval",
+        );
+    }
+    if h.maxconn == Some(0) {
+        d.error(
+            Code::HealthCheck,
+            "/haproxy/maxconn",
+            "maxconn must be positive",
+            "leave it unset for 10000",
+        );
+    }
+
+    let stats = h.stats.clone().unwrap_or_default();
+    if let Some(uri) = &stats.uri {
+        let rest = uri.strip_prefix('/');
+        if !rest.is_some_and(|r| r.is_empty() || is_safe_token(r, 200, "._~/-")) {
+            d.error(
+                Code::Charset,
+                "/haproxy/stats/uri",
+                format!(
+                    "stats URI {} must start with '/' and use only [A-Za-z0-9._~/-]",
+                    show(uri)
+                ),
+                "e.g. \"/rabbitmq-stats\"",
+            );
+        }
+    }
+    if let Some(user) = &stats.user {
+        if !is_safe_token(user, 64, "._-") {
+            d.error(
+                Code::Charset,
+                "/haproxy/stats/user",
+                format!(
+                    "stats user {} has characters outside [A-Za-z0-9._-]",
+                    show(user)
+                ),
+                "e.g. \"admin\"",
+            );
+        }
+    }
+    if stats.refresh_s == Some(0) {
+        d.error(
+            Code::HealthCheck,
+            "/haproxy/stats/refresh_s",
+            "refresh must be at least 1 s",
+            "leave it unset for 10 s",
+        );
+    }
+    if let Some(pw) = &stats.password {
+        super::rabbitmq::secret(pw, "/haproxy/stats/password", d);
+    }
+
+    let rabbit = plan::rabbit_ports(spec);
+    let management = plan::plugins(spec)
+        .iter()
+        .any(|p| p == "rabbitmq_management");
+    let mut ports = vec![
+        ("/haproxy/amqp_port", h.amqp_port.unwrap_or(rabbit.amqp)),
+        (
+            "/haproxy/health_port",
+            h.health_port.unwrap_or(defaults::HEALTH_PORT),
+        ),
+        (
+            "/haproxy/stats/port",
+            stats.port.unwrap_or(defaults::STATS_PORT),
+        ),
+    ];
+    if management {
+        ports.push((
+            "/haproxy/management_port",
+            h.management_port.unwrap_or(rabbit.management),
+        ));
+    }
+    for (p, port) in &ports {
+        d.port(p, *port);
+    }
+    d.distinct_ports("load balancer", &ports);
+}

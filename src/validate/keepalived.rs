@@ -1,0 +1,175 @@
+//! keepalived: router id, priorities and the failover arithmetic, adverts,
+//! authentication, preemption.
+
+use super::charset::show;
+use super::Sink;
+use crate::diagnostic::Code;
+use crate::plan::{self, defaults};
+use crate::spec::{Spec, TrackMode, VrrpState};
+
+pub(super) fn check(spec: &Spec, d: &mut Sink) {
+    let ka = spec.keepalived.clone().unwrap_or_default();
+    if let Some(id) = ka.virtual_router_id {
+        if !(1..=255).contains(&id) {
+            d.error(Code::RouterId, "/keepalived/virtual_router_id", format!("virtual_router_id {id} is not 1..=255"), "pick a byte value unique on the segment, or leave it unset to derive one from the cluster name");
+        }
+    }
+
+    let version = ka.vrrp_version.unwrap_or(defaults::VRRP_VERSION);
+    if !(2..=3).contains(&version) {
+        d.error(
+            Code::AdvertInterval,
+            "/keepalived/vrrp_version",
+            format!("VRRP version {version} does not exist"),
+            "use 3 (or 2 for old peers)",
+        );
+    }
+    let advert = ka.advert_int_ms.unwrap_or(defaults::ADVERT_INT_MS);
+    let advert_p = "/keepalived/advert_int_ms";
+    if version == 2 && (advert % 1000 != 0 || !(1000..=255_000).contains(&advert)) {
+        d.error(
+            Code::AdvertInterval,
+            advert_p,
+            format!("VRRPv2 adverts are whole seconds (1000..=255000 ms), not {advert} ms"),
+            "use vrrp_version 3 for sub-second adverts, or a multiple of 1000",
+        );
+    } else if version == 3 && (advert % 10 != 0 || !(10..=40_950).contains(&advert)) {
+        d.error(
+            Code::AdvertInterval,
+            advert_p,
+            format!("VRRPv3 adverts are 10..=40950 ms in steps of 10, not {advert} ms"),
+            "e.g. 500",
+        );
+    }
+
+    if let Some(pass) = &ka.auth_pass {
+        let p = "/keepalived/auth_pass";
+        if version == 3 {
+            d.error(
+                Code::AuthPass,
+                p,
+                "VRRPv3 has no authentication",
+                "remove auth_pass, or use vrrp_version 2",
+            );
+        } else if pass.is_empty() || pass.len() > 8 {
+            d.error(
+                Code::AuthPass,
+                p,
+                format!(
+                    "auth_pass is {} characters; keepalived uses at most 8",
+                    pass.len()
+                ),
+                "use 1-8 characters (it is sent in clear text: it is not a secret)",
+            );
+        } else if !pass.bytes().all(|b| {
+            b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\' | b'#' | b'!' | b'{' | b'}')
+        }) {
+            d.error(
+                Code::Charset,
+                p,
+                format!(
+                    "auth_pass {} has characters keepalived's parser treats specially",
+                    show(pass)
+                ),
+                "use letters, digits and simple punctuation",
+            );
+        }
+    }
+
+    let priorities = plan::lb_priorities(spec);
+    for (i, (lb, prio)) in spec.load_balancers.iter().zip(&priorities).enumerate() {
+        if !(1..=254).contains(prio) {
+            d.error(
+                Code::Priority,
+                format!("/load_balancers/{i}/priority"),
+                format!("priority {prio} is not 1..=254"),
+                "255 is reserved for the address owner; use e.g. 150 and 140",
+            );
+        }
+        if let Some(j) = priorities[..i].iter().position(|p| p == prio) {
+            d.warning(
+                Code::Priority,
+                format!("/load_balancers/{i}/priority"),
+                format!(
+                    "priority {prio} equals {}'s: keepalived breaks the tie by IP address",
+                    spec.load_balancers[j].name
+                ),
+                "give every load balancer a distinct priority",
+            );
+        }
+        let preempt = ka.preempt.unwrap_or(false);
+        if !preempt && lb.initial_state == Some(VrrpState::Master) {
+            d.error(
+                Code::NoPreemptMaster,
+                format!("/load_balancers/{i}/initial_state"),
+                "nopreempt (keepalived.preempt = false) is ignored on an instance that starts as MASTER",
+                "remove initial_state (every load balancer then starts as BACKUP), or set keepalived.preempt = true",
+            );
+        }
+    }
+
+    if let Some(TrackMode::Weight { weight }) = ka.track {
+        let p = "/keepalived/track/weight";
+        if !(-254..=-1).contains(&weight) {
+            d.error(
+                Code::NoFailover,
+                p,
+                format!(
+                    "weight {weight} is not -254..=-1: a failed check would not lower the priority"
+                ),
+                "use a negative weight, or track mode \"fault\"",
+            );
+        } else if priorities.len() >= 2 {
+            let (hi, hi_i) = priorities
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (*p, i))
+                .max()
+                .unwrap_or((0, 0));
+            let lo = priorities
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != hi_i)
+                .map(|(_, p)| *p)
+                .min()
+                .unwrap_or(0);
+            let lowered = i64::from(hi) + i64::from(weight);
+            if lowered >= i64::from(lo) {
+                d.error(
+                    Code::NoFailover,
+                    p,
+                    format!(
+                        "{}'s priority {hi} {weight} = {lowered} is not below the lowest backup priority {lo}: a failed HAProxy check cannot move the VIP",
+                        spec.load_balancers[hi_i].name
+                    ),
+                    format!("use a weight of at most {} (or track mode \"fault\")", i64::from(lo) - i64::from(hi) - 1),
+                );
+            }
+        }
+    }
+
+    for (key, v) in [
+        ("check_interval_ms", ka.check_interval_ms),
+        ("check_fall", ka.check_fall),
+        ("check_rise", ka.check_rise),
+    ] {
+        if v == Some(0) {
+            d.error(
+                Code::HealthCheck,
+                format!("/keepalived/{key}"),
+                format!("{key} must be at least 1"),
+                "leave it unset for the default",
+            );
+        }
+    }
+    if let Some(ms) = ka.check_interval_ms {
+        if ms != 0 && ms < 200 {
+            d.error(
+                Code::HealthCheck,
+                "/keepalived/check_interval_ms",
+                format!("a {ms} ms check interval is shorter than the check itself may take"),
+                "use at least 200 ms",
+            );
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Names, addresses, the network and host counts.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use super::charset::{is_label, is_safe_token, show};
+use super::Sink;
+use crate::diagnostic::Code;
+use crate::net::{parse_ipv4, Ipv4Net};
+use crate::spec::Spec;
+
+pub(super) fn check(spec: &Spec, d: &mut Sink) {
+    if !is_label(&spec.name) {
+        d.error(
+            Code::Name,
+            "/name",
+            format!("cluster name {} is not an RFC 1123 label", show(&spec.name)),
+            "use 1-63 lower-case letters, digits and '-', e.g. \"rmq-prod\"",
+        );
+    }
+    if let Some(domain) = &spec.domain {
+        if domain.len() > 253 || !domain.split('.').all(is_label) {
+            d.error(
+                Code::Domain,
+                "/domain",
+                format!("domain {} is not a DNS name", show(domain)),
+                "use dot-separated lower-case labels, e.g. \"mq.example.internal\"",
+            );
+        }
+    }
+
+    let iface = crate::plan::interface(spec);
+    if !is_safe_token(iface, 15, "_.-") {
+        d.error(
+            Code::Interface,
+            "/network/interface",
+            format!(
+                "interface name {} is not a Linux interface name",
+                show(iface)
+            ),
+            "use 1-15 characters of letters, digits, '_', '.', '-', e.g. \"ens3\"",
+        );
+    }
+    if let Some(mtu) = spec.network.mtu {
+        if !(576..=9216).contains(&mtu) {
+            d.error(
+                Code::Address,
+                "/network/mtu",
+                format!("MTU {mtu} is outside 576..=9216"),
+                "leave mtu unset for the OS default (1500), or set the segment's jumbo MTU",
+            );
+        }
+    }
+
+    let cidr = match spec.network.cidr.parse::<Ipv4Net>() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            d.error(
+                Code::Address,
+                "/network/cidr",
+                e,
+                "write the subnet as ADDRESS/PREFIX, e.g. \"192.168.247.0/24\"",
+            );
+            None
+        }
+    };
+
+    counts(spec, d);
+    names(spec, d);
+
+    // Every address in the spec that must be inside the subnet, with its
+    // pointer and whether it belongs to a host (hosts and the VIP must be
+    // unique; the gateway and DNS servers may be anything in the subnet).
+    let mut owned: Vec<(String, Ipv4Addr, &str)> = Vec::new();
+    let parse = |pointer: String, value: &str, d: &mut Sink| match parse_ipv4(value) {
+        Ok(a) => Some((pointer, a)),
+        Err(e) => {
+            d.error(
+                Code::Address,
+                pointer,
+                e,
+                "write a dotted-quad IPv4 address, e.g. \"192.168.247.150\"",
+            );
+            None
+        }
+    };
+    for (i, b) in spec.brokers.iter().enumerate() {
+        if let Some((p, a)) = parse(format!("/brokers/{i}/address"), &b.address, d) {
+            owned.push((p, a, "broker"));
+        }
+    }
+    for (i, l) in spec.load_balancers.iter().enumerate() {
+        if let Some((p, a)) = parse(format!("/load_balancers/{i}/address"), &l.address, d) {
+            owned.push((p, a, "load balancer"));
+        }
+    }
+    if let Some((p, a)) = parse("/vip".into(), &spec.vip, d) {
+        owned.push((p, a, "VIP"));
+    }
+    let mut shared: Vec<(String, Ipv4Addr)> = Vec::new();
+    if let Some(gw) = &spec.network.gateway {
+        shared.extend(parse("/network/gateway".into(), gw, d));
+    }
+    for (i, dns) in spec.network.dns.iter().enumerate() {
+        // DNS servers may live outside the subnet (routed): only syntax.
+        parse(format!("/network/dns/{i}"), dns, d);
+    }
+
+    if let Some(cidr) = cidr {
+        let all = owned
+            .iter()
+            .map(|(p, a, _)| (p, *a))
+            .chain(shared.iter().map(|(p, a)| (p, *a)));
+        for (p, a) in all {
+            if !cidr.contains(a) {
+                d.error(
+                    Code::OutsideNetwork,
+                    p.as_str(),
+                    format!("{a} is outside the network {cidr}"),
+                    format!("pick an address inside {cidr}, or widen network.cidr"),
+                );
+            } else if cidr.is_reserved(a) {
+                let which = if a == cidr.network() {
+                    "network"
+                } else {
+                    "broadcast"
+                };
+                d.error(
+                    Code::ReservedAddress,
+                    p.as_str(),
+                    format!("{a} is the {which} address of {cidr}"),
+                    "pick a host address of the subnet",
+                );
+            }
+        }
+    }
+
+    let mut seen: BTreeMap<Ipv4Addr, (&str, &str)> = BTreeMap::new();
+    for (p, a, what) in &owned {
+        if let Some((first, first_what)) = seen.get(a) {
+            d.error(
+                Code::DuplicateAddress,
+                p.as_str(),
+                format!("{a} ({what}) is already the address of the {first_what} at {first}"),
+                "give every host and the VIP an address of its own",
+            );
+        } else {
+            seen.insert(*a, (p, what));
+        }
+    }
+    if let Some((_, gw)) = shared.first() {
+        if let Some((first, what)) = seen.get(gw) {
+            d.error(
+                Code::DuplicateAddress,
+                "/network/gateway",
+                format!("the gateway {gw} is also the {what} at {first}"),
+                "the gateway is the router's address; no host or VIP may take it",
+            );
+        }
+    }
+}
+
+fn counts(spec: &Spec, d: &mut Sink) {
+    let n = spec.brokers.len();
+    if n == 0 {
+        d.error(
+            Code::BrokerCount,
+            "/brokers",
+            "there are no brokers",
+            "list at least one broker; three for high availability",
+        );
+    } else if n % 2 == 0 {
+        d.warning(
+            Code::BrokerCount,
+            "/brokers",
+            format!(
+                "{n} brokers: an even count tolerates no more failures than {}",
+                n - 1
+            ),
+            format!("use {} or {} brokers", n - 1, n + 1),
+        );
+    }
+    if spec.load_balancers.len() < 2 {
+        d.error(
+            Code::LoadBalancerCount,
+            "/load_balancers",
+            format!(
+                "{} load balancer(s): the VIP cannot fail over",
+                spec.load_balancers.len()
+            ),
+            "list at least two load balancers",
+        );
+    }
+}
+
+fn names(spec: &Spec, d: &mut Sink) {
+    let hosts = spec
+        .brokers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("/brokers/{i}/name"), &b.name))
+        .chain(
+            spec.load_balancers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (format!("/load_balancers/{i}/name"), &l.name)),
+        );
+    let mut seen: BTreeMap<&str, String> = BTreeMap::new();
+    for (p, name) in hosts {
+        if !is_label(name) {
+            d.error(
+                Code::Name,
+                p.as_str(),
+                format!("host name {} is not an RFC 1123 label", show(name)),
+                "use 1-63 lower-case letters, digits and '-' (no dots: the Erlang node is rabbit@NAME), e.g. \"rabbitmq-1\"",
+            );
+        }
+        if let Some(first) = seen.get(name.as_str()) {
+            d.error(
+                Code::DuplicateName,
+                p.as_str(),
+                format!("host name {} is already used at {first}", show(name)),
+                "give every host a unique name",
+            );
+        } else {
+            seen.insert(name, p);
+        }
+    }
+}

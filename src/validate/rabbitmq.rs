@@ -1,0 +1,325 @@
+//! RabbitMQ: version, replication, partition handling, users, plugins,
+//! secrets.
+
+use std::collections::BTreeSet;
+
+use super::charset::{is_printable, is_safe_token, show};
+use super::Sink;
+use crate::diagnostic::Code;
+use crate::plan::{self, Version};
+use crate::spec::{PartitionHandling, QueueHaMode, SecretSource, Spec};
+
+pub(super) fn check(spec: &Spec, d: &mut Sink) {
+    let r = &spec.rabbitmq;
+    let brokers = spec.brokers.len();
+    let version = match Version::parse(&r.version) {
+        Ok(v) if (Version::OLDEST..=Version::NEWEST).contains(&v) => Some(v),
+        Ok(v) => {
+            d.error(
+                Code::Version,
+                "/rabbitmq/version",
+                format!("RabbitMQ {v} is not supported"),
+                format!(
+                    "use a version from {} to {}",
+                    Version::OLDEST,
+                    Version::NEWEST
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            d.error(
+                Code::Version,
+                "/rabbitmq/version",
+                e,
+                "write the series as MAJOR.MINOR, e.g. \"3.13\"",
+            );
+            None
+        }
+    };
+
+    let qha = &r.queue_ha;
+    let mode_p = "/rabbitmq/queue_ha/mode";
+    if let Some(v) = version {
+        match qha.mode {
+            QueueHaMode::ClassicMirrored if !v.has_classic_mirroring() => d.error(
+                Code::ClassicMirroringRemoved,
+                mode_p,
+                format!("classic queue mirroring does not exist in RabbitMQ {v}: queues would not be replicated"),
+                "set queue_ha.mode to \"quorum\"",
+            ),
+            QueueHaMode::ClassicMirrored if v >= Version::new(3, 9) => d.warning(
+                Code::ClassicMirroringDeprecated,
+                mode_p,
+                format!("classic queue mirroring is deprecated in RabbitMQ {v} and removed in 4.0"),
+                "plan the move to queue_ha.mode = \"quorum\"",
+            ),
+            QueueHaMode::Quorum if !v.has_quorum_queues() => d.error(
+                Code::QuorumUnavailable,
+                mode_p,
+                format!("RabbitMQ {v} has no quorum queues"),
+                "use RabbitMQ 3.8 or later",
+            ),
+            QueueHaMode::Quorum if !v.has_default_queue_type() => d.warning(
+                Code::DefaultQueueType,
+                mode_p,
+                format!("RabbitMQ {v} has no per-vhost default queue type: clients must declare quorum queues themselves"),
+                "declare queues with the argument x-queue-type=quorum, or use RabbitMQ 3.11 or later",
+            ),
+            _ => {}
+        }
+        if let Some(ph) = r.partition_handling {
+            if !v.has_partition_handling() {
+                d.warning(
+                    Code::PartitionHandlingIgnored,
+                    "/rabbitmq/partition_handling",
+                    format!("RabbitMQ {v} has no cluster_partition_handling; the setting is not written"),
+                    "remove rabbitmq.partition_handling",
+                );
+            } else if ph == PartitionHandling::Ignore && brokers >= 3 {
+                d.error(
+                    Code::PartitionIgnore,
+                    "/rabbitmq/partition_handling",
+                    format!("partition handling 'ignore' with {brokers} brokers lets both sides of a partition diverge"),
+                    "use \"pause_minority\" (the default) or \"autoheal\"",
+                );
+            }
+        }
+    }
+    if qha.mode == QueueHaMode::Quorum && brokers > 0 && brokers % 2 == 0 {
+        d.warning(
+            Code::BrokerCount,
+            mode_p,
+            format!(
+                "quorum queues on {brokers} brokers: a majority is {} of {brokers}",
+                brokers / 2 + 1
+            ),
+            "use an odd number of brokers with quorum queues",
+        );
+    }
+    if let Some(n) = plan::replicas(spec) {
+        let p = "/rabbitmq/queue_ha/replicas";
+        if n < 1 || n as usize > brokers {
+            d.error(
+                Code::Replicas,
+                p,
+                format!("{n} replicas, but there are {brokers} brokers"),
+                format!("use 1..={brokers}, or \"all\""),
+            );
+        } else if qha.mode == QueueHaMode::Quorum && n < 3 && brokers >= 3 {
+            d.warning(
+                Code::Replicas,
+                p,
+                format!(
+                    "a quorum queue with {n} replicas stops accepting writes when one broker fails"
+                ),
+                "use 3 or more replicas",
+            );
+        } else if qha.mode == QueueHaMode::Quorum
+            && version.is_some_and(|v| !v.has_target_group_size())
+        {
+            d.warning(
+                Code::Replicas,
+                p,
+                "a replica count for quorum queues is applied by policy only from RabbitMQ 3.13",
+                "declare queues with x-quorum-initial-group-size, or use \"all\"",
+            );
+        }
+    }
+    if qha.sync.is_some() && qha.mode == QueueHaMode::Quorum {
+        d.warning(
+            Code::Replicas,
+            "/rabbitmq/queue_ha/sync",
+            "sync applies to classic mirroring only; quorum queues always replicate",
+            "remove queue_ha.sync",
+        );
+    }
+    if let Some(name) = &qha.policy_name {
+        if !is_safe_token(name, 64, "._-") {
+            d.error(
+                Code::Charset,
+                "/rabbitmq/queue_ha/policy_name",
+                format!(
+                    "policy name {} has characters outside [A-Za-z0-9._-]",
+                    show(name)
+                ),
+                "use e.g. \"ha-all\"",
+            );
+        }
+    }
+    if let Some(pattern) = &qha.pattern {
+        if !is_printable(pattern, 255) {
+            d.error(
+                Code::Charset,
+                "/rabbitmq/queue_ha/pattern",
+                format!(
+                    "pattern {} must be 1-255 printable ASCII characters",
+                    show(pattern)
+                ),
+                "\"^\" matches every queue",
+            );
+        }
+    }
+
+    let hb = plan::heartbeat_s(spec);
+    if hb == 0 {
+        d.warning(
+            Code::HeartbeatDisabled,
+            "/rabbitmq/heartbeat_s",
+            "heartbeats are disabled: dead connections linger until HAProxy's idle timeout",
+            "use the default 60 s",
+        );
+    }
+
+    let vhosts = plan::vhost_names(spec);
+    let mut seen = BTreeSet::new();
+    for (i, v) in vhosts.iter().enumerate() {
+        if !is_safe_token(v, 255, "/._-") {
+            d.error(
+                Code::Users,
+                format!("/rabbitmq/vhosts/{i}"),
+                format!(
+                    "vhost name {} has characters outside [A-Za-z0-9/._-]",
+                    show(v)
+                ),
+                "use e.g. \"/\" or \"orders\"",
+            );
+        }
+        if !seen.insert(v.as_str()) {
+            d.error(
+                Code::Users,
+                format!("/rabbitmq/vhosts/{i}"),
+                format!("vhost {} is listed twice", show(v)),
+                "list each vhost once",
+            );
+        }
+    }
+    let mut users = BTreeSet::new();
+    for (i, u) in r.users.iter().enumerate() {
+        let p = format!("/rabbitmq/users/{i}");
+        if u.name == "guest" {
+            d.error(
+                Code::Users,
+                format!("{p}/name"),
+                "the guest user is refused",
+                "guest's password is public and it is limited to localhost; create a named user",
+            );
+        } else if !is_safe_token(&u.name, 64, "._@-") {
+            d.error(
+                Code::Users,
+                format!("{p}/name"),
+                format!(
+                    "user name {} has characters outside [A-Za-z0-9._@-]",
+                    show(&u.name)
+                ),
+                "use e.g. \"orders-service\"",
+            );
+        }
+        if !users.insert(u.name.as_str()) {
+            d.error(
+                Code::Users,
+                format!("{p}/name"),
+                format!("user {} is listed twice", show(&u.name)),
+                "list each user once",
+            );
+        }
+        secret(&u.password, &format!("{p}/password"), d);
+        for (j, perm) in u.permissions.iter().flatten().enumerate() {
+            let pp = format!("{p}/permissions/{j}");
+            if !vhosts.contains(&perm.vhost) {
+                d.error(
+                    Code::Users,
+                    format!("{pp}/vhost"),
+                    format!("vhost {} is not in rabbitmq.vhosts", show(&perm.vhost)),
+                    "add the vhost to rabbitmq.vhosts or fix the name",
+                );
+            }
+            for (key, re) in [
+                ("configure", &perm.configure),
+                ("write", &perm.write),
+                ("read", &perm.read),
+            ] {
+                if let Some(re) = re {
+                    if !re.is_empty() && !is_printable(re, 255) {
+                        d.error(
+                            Code::Charset,
+                            format!("{pp}/{key}"),
+                            format!("regular expression {} must be printable ASCII", show(re)),
+                            "e.g. \".*\" or \"^orders\\\\.\"",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    for (i, plugin) in plan::plugins(spec).iter().enumerate() {
+        if !(plugin.starts_with("rabbitmq_")
+            && is_safe_token(plugin, 64, "_")
+            && plugin.chars().all(|c| !c.is_ascii_uppercase()))
+        {
+            // Point at the plugin as the user wrote it.
+            let idx = r
+                .plugins
+                .as_ref()
+                .and_then(|ps| ps.iter().position(|p| p == plugin))
+                .unwrap_or(i);
+            d.error(
+                Code::Plugin,
+                format!("/rabbitmq/plugins/{idx}"),
+                format!("{} is not a RabbitMQ plugin name", show(plugin)),
+                "plugin names look like \"rabbitmq_management\"",
+            );
+        }
+    }
+
+    let ports = plan::rabbit_ports(spec);
+    let p = "/rabbitmq/ports";
+    let listed = [
+        (format!("{p}/amqp"), ports.amqp),
+        (format!("{p}/management"), ports.management),
+        (format!("{p}/prometheus"), ports.prometheus),
+        (format!("{p}/distribution"), ports.distribution),
+        ("(epmd)".to_string(), ports.epmd),
+    ];
+    for (ptr, port) in &listed {
+        d.port(ptr, *port);
+    }
+    let refs: Vec<(&str, u32)> = listed.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    d.distinct_ports("broker", &refs);
+
+    if let Some(cookie) = &r.erlang_cookie {
+        secret(cookie, "/rabbitmq/erlang_cookie", d);
+    }
+}
+
+/// Checks a secret source.
+pub(super) fn secret(source: &SecretSource, pointer: &str, d: &mut Sink) {
+    match source {
+        SecretSource::TerraformRandom => {}
+        SecretSource::File { path } => {
+            if !is_printable(path, 4096)
+                || path.contains("${")
+                || path.contains("%{")
+                || path.contains('"')
+            {
+                d.error(Code::Secret, format!("{pointer}/path"), format!("secret file path {} must be printable and free of quotes and template sequences", show(path)), "give a plain path, e.g. \"secrets/erlang-cookie\"");
+            }
+        }
+        SecretSource::Variable { name } => {
+            let ident = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && is_safe_token(name, 64, "_");
+            if !ident {
+                d.error(
+                    Code::Secret,
+                    format!("{pointer}/name"),
+                    format!("{} is not a Terraform variable name", show(name)),
+                    "use letters, digits and '_', e.g. \"erlang_cookie\"",
+                );
+            }
+        }
+    }
+}
