@@ -65,7 +65,12 @@ pub fn parse(source: &str) -> Result<Spec> {
             serde_json::error::Category::Data => Code::Shape,
             _ => Code::Syntax,
         };
-        let message = strip_position(&inner.to_string());
+        let message = match code {
+            // serde's own words ("expected internally tagged enum ...") name
+            // a Rust type, not what the user should write.
+            Code::InlineSecret => "a secret is written inline; rmqgen only accepts a secret source".to_string(),
+            _ => strip_position(&inner.to_string()),
+        };
         let hint = match code {
             Code::InlineSecret => "secrets are never inline: use {\"from\": \"terraform-random\"}, {\"from\": \"file\", \"path\": ...} or {\"from\": \"variable\", \"name\": ...}",
             Code::Shape => "check the field name and type against schemas/topology.schema.json",
@@ -198,3 +203,8 @@ pub fn schema() -> String {
 pub fn reference_spec() -> String {
     include_str!("../examples/five-vm.json").to_string()
 }
+
+/// The README's Rust examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

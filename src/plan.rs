@@ -703,7 +703,7 @@ pub(crate) fn build(spec: &Spec) -> Result<Plan, Unvalidated> {
             .rabbitmq
             .erlang_cookie
             .clone()
-            .unwrap_or(SecretSource::TerraformRandom),
+            .unwrap_or(SecretSource::TerraformRandom {}),
         purpose: "Erlang distribution cookie shared by every broker".into(),
         role: Role::Broker,
         path: paths::ERLANG_COOKIE,
@@ -1027,7 +1027,7 @@ fn haproxy_plan(spec: &Spec, rabbit: &RabbitPlan, secrets: &mut Vec<Secret>) -> 
         source: stats
             .password
             .clone()
-            .unwrap_or(SecretSource::TerraformRandom),
+            .unwrap_or(SecretSource::TerraformRandom {}),
         purpose: "password of the HAProxy statistics page".into(),
         role: Role::LoadBalancer,
         path: paths::HAPROXY_ENV,
@@ -1097,8 +1097,8 @@ fn keepalived_plan(spec: &Spec, ka: &spec::Keepalived, preempt: bool) -> Keepali
         advert_int: seconds(advert_int_ms),
         unicast: ka.transport.unwrap_or(VrrpTransport::Unicast) == VrrpTransport::Unicast,
         preempt,
-        track_weight: match ka.track.unwrap_or(TrackMode::Fault) {
-            TrackMode::Fault => 0,
+        track_weight: match ka.track.unwrap_or(TrackMode::Fault {}) {
+            TrackMode::Fault {} => 0,
             TrackMode::Weight { weight } => weight,
         },
         check_interval: seconds(interval_ms),

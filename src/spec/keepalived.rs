@@ -71,7 +71,8 @@ pub enum VrrpState {
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TrackMode {
     /// The instance enters FAULT and releases the VIP at once (fastest).
-    Fault,
+    // A struct variant so that unknown fields beside the tag are rejected.
+    Fault {},
     /// The priority drops by `weight` (negative); the highest priority plus
     /// `weight` must be below every other load balancer's priority.
     Weight {

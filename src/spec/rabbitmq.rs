@@ -103,7 +103,7 @@ pub enum QueueHaMode {
 }
 
 /// Replica count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Replicas {
     /// `"all"`: one replica on every broker.
@@ -190,4 +190,33 @@ pub struct Permission {
     /// Resources the user may read from. Default: `.*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<String>,
+}
+
+// By hand, so a wrong value says what is expected instead of serde's
+// "data did not match any variant of untagged enum".
+impl<'de> Deserialize<'de> for Replicas {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Replicas;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"all\" or a whole number of replicas")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Replicas, E> {
+                match v {
+                    "all" => Ok(Replicas::All(AllReplicas::All)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Replicas, E> {
+                u32::try_from(v)
+                    .map(Replicas::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Replicas, E> {
+                Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -296,7 +296,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
 /// Checks a secret source.
 pub(super) fn secret(source: &SecretSource, pointer: &str, d: &mut Sink) {
     match source {
-        SecretSource::TerraformRandom => {}
+        SecretSource::TerraformRandom {} => {}
         SecretSource::File { path } => {
             if !is_printable(path, 4096)
                 || path.contains("${")
