@@ -137,7 +137,9 @@ impl Diagnostics {
     /// rules ran in, and drops exact duplicates.
     pub(crate) fn finish(mut self) -> Self {
         self.0.sort_by(|a, b| {
-            (&a.pointer, a.code, &a.message).cmp(&(&b.pointer, b.code, &b.message))
+            pointer_key(&a.pointer)
+                .cmp(&pointer_key(&b.pointer))
+                .then_with(|| (a.code, &a.message).cmp(&(b.code, &b.message)))
         });
         self.0.dedup();
         self
@@ -152,6 +154,18 @@ impl Diagnostics {
             }
         }
     }
+}
+
+/// Sort key of a JSON pointer: array indices compare as numbers, so
+/// `/brokers/2` comes before `/brokers/10`.
+fn pointer_key(pointer: &str) -> Vec<(u64, &str)> {
+    pointer
+        .split('/')
+        .map(|t| match t.parse::<u64>() {
+            Ok(n) => (n, ""),
+            Err(_) => (u64::MAX, t),
+        })
+        .collect()
 }
 
 impl fmt::Display for Diagnostics {
@@ -241,13 +255,11 @@ codes! {
     LoadBalancerCount = "RMQ031", "Fewer than two load balancers",
         "The VIP is highly available only if a second load balancer can take it over: keepalived needs at least two peers.";
     Version = "RMQ040", "Unsupported RabbitMQ version",
-        "rmqgen knows RabbitMQ 3.8 to 4.2. The version decides which settings exist: quorum queues from 3.8, per-vhost default queue type from 3.11, no classic mirroring from 4.0, no Mnesia partition handling from 4.3.";
+        "rmqgen knows RabbitMQ 3.10 (Debian 12) to 4.3. The version decides which settings exist: per-vhost default queue type from 3.11, no classic mirroring from 4.0, no Mnesia partition handling from 4.3.";
     ClassicMirroringRemoved = "RMQ041", "Classic queue mirroring on RabbitMQ 4.x",
         "Classic queue mirroring (ha-mode policies) was deprecated in 3.9 and removed in 4.0: a 4.x broker ignores the policy and queues are not replicated at all. Use quorum queues (queue_ha.mode = quorum).";
     ClassicMirroringDeprecated = "RMQ042", "Classic queue mirroring is deprecated",
         "Classic mirroring is deprecated since 3.9 and gone in 4.0. It still works on 3.x, but plan the move to quorum queues, which replicate with Raft and do not lose confirmed messages on leader failure.";
-    QuorumUnavailable = "RMQ043", "Quorum queues need RabbitMQ 3.8 or later",
-        "Quorum queues were introduced in RabbitMQ 3.8.";
     Replicas = "RMQ044", "Replica count out of range",
         "A queue cannot have more replicas than there are brokers, and fewer than 1 makes no sense; for quorum queues fewer than 3 replicas cannot survive the loss of one.";
     PartitionIgnore = "RMQ045", "cluster_partition_handling = ignore with 3 or more brokers",
@@ -262,12 +274,14 @@ codes! {
         "Plugin names are Erlang application names: lower-case letters, digits and underscores, starting with rabbitmq_.";
     Timeout = "RMQ050", "HAProxy timeout does not exceed the AMQP heartbeat",
         "HAProxy closes a connection that was idle for 'timeout client' or 'timeout server'. An AMQP connection with heartbeat H sends a frame only every H/2 seconds when idle, so a timeout at or below H cuts healthy idle connections. The original setup used 10 s against the 60 s default heartbeat: every idle consumer was disconnected after exactly 10 s.";
-    HeartbeatDisabled = "RMQ051", "AMQP heartbeat disabled",
-        "With heartbeat 0 idle connections send nothing and HAProxy's inactivity timeout is the only thing that ends dead ones.";
+    HeartbeatDisabled = "RMQ051", "AMQP heartbeat disabled or out of range",
+        "With heartbeat 0 idle connections send nothing and HAProxy's inactivity timeout is the only thing that ends dead ones. The AMQP heartbeat is a 16-bit field: at most 65535 s.";
     HealthCheck = "RMQ052", "Health check timing out of range",
         "Check intervals must be positive and rise/fall at least 1. A dead broker stays in rotation for about interval × fall; the original's 5 s × 2 kept it there for about 8 s.";
     PortConflict = "RMQ053", "Port out of range or used twice",
         "Ports are 1..65535, and each listener on a host needs its own port.";
+    Limit = "RMQ054", "An HAProxy limit is out of range",
+        "maxconn and the stats refresh interval must be positive.";
     RouterId = "RMQ060", "VRRP virtual router id out of range",
         "virtual_router_id is a byte, 1..=255, and must be unique on the L2 segment.";
     Priority = "RMQ061", "VRRP priority out of range or ambiguous",
@@ -280,10 +294,12 @@ codes! {
         "keepalived ignores nopreempt on an instance whose initial state is MASTER ('nopreempt will not work with initial state MASTER'), so the first load balancer always takes the VIP back: every recovery moves the VIP twice. With preempt = false every load balancer must start as BACKUP.";
     AdvertInterval = "RMQ065", "VRRP advert interval not supported",
         "VRRPv2 adverts are whole seconds (1..255); VRRPv3 allows centiseconds (10 ms..40 s). The backup takes over after about 3 adverts.";
-    Transport = "RMQ066", "VRRP transport not supported by the provider",
-        "Multicast VRRP needs an L2 segment that carries multicast; cloud networks do not. Use unicast.";
+    VrrpVersion = "RMQ067", "VRRP version does not exist",
+        "keepalived speaks VRRP version 2 (RFC 3768) and 3 (RFC 5798). Version 3 allows sub-second adverts and has no authentication.";
     Interface = "RMQ070", "Invalid interface name",
         "Linux interface names are 1-15 characters without '/', ':' or white space.";
+    Mtu = "RMQ072", "MTU out of range",
+        "IPv4 needs at least 576; Ethernet jumbo frames stop at 9216. Leave it unset for the OS default.";
     Domain = "RMQ071", "Invalid DNS domain",
         "The domain is a dot-separated list of RFC 1123 labels, at most 253 characters.";
     Secret = "RMQ080", "A secret source is not usable",

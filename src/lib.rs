@@ -36,6 +36,7 @@ pub mod diagnostic;
 pub mod error;
 mod locate;
 pub mod net;
+mod parse;
 pub mod plan;
 pub mod render;
 pub mod spec;
@@ -52,65 +53,7 @@ use diagnostic::Diagnostic as Diag;
 /// Parses a spec from JSON text. Syntax errors, wrong types and unknown
 /// fields come back as one diagnostic with a JSON pointer and line/column.
 pub fn parse(source: &str) -> Result<Spec> {
-    let mut de = serde_json::Deserializer::from_str(source);
-    let result = serde_path_to_error::deserialize::<_, Spec>(&mut de)
-        .map_err(|err| (pointer_of(err.path()), err.into_inner()))
-        // Trailing characters after the document.
-        .and_then(|spec| de.end().map(|()| spec).map_err(|e| (String::new(), e)));
-    result.map_err(|(pointer, inner)| {
-        let code = match inner.classify() {
-            serde_json::error::Category::Data if inner.to_string().contains("SecretSource") => {
-                Code::InlineSecret
-            }
-            serde_json::error::Category::Data => Code::Shape,
-            _ => Code::Syntax,
-        };
-        let message = match code {
-            // serde's own words ("expected internally tagged enum ...") name
-            // a Rust type, not what the user should write.
-            Code::InlineSecret => "a secret is written inline; rmqgen only accepts a secret source".to_string(),
-            _ => strip_position(&inner.to_string()),
-        };
-        let hint = match code {
-            Code::InlineSecret => "secrets are never inline: use {\"from\": \"terraform-random\"}, {\"from\": \"file\", \"path\": ...} or {\"from\": \"variable\", \"name\": ...}",
-            Code::Shape => "check the field name and type against schemas/topology.schema.json",
-            _ => "fix the JSON syntax at this position",
-        };
-        let mut d = Diag::error(code, pointer, message).hint(hint);
-        if inner.line() > 0 {
-            d.location = Some(Location {
-                line: inner.line(),
-                column: inner.column(),
-            });
-        }
-        let mut ds = Diagnostics::new();
-        ds.push(d);
-        Error::Invalid(ds)
-    })
-}
-
-/// serde_json appends " at line L column C"; the location has its own field.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
-}
-
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        match seg {
-            Segment::Seq { index } => out.push_str(&format!("/{index}")),
-            Segment::Map { key } => {
-                out.push('/');
-                out.push_str(&locate::escape_token(key));
-            }
-            Segment::Enum { .. } | Segment::Unknown => {}
-        }
-    }
-    out
+    parse::parse(source).map_err(Error::Invalid)
 }
 
 /// A spec that passed validation: its plan, and any warnings.

@@ -127,7 +127,7 @@ pub struct Version {
 
 impl Version {
     /// Oldest supported series.
-    pub const OLDEST: Version = Version::new(3, 8);
+    pub const OLDEST: Version = Version::new(3, 10);
     /// Newest known series.
     pub const NEWEST: Version = Version::new(4, 3);
 
@@ -153,11 +153,6 @@ impl Version {
     /// Classic queue mirroring exists (removed in 4.0).
     pub fn has_classic_mirroring(self) -> bool {
         self < Version::new(4, 0)
-    }
-
-    /// Quorum queues exist (3.8).
-    pub fn has_quorum_queues(self) -> bool {
-        self >= Version::new(3, 8)
     }
 
     /// Per-vhost default queue type exists (3.11).

@@ -26,14 +26,14 @@ pub(crate) fn is_printable(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
-/// Shows a value in a message: quoted, control characters escaped, cut at
-/// 60 characters.
+/// Shows a value in a message as the user would write it in JSON: quoted,
+/// control characters escaped, cut at 60 characters.
 pub(crate) fn show(s: &str) -> String {
     let mut out: String = s.chars().take(60).collect();
     if s.chars().count() > 60 {
         out.push('…');
     }
-    format!("{out:?}")
+    serde_json::to_string(&out).unwrap_or(out)
 }
 
 #[cfg(test)]
@@ -63,6 +63,7 @@ mod tests {
     #[test]
     fn show_escapes_control_characters() {
         assert_eq!(show("a\nb"), "\"a\\nb\"");
+        assert_eq!(show("a\u{7}"), "\"a\\u0007\"");
         assert!(show(&"x".repeat(100)).ends_with("…\""));
     }
 }

@@ -1,7 +1,7 @@
 //! HAProxy: timeouts against the heartbeat, health checks, ports, stats.
 
 use super::charset::{is_safe_token, show};
-use super::Sink;
+use super::{Port, Sink};
 use crate::diagnostic::Code;
 use crate::plan::{self, defaults};
 use crate::spec::Spec;
@@ -16,7 +16,12 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
                 Code::Timeout,
                 format!("/haproxy/timeouts/{key}"),
                 format!("timeout {key} = {t} s does not exceed the AMQP heartbeat of {hb} s: HAProxy would cut idle connections"),
-                format!("use at least {} s (rmqgen's default is {} × heartbeat = {} s)", hb + 1, defaults::TIMEOUT_HEARTBEATS, hb * defaults::TIMEOUT_HEARTBEATS),
+                format!(
+                    "use at least {} s (rmqgen's default is {} × heartbeat = {} s)",
+                    u64::from(hb) + 1,
+                    defaults::TIMEOUT_HEARTBEATS,
+                    u64::from(hb) * u64::from(defaults::TIMEOUT_HEARTBEATS)
+                ),
             );
         } else if t == 0 {
             d.error(
@@ -56,13 +61,15 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     }
     let interval = c.interval_ms.unwrap_or(defaults::CHECK_INTERVAL_MS);
     let fall = c.fall.unwrap_or(defaults::CHECK_FALL);
-    if u64::from(interval) * u64::from(fall) > 10_000 {
+    // The original's inter 5000 fall 2 kept a dead broker in rotation ~8 s.
+    let masked_ms = u64::from(interval) * u64::from(fall);
+    if masked_ms >= 5_000 {
         d.warning(
             Code::HealthCheck,
             "/haproxy/check",
             format!(
-                "a dead broker stays in rotation for about {} s (interval × fall)",
-                u64::from(interval) * u64::from(fall) / 1000
+                "a dead broker stays in rotation for about {} s (interval × fall = {masked_ms} ms)",
+                masked_ms.div_ceil(1000)
             ),
             "the defaults (1000 ms, fall 2) take it out in about 1.5 s without flapping",
         );
@@ -77,7 +84,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     }
     if h.maxconn == Some(0) {
         d.error(
-            Code::HealthCheck,
+            Code::Limit,
             "/haproxy/maxconn",
             "maxconn must be positive",
             "leave it unset for 10000",
@@ -114,7 +121,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     }
     if stats.refresh_s == Some(0) {
         d.error(
-            Code::HealthCheck,
+            Code::Limit,
             "/haproxy/stats/refresh_s",
             "refresh must be at least 1 s",
             "leave it unset for 10 s",
@@ -124,29 +131,39 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         super::rabbitmq::secret(pw, "/haproxy/stats/password", d);
     }
 
+    // The AMQP and management frontends default to the brokers' ports; an
+    // out-of-range broker port is reported there, not again here.
     let rabbit = plan::rabbit_ports(spec);
     let management = plan::plugins(spec)
         .iter()
         .any(|p| p == "rabbitmq_management");
     let mut ports = vec![
-        ("/haproxy/amqp_port", h.amqp_port.unwrap_or(rabbit.amqp)),
-        (
-            "/haproxy/health_port",
-            h.health_port.unwrap_or(defaults::HEALTH_PORT),
+        Port::new(
+            "/haproxy/amqp_port",
+            "AMQP frontend",
+            h.amqp_port,
+            rabbit.amqp,
         ),
-        (
+        Port::new(
+            "/haproxy/health_port",
+            "health endpoint",
+            h.health_port,
+            defaults::HEALTH_PORT,
+        ),
+        Port::new(
             "/haproxy/stats/port",
-            stats.port.unwrap_or(defaults::STATS_PORT),
+            "stats page",
+            stats.port,
+            defaults::STATS_PORT,
         ),
     ];
     if management {
-        ports.push((
+        ports.push(Port::new(
             "/haproxy/management_port",
-            h.management_port.unwrap_or(rabbit.management),
+            "management frontend",
+            h.management_port,
+            rabbit.management,
         ));
     }
-    for (p, port) in &ports {
-        d.port(p, *port);
-    }
-    d.distinct_ports("load balancer", &ports);
+    d.ports("load balancer", &ports);
 }

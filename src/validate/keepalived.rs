@@ -18,7 +18,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     let version = ka.vrrp_version.unwrap_or(defaults::VRRP_VERSION);
     if !(2..=3).contains(&version) {
         d.error(
-            Code::AdvertInterval,
+            Code::VrrpVersion,
             "/keepalived/vrrp_version",
             format!("VRRP version {version} does not exist"),
             "use 3 (or 2 for old peers)",
@@ -110,12 +110,12 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
 
     if let Some(TrackMode::Weight { weight }) = ka.track {
         let p = "/keepalived/track/weight";
-        if !(-254..=-1).contains(&weight) {
+        if !(-253..=-1).contains(&weight) {
             d.error(
                 Code::NoFailover,
                 p,
                 format!(
-                    "weight {weight} is not -254..=-1: a failed check would not lower the priority"
+                    "weight {weight} is not -253..=-1: a failed check would not lower the priority"
                 ),
                 "use a negative weight, or track mode \"fault\"",
             );

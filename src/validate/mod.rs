@@ -49,29 +49,70 @@ impl Sink {
             .push(Diagnostic::warning(code, pointer, msg).hint(hint));
     }
 
-    /// Checks a port number.
-    pub(crate) fn port(&mut self, pointer: &str, port: u32) {
-        if !(1..=65535).contains(&port) {
-            self.error(
-                Code::PortConflict,
-                pointer,
-                format!("port {port} is not 1..=65535"),
-                "choose a TCP port between 1 and 65535",
-            );
-        }
-    }
-
-    /// Reports every port that is used twice among `(pointer, port)` pairs.
-    pub(crate) fn distinct_ports(&mut self, host_kind: &str, ports: &[(&str, u32)]) {
-        for (i, (p, port)) in ports.iter().enumerate() {
-            if let Some((q, _)) = ports[..i].iter().find(|(_, other)| other == port) {
+    /// Checks the listeners of one kind of host: ports the user wrote must
+    /// be 1..=65535, and no two listeners may share a port. A clash is
+    /// blamed on a value the user wrote, never on a default.
+    pub(crate) fn ports(&mut self, host_kind: &str, ports: &[Port]) {
+        for p in ports.iter().filter(|p| p.written) {
+            if !(1..=65535).contains(&p.port) {
                 self.error(
                     Code::PortConflict,
-                    *p,
-                    format!("port {port} is already used on the {host_kind}s by {q}"),
+                    p.pointer.as_str(),
+                    format!("port {} is not 1..=65535", p.port),
+                    "choose a TCP port between 1 and 65535",
+                );
+            }
+        }
+        for (i, a) in ports.iter().enumerate() {
+            for b in &ports[..i] {
+                if a.port != b.port {
+                    continue;
+                }
+                let (blamed, other) = if a.written || !b.written {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                let origin = if other.written { "" } else { " (default)" };
+                self.error(
+                    Code::PortConflict,
+                    blamed.pointer.as_str(),
+                    format!(
+                        "port {} is also the {host_kind}s' {}{origin} port",
+                        blamed.port, other.what
+                    ),
                     "give every listener on a host its own port",
                 );
             }
+        }
+    }
+}
+
+/// A listener port and where it comes from.
+pub(crate) struct Port {
+    /// JSON pointer of the setting.
+    pub pointer: String,
+    /// What listens there, for messages.
+    pub what: &'static str,
+    /// The effective port.
+    pub port: u32,
+    /// True when the spec sets it (false: a default or derived value).
+    pub written: bool,
+}
+
+impl Port {
+    /// A port from an optional spec field and its default.
+    pub(crate) fn new(
+        pointer: &str,
+        what: &'static str,
+        written: Option<u32>,
+        default: u32,
+    ) -> Self {
+        Self {
+            pointer: pointer.to_string(),
+            what,
+            port: written.unwrap_or(default),
+            written: written.is_some(),
         }
     }
 }

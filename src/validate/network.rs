@@ -44,7 +44,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     if let Some(mtu) = spec.network.mtu {
         if !(576..=9216).contains(&mtu) {
             d.error(
-                Code::Address,
+                Code::Mtu,
                 "/network/mtu",
                 format!("MTU {mtu} is outside 576..=9216"),
                 "leave mtu unset for the OS default (1500), or set the segment's jumbo MTU",

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::charset::{is_printable, is_safe_token, show};
-use super::Sink;
+use super::{Port, Sink};
 use crate::diagnostic::Code;
-use crate::plan::{self, Version};
+use crate::plan::{self, defaults, Version};
 use crate::spec::{PartitionHandling, QueueHaMode, SecretSource, Spec};
 
 pub(super) fn check(spec: &Spec, d: &mut Sink) {
@@ -53,12 +53,6 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
                 mode_p,
                 format!("classic queue mirroring is deprecated in RabbitMQ {v} and removed in 4.0"),
                 "plan the move to queue_ha.mode = \"quorum\"",
-            ),
-            QueueHaMode::Quorum if !v.has_quorum_queues() => d.error(
-                Code::QuorumUnavailable,
-                mode_p,
-                format!("RabbitMQ {v} has no quorum queues"),
-                "use RabbitMQ 3.8 or later",
             ),
             QueueHaMode::Quorum if !v.has_default_queue_type() => d.warning(
                 Code::DefaultQueueType,
@@ -162,7 +156,14 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     }
 
     let hb = plan::heartbeat_s(spec);
-    if hb == 0 {
+    if hb > 65_535 {
+        d.error(
+            Code::HeartbeatDisabled,
+            "/rabbitmq/heartbeat_s",
+            format!("heartbeat {hb} s does not fit AMQP's 16-bit heartbeat field"),
+            "use the default 60 s",
+        );
+    } else if hb == 0 {
         d.warning(
             Code::HeartbeatDisabled,
             "/rabbitmq/heartbeat_s",
@@ -273,20 +274,43 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         }
     }
 
-    let ports = plan::rabbit_ports(spec);
+    let written = r.ports.clone().unwrap_or_default();
+    let plugins = plan::plugins(spec);
+    let enabled = |name: &str| plugins.iter().any(|p| p == name);
     let p = "/rabbitmq/ports";
-    let listed = [
-        (format!("{p}/amqp"), ports.amqp),
-        (format!("{p}/management"), ports.management),
-        (format!("{p}/prometheus"), ports.prometheus),
-        (format!("{p}/distribution"), ports.distribution),
-        ("(epmd)".to_string(), ports.epmd),
+    // epmd first: it is fixed, so a clash is always blamed on the other.
+    let mut ports = vec![
+        Port::new("/rabbitmq/ports", "epmd", None, defaults::EPMD_PORT),
+        Port::new(
+            &format!("{p}/amqp"),
+            "AMQP",
+            written.amqp,
+            defaults::AMQP_PORT,
+        ),
+        Port::new(
+            &format!("{p}/distribution"),
+            "Erlang distribution",
+            written.distribution,
+            defaults::DISTRIBUTION_PORT,
+        ),
     ];
-    for (ptr, port) in &listed {
-        d.port(ptr, *port);
+    if enabled("rabbitmq_management") {
+        ports.push(Port::new(
+            &format!("{p}/management"),
+            "management",
+            written.management,
+            defaults::MANAGEMENT_PORT,
+        ));
     }
-    let refs: Vec<(&str, u32)> = listed.iter().map(|(a, b)| (a.as_str(), *b)).collect();
-    d.distinct_ports("broker", &refs);
+    if enabled("rabbitmq_prometheus") {
+        ports.push(Port::new(
+            &format!("{p}/prometheus"),
+            "Prometheus",
+            written.prometheus,
+            defaults::PROMETHEUS_PORT,
+        ));
+    }
+    d.ports("broker", &ports);
 
     if let Some(cookie) = &r.erlang_cookie {
         secret(cookie, "/rabbitmq/erlang_cookie", d);

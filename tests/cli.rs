@@ -1,0 +1,753 @@
+//! The `rmqgen` binary, driven as a user would: real processes, real files
+//! in throwaway directories under the system temp dir.
+//!
+//! Exit codes: 0 ok, 1 invalid spec or drift, 2 usage or I/O error.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const FIVE_VM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/five-vm.json");
+const THREE_LBS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/five-brokers-three-lbs.json"
+);
+const MALFORMED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/invalid/malformed.json");
+const MANIFEST: &str = ".rmqgen-manifest.json";
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "rmqgen-cli-test-{}-{}-{tag}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+
+    /// Writes a file (creating parents) and returns its path as a string.
+    fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> String {
+        let p = self.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn rmqgen(args: &[&str]) -> Run {
+    rmqgen_with_stdin(args, None)
+}
+
+fn rmqgen_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmqgen"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the rmqgen binary runs");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let run = Run {
+        code: out.status.code().expect("rmqgen was killed by a signal"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "rmqgen {args:?} panicked:\n{}",
+        run.stderr
+    );
+    run
+}
+
+#[track_caller]
+fn assert_exit(run: &Run, code: i32) {
+    assert_eq!(
+        run.code, code,
+        "expected exit {code}\n--- stdout\n{}--- stderr\n{}",
+        run.stdout, run.stderr
+    );
+}
+
+/// Every regular file under `dir`, by `/`-separated relative path.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap();
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn compile(path: &str) -> rmqgen::Output {
+    rmqgen::compile(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// The three-LB example without its third load balancer.
+fn two_lb_variant(tmp: &TempDir) -> String {
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(THREE_LBS).unwrap()).unwrap();
+    let lbs = doc["load_balancers"].as_array_mut().unwrap();
+    assert_eq!(lbs.pop().unwrap()["name"], "events-lb-3");
+    tmp.write(
+        "two-lbs.json",
+        serde_json::to_string_pretty(&doc).unwrap() + "\n",
+    )
+}
+
+/// five-vm.json with six independent mistakes, each giving one error.
+fn six_mistakes(tmp: &TempDir) -> String {
+    let mut doc: Value = serde_json::from_str(&rmqgen::reference_spec()).unwrap();
+    doc["name"] = "RMQ Prod".into(); // RMQ010
+    doc["vip"] = "192.168.248.160".into(); // RMQ021
+    doc["rabbitmq"]["version"] = "5.0".into(); // RMQ040
+    doc["keepalived"]["virtual_router_id"] = 300.into(); // RMQ060
+    doc["haproxy"]["timeouts"] = serde_json::json!({ "client_s": 10 }); // RMQ050
+    doc["load_balancers"][0]["initial_state"] = "MASTER".into(); // RMQ064
+    tmp.write("six.json", serde_json::to_string_pretty(&doc).unwrap())
+}
+
+const SIX_CODES: [(&str, &str); 6] = [
+    ("RMQ010", "/name"),
+    ("RMQ021", "/vip"),
+    ("RMQ040", "/rabbitmq/version"),
+    ("RMQ060", "/keepalived/virtual_router_id"),
+    ("RMQ050", "/haproxy/timeouts/client_s"),
+    ("RMQ064", "/load_balancers/0/initial_state"),
+];
+
+// ---------------------------------------------------------------------------
+// render
+// ---------------------------------------------------------------------------
+
+#[test]
+fn render_writes_every_artifact_and_the_manifest() {
+    let tmp = TempDir::new("render");
+    let out = tmp.join("infra");
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out)]);
+    assert_exit(&run, 0);
+    // The deprecation warning of the reference spec goes to stderr.
+    assert!(run.stderr.contains("warning[RMQ042]"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "render prints data only on --check");
+
+    let bundle = compile(FIVE_VM).bundle;
+    let on_disk = files(&out);
+    let mut expected: Vec<&str> = bundle.iter().map(|(p, _)| p).collect();
+    expected.push(MANIFEST);
+    expected.sort();
+    assert_eq!(
+        on_disk.keys().map(String::as_str).collect::<Vec<_>>(),
+        expected
+    );
+    for (path, artifact) in bundle.iter() {
+        assert_eq!(on_disk[path], artifact.bytes, "{path}");
+        #[cfg(unix)]
+        assert_eq!(mode(&out.join(path)), artifact.mode, "{path}");
+    }
+    assert!(
+        run.stderr
+            .contains(&format!("{} written, 0 unchanged, 0 removed", bundle.len())),
+        "{}",
+        run.stderr
+    );
+
+    // The manifest lists every file with its hash and mode, and nothing else.
+    let manifest: Value = serde_json::from_slice(&on_disk[MANIFEST]).unwrap();
+    assert_eq!(manifest["generator"], "rmqgen");
+    let entries = manifest["files"].as_object().unwrap();
+    assert_eq!(entries.len(), bundle.len());
+    for (path, artifact) in bundle.iter() {
+        let hash: String = Sha256::digest(&artifact.bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(entries[path]["sha256"], hash.as_str(), "{path}");
+        assert_eq!(
+            entries[path]["mode"],
+            format!("{:04o}", artifact.mode).as_str(),
+            "{path}"
+        );
+    }
+    // No temporary file is left behind.
+    assert!(
+        on_disk.keys().all(|p| !p.contains("rmqgen-tmp")),
+        "{:?}",
+        on_disk.keys()
+    );
+}
+
+#[test]
+fn rendering_twice_gives_identical_bytes_and_reports_everything_unchanged() {
+    let tmp = TempDir::new("twice");
+    let out = tmp.join("infra");
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    let first = files(&out);
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out)]);
+    assert_exit(&run, 0);
+    assert_eq!(files(&out), first);
+    let n = first.len() - 1; // the manifest is not counted
+    assert!(
+        run.stderr
+            .contains(&format!("0 written, {n} unchanged, 0 removed")),
+        "{}",
+        run.stderr
+    );
+
+    // A second output directory gets the same bytes (another process, so
+    // another hash seed: catches HashMap iteration order in the output).
+    let other = tmp.join("again");
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&other)]), 0);
+    assert_eq!(files(&other), first);
+}
+
+#[test]
+fn render_reads_the_spec_from_stdin() {
+    let tmp = TempDir::new("stdin-render");
+    let out = tmp.join("infra");
+    let spec = std::fs::read(FIVE_VM).unwrap();
+    let run = rmqgen_with_stdin(&["render", "-", "--out", s(&out)], Some(&spec));
+    assert_exit(&run, 0);
+    assert_eq!(files(&out).len(), compile(FIVE_VM).bundle.len() + 1);
+}
+
+#[test]
+fn render_of_an_invalid_spec_writes_nothing() {
+    let tmp = TempDir::new("invalid-render");
+    let spec = six_mistakes(&tmp);
+    let out = tmp.join("infra");
+    let run = rmqgen(&["render", &spec, "--out", s(&out)]);
+    assert_exit(&run, 1);
+    assert!(
+        run.stderr.contains("6 error(s); nothing written"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "the output directory was created");
+
+    let run = rmqgen(&["render", MALFORMED, "--out", s(&out)]);
+    assert_exit(&run, 1);
+    assert!(!out.exists());
+}
+
+// ---------------------------------------------------------------------------
+// render --check
+// ---------------------------------------------------------------------------
+
+#[test]
+fn check_passes_on_a_fresh_render_and_writes_nothing() {
+    let tmp = TempDir::new("check-fresh");
+    let out = tmp.join("infra");
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    let before = files(&out);
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]);
+    assert_exit(&run, 0);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("is up to date"), "{}", run.stderr);
+    assert_eq!(files(&out), before);
+}
+
+#[test]
+fn check_fails_and_lists_a_hand_edited_file() {
+    let tmp = TempDir::new("check-edit");
+    let out = tmp.join("infra");
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    let edited = "haproxy/haproxy-1/haproxy.cfg";
+    let mut text = std::fs::read_to_string(out.join(edited)).unwrap();
+    text = text.replace("timeout client 180s", "timeout client 10s");
+    std::fs::write(out.join(edited), &text).unwrap();
+
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]);
+    assert_exit(&run, 1);
+    assert_eq!(run.stdout, format!("changed\t{edited}\n"));
+    assert!(run.stderr.contains("1 file(s)"), "{}", run.stderr);
+    // --check wrote nothing: the edit is still there.
+    assert_eq!(std::fs::read_to_string(out.join(edited)).unwrap(), text);
+
+    // A render overwrites the edit (rmqgen wrote that file) and the check
+    // passes again.
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    assert_exit(
+        &rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]),
+        0,
+    );
+}
+
+#[test]
+fn check_fails_and_lists_a_deleted_file() {
+    let tmp = TempDir::new("check-delete");
+    let out = tmp.join("infra");
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    let deleted = "keepalived/haproxy-2/keepalived.conf";
+    std::fs::remove_file(out.join(deleted)).unwrap();
+
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]);
+    assert_exit(&run, 1);
+    assert_eq!(run.stdout, format!("missing\t{deleted}\n"));
+    assert!(!out.join(deleted).exists(), "--check must not write");
+}
+
+#[cfg(unix)]
+#[test]
+fn check_fails_on_a_changed_mode_and_render_repairs_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("check-mode");
+    let out = tmp.join("infra");
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    let script = "keepalived/check-haproxy.sh";
+    std::fs::set_permissions(out.join(script), std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]);
+    assert_exit(&run, 1);
+    assert_eq!(run.stdout, format!("mode\t{script}\n"));
+
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    assert_eq!(mode(&out.join(script)), 0o755);
+}
+
+#[test]
+fn check_of_an_empty_directory_lists_every_file_as_missing() {
+    let tmp = TempDir::new("check-empty");
+    let out = tmp.join("never-rendered");
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]);
+    assert_exit(&run, 1);
+    let bundle = compile(FIVE_VM).bundle;
+    let listed: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(listed.len(), bundle.len() + 1, "{}", run.stdout);
+    assert!(listed.iter().all(|l| l.starts_with("missing\t")));
+    assert!(listed.contains(&"missing\t.rmqgen-manifest.json"));
+    assert!(!out.exists(), "--check created the directory");
+}
+
+// ---------------------------------------------------------------------------
+// Files rmqgen did not write
+// ---------------------------------------------------------------------------
+
+#[test]
+fn render_refuses_to_overwrite_a_file_it_did_not_write() {
+    let tmp = TempDir::new("refuse");
+    let out = tmp.join("infra");
+    let foreign = "haproxy/haproxy-1/haproxy.cfg";
+    tmp.write(&format!("infra/{foreign}"), "# my own haproxy.cfg\n");
+
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out)]);
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr.contains(s(&out.join(foreign))) && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    // Nothing else was written, and the file is untouched.
+    let on_disk = files(&out);
+    assert_eq!(on_disk.keys().collect::<Vec<_>>(), [foreign]);
+    assert_eq!(on_disk[foreign], b"# my own haproxy.cfg\n");
+
+    // --force for another path does not help.
+    let run = rmqgen(&[
+        "render",
+        FIVE_VM,
+        "--out",
+        s(&out),
+        "--force",
+        "haproxy/haproxy-2/haproxy.cfg",
+    ]);
+    assert_exit(&run, 2);
+    assert_eq!(files(&out).len(), 1);
+
+    // --force PATH overrides for that file.
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--force", foreign]);
+    assert_exit(&run, 0);
+    let bundle = compile(FIVE_VM).bundle;
+    assert_eq!(
+        std::fs::read(out.join(foreign)).unwrap(),
+        bundle.get(foreign).unwrap().bytes
+    );
+    // From now on rmqgen owns it: no --force needed.
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    assert_exit(
+        &rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]),
+        0,
+    );
+}
+
+#[test]
+fn render_refuses_a_manifest_it_did_not_write() {
+    let tmp = TempDir::new("bad-manifest");
+    let out = tmp.join("infra");
+    tmp.write(&format!("infra/{MANIFEST}"), "not json\n");
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out)]);
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains(MANIFEST), "{}", run.stderr);
+    assert_eq!(files(&out).len(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Stale files
+// ---------------------------------------------------------------------------
+
+#[test]
+fn files_the_new_spec_no_longer_produces_are_removed() {
+    let tmp = TempDir::new("stale");
+    let out = tmp.join("infra");
+    let two = two_lb_variant(&tmp);
+    assert_exit(&rmqgen(&["render", THREE_LBS, "--out", s(&out)]), 0);
+    let gone = [
+        "haproxy/events-lb-3/haproxy.cfg",
+        "keepalived/events-lb-3/keepalived.conf",
+    ];
+    for p in gone {
+        assert!(out.join(p).exists(), "{p}");
+    }
+
+    // The smaller spec's --check names the stale files.
+    let run = rmqgen(&["render", &two, "--out", s(&out), "--check"]);
+    assert_exit(&run, 1);
+    for p in gone {
+        assert!(
+            run.stdout.contains(&format!("stale\t{p}\n")),
+            "{}",
+            run.stdout
+        );
+    }
+
+    let run = rmqgen(&["render", &two, "--out", s(&out)]);
+    assert_exit(&run, 0);
+    assert!(run.stderr.contains(", 2 removed"), "{}", run.stderr);
+    for p in gone {
+        assert!(!out.join(p).exists(), "{p} was not removed");
+    }
+    // Their now empty directories went with them.
+    assert!(!out.join("haproxy/events-lb-3").exists());
+    assert!(!out.join("keepalived/events-lb-3").exists());
+
+    // The directory is exactly the two-LB bundle.
+    let bundle = compile(&two).bundle;
+    let on_disk = files(&out);
+    assert_eq!(on_disk.len(), bundle.len() + 1);
+    for (p, a) in bundle.iter() {
+        assert_eq!(on_disk[p], a.bytes, "{p}");
+    }
+    assert_exit(&rmqgen(&["render", &two, "--out", s(&out), "--check"]), 0);
+}
+
+#[test]
+fn a_hand_edited_stale_file_is_kept_and_reported() {
+    let tmp = TempDir::new("stale-edited");
+    let out = tmp.join("infra");
+    let two = two_lb_variant(&tmp);
+    assert_exit(&rmqgen(&["render", THREE_LBS, "--out", s(&out)]), 0);
+    let edited = "keepalived/events-lb-3/keepalived.conf";
+    let mut text = std::fs::read_to_string(out.join(edited)).unwrap();
+    text.push_str("# local change\n");
+    std::fs::write(out.join(edited), &text).unwrap();
+
+    let run = rmqgen(&["render", &two, "--out", s(&out)]);
+    assert_exit(&run, 0);
+    assert!(
+        run.stderr.contains(&format!("kept {edited}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(", 1 removed"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(out.join(edited)).unwrap(), text);
+    assert!(!out.join("haproxy/events-lb-3/haproxy.cfg").exists());
+}
+
+// ---------------------------------------------------------------------------
+// validate
+// ---------------------------------------------------------------------------
+
+#[test]
+fn validate_reports_every_mistake_with_a_pointer() {
+    let tmp = TempDir::new("six");
+    let spec = six_mistakes(&tmp);
+    let run = rmqgen(&["validate", &spec]);
+    assert_exit(&run, 1);
+    assert!(run.stdout.is_empty(), "diagnostics go to stderr");
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error["))
+        .collect();
+    assert_eq!(errors.len(), 6, "{}", run.stderr);
+    for (code, pointer) in SIX_CODES {
+        let line = errors
+            .iter()
+            .find(|l| l.starts_with(&format!("error[{code}] {pointer} (line ")))
+            .unwrap_or_else(|| panic!("no {code} at {pointer} in:\n{}", run.stderr));
+        assert!(line.contains(", column "), "{line}");
+    }
+    // Every diagnostic is followed by its hint.
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("  hint: "))
+            .count(),
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("error[") || l.starts_with("warning["))
+            .count(),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn validate_json_format_is_a_parseable_array() {
+    let tmp = TempDir::new("json");
+    let spec = six_mistakes(&tmp);
+    let run = rmqgen(&["validate", &spec, "--format", "json"]);
+    assert_exit(&run, 1);
+    let array: Vec<Value> = serde_json::from_str(&run.stdout).expect("stdout is a JSON array");
+    assert_eq!(array.len(), 6, "{}", run.stdout);
+    for d in &array {
+        for key in ["severity", "code", "pointer", "message", "hint"] {
+            assert!(d[key].is_string(), "{key} missing in {d}");
+        }
+        assert_eq!(d["severity"], "error");
+        assert!(d["location"]["line"].as_u64().unwrap() >= 1, "{d}");
+        assert!(d["location"]["column"].as_u64().unwrap() >= 1, "{d}");
+    }
+    let mut got: Vec<(&str, &str)> = array
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap(), d["pointer"].as_str().unwrap()))
+        .collect();
+    got.sort();
+    let mut want = SIX_CODES.to_vec();
+    want.sort();
+    assert_eq!(got, want);
+
+    // A valid spec: exit 0, its warnings only.
+    let run = rmqgen(&["validate", FIVE_VM, "--format", "json"]);
+    assert_exit(&run, 0);
+    let array: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        array.iter().all(|d| d["severity"] == "warning"),
+        "{array:?}"
+    );
+}
+
+#[test]
+fn validate_accepts_a_valid_spec() {
+    let run = rmqgen(&["validate", THREE_LBS]);
+    assert_exit(&run, 0);
+    assert!(run.stderr.contains("the spec is valid"), "{}", run.stderr);
+}
+
+#[test]
+fn malformed_json_gives_a_line_and_column_and_never_a_panic() {
+    let run = rmqgen(&["validate", MALFORMED]);
+    assert_exit(&run, 1);
+    assert!(
+        run.stderr
+            .starts_with("error[RMQ001] /brokers (line 31, column 5): "),
+        "{}",
+        run.stderr
+    );
+
+    let tmp = TempDir::new("malformed");
+    let deep = "[".repeat(100_000);
+    let cases: [(&str, &[u8]); 7] = [
+        ("empty", b""),
+        ("not-json", b"name: rmq-prod\n"),
+        ("truncated", br#"{"name": "rmq-prod", "network": {"#),
+        ("trailing", b"{}\n}\n"),
+        ("deep", deep.as_bytes()),
+        ("nul", b"{\"name\": \"a\0b\"}"),
+        ("array", b"[1, 2, 3]"),
+    ];
+    for (name, bytes) in cases {
+        let path = tmp.write(&format!("{name}.json"), bytes);
+        let run = rmqgen(&["validate", &path]);
+        assert_exit(&run, 1);
+        assert!(run.stderr.contains("error[RMQ00"), "{name}: {}", run.stderr);
+        assert!(run.stderr.contains("(line "), "{name}: {}", run.stderr);
+    }
+
+    // Not UTF-8 at all: reading fails, an I/O error, still no panic.
+    let path = tmp.write("latin1.json", b"{\"name\": \"caf\xe9\"}");
+    let run = rmqgen(&["validate", &path]);
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains("latin1.json"), "{}", run.stderr);
+}
+
+#[test]
+fn validate_reads_stdin() {
+    let spec = std::fs::read(FIVE_VM).unwrap();
+    let run = rmqgen_with_stdin(&["validate", "-"], Some(&spec));
+    assert_exit(&run, 0);
+    assert!(run.stderr.contains("the spec is valid"), "{}", run.stderr);
+
+    let bad = std::fs::read(MALFORMED).unwrap();
+    let run = rmqgen_with_stdin(&["validate", "-"], Some(&bad));
+    assert_exit(&run, 1);
+    assert!(run.stderr.contains("(line 31, column 5)"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// schema, init, explain
+// ---------------------------------------------------------------------------
+
+#[test]
+fn schema_prints_the_schema() {
+    let run = rmqgen(&["schema"]);
+    assert_exit(&run, 0);
+    assert_eq!(run.stdout, rmqgen::schema());
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schemas/topology.schema.json"
+    ))
+    .unwrap();
+    assert_eq!(run.stdout, committed);
+}
+
+#[test]
+fn init_prints_a_spec_that_validates_and_renders() {
+    let run = rmqgen(&["init"]);
+    assert_exit(&run, 0);
+    assert_eq!(run.stdout, rmqgen::reference_spec());
+
+    let validated = rmqgen_with_stdin(&["validate", "-"], Some(run.stdout.as_bytes()));
+    assert_exit(&validated, 0);
+
+    let tmp = TempDir::new("init");
+    let out = tmp.join("infra");
+    let rendered = rmqgen_with_stdin(
+        &["render", "-", "--out", s(&out)],
+        Some(run.stdout.as_bytes()),
+    );
+    assert_exit(&rendered, 0);
+    assert!(out.join(MANIFEST).exists());
+}
+
+#[test]
+fn explain_prints_the_explanation() {
+    let run = rmqgen(&["explain", "RMQ062"]);
+    assert_exit(&run, 0);
+    let code = rmqgen::Code::NoFailover;
+    assert!(run.stdout.starts_with("RMQ062: "), "{}", run.stdout);
+    assert!(run.stdout.contains(code.title()), "{}", run.stdout);
+    assert!(run.stdout.contains(code.explanation()), "{}", run.stdout);
+
+    // Codes are case-insensitive.
+    let lower = rmqgen(&["explain", "rmq062"]);
+    assert_exit(&lower, 0);
+    assert_eq!(lower.stdout, run.stdout);
+
+    // Every code can be explained.
+    for code in rmqgen::Code::ALL {
+        assert_exit(&rmqgen(&["explain", code.as_str()]), 0);
+    }
+}
+
+#[test]
+fn explain_of_an_unknown_code_is_a_usage_error() {
+    let run = rmqgen(&["explain", "XYZ"]);
+    assert_exit(&run, 2);
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("unknown code"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// Usage and I/O errors
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_missing_spec_file_exits_2() {
+    let tmp = TempDir::new("missing");
+    let spec = tmp.join("no-such-spec.json");
+    let run = rmqgen(&["validate", s(&spec)]);
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains("no-such-spec.json"), "{}", run.stderr);
+
+    let out = tmp.join("infra");
+    let run = rmqgen(&["render", s(&spec), "--out", s(&out)]);
+    assert_exit(&run, 2);
+    assert!(!out.exists());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["frobnicate"][..],
+        &["render", FIVE_VM][..], // no --out
+        &["validate", FIVE_VM, "--format", "yaml"][..],
+    ] {
+        let run = rmqgen(args);
+        assert_exit(&run, 2);
+        assert!(!run.stderr.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn an_output_path_that_is_a_file_is_an_io_error() {
+    let tmp = TempDir::new("out-is-file");
+    let out = tmp.write("infra", "a file, not a directory\n");
+    let run = rmqgen(&["render", FIVE_VM, "--out", &out]);
+    assert_exit(&run, 2);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "a file, not a directory\n"
+    );
+}
