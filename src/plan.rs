@@ -106,6 +106,10 @@ pub mod paths {
     pub const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
     /// keepalived's HAProxy check script.
     pub const CHECK_SCRIPT: &str = "/etc/keepalived/check-haproxy.sh";
+    /// sysusers.d entry for the check script's user.
+    pub const KEEPALIVED_SYSUSERS: &str = "/etc/sysusers.d/rmqgen-keepalived.conf";
+    /// sysctl.d file for the load balancers.
+    pub const LB_SYSCTL: &str = "/etc/sysctl.d/60-rmqgen-load-balancer.conf";
     /// systemd drop-in for keepalived.service.
     pub const KEEPALIVED_DROPIN: &str = "/etc/systemd/system/keepalived.service.d/rmqgen.conf";
     /// The hosts file.
@@ -482,6 +486,9 @@ pub struct KeepalivedPlan {
     pub check_interval: String,
     /// Check timeout as keepalived writes it (seconds, decimal).
     pub check_timeout: String,
+    /// How long the check script waits for HAProxy's answer (seconds,
+    /// decimal): inside the script timeout, so keepalived never kills it.
+    pub check_read_timeout: String,
     /// Check fall.
     pub check_fall: u32,
     /// Check rise.
@@ -1100,6 +1107,7 @@ fn keepalived_plan(spec: &Spec, ka: &spec::Keepalived, preempt: bool) -> Keepali
         // The script must finish within its interval; it gives itself less
         // (see check-haproxy.sh), so keepalived never has to kill it.
         check_timeout: seconds(interval_ms),
+        check_read_timeout: seconds(interval_ms.saturating_mul(4) / 5),
         check_fall: ka.check_fall.unwrap_or(defaults::KA_CHECK_FALL),
         check_rise: ka.check_rise.unwrap_or(defaults::KA_CHECK_RISE),
         auth_pass: ka.auth_pass.clone(),

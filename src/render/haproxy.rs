@@ -53,7 +53,19 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
     let lbs = super::hosts_with(plan, crate::plan::Role::LoadBalancer);
     bundle.insert(
         "haproxy/haproxy.service.d/rmqgen.conf",
-        Artifact::file(dropin).installed(root_file(lbs, paths::HAPROXY_DROPIN, 0o644)),
+        Artifact::file(dropin).installed(root_file(lbs.clone(), paths::HAPROXY_DROPIN, 0o644)),
+    );
+    let sysctl = render_template(
+        "sysctl-load-balancer.conf",
+        DropinCtx {
+            plan,
+            stats_env: paths::STATS_PASSWORD_ENV,
+            env_file: paths::HAPROXY_ENV,
+        },
+    )?;
+    bundle.insert(
+        "haproxy/sysctl.conf",
+        Artifact::file(sysctl).installed(root_file(lbs, paths::LB_SYSCTL, 0o644)),
     );
     Ok(())
 }

@@ -17,6 +17,7 @@ struct Ctx<'a> {
     max_priority: u32,
     script_user: &'static str,
     check_script: &'static str,
+    sysusers_path: &'static str,
 }
 
 pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
@@ -34,6 +35,7 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
         max_priority,
         script_user: paths::SCRIPT_USER,
         check_script: paths::CHECK_SCRIPT,
+        sysusers_path: paths::KEEPALIVED_SYSUSERS,
     };
     for lb in &plan.load_balancers {
         let text = render_template("keepalived.conf", ctx(Some(lb)))?;
@@ -53,6 +55,15 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
             lbs.clone(),
             paths::CHECK_SCRIPT,
             0o755,
+        )),
+    );
+    let sysusers = render_template("keepalived-sysusers.conf", ctx(None))?;
+    bundle.insert(
+        "keepalived/sysusers.conf",
+        Artifact::file(sysusers).installed(root_file(
+            lbs.clone(),
+            paths::KEEPALIVED_SYSUSERS,
+            0o644,
         )),
     );
     let dropin = render_template("keepalived-dropin.conf", ctx(None))?;

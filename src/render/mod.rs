@@ -53,6 +53,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/queue-ha-policy.sh.j2"),
     ),
     ("etc-hosts", include_str!("../../templates/etc-hosts.j2")),
+    (
+        "keepalived-sysusers.conf",
+        include_str!("../../templates/keepalived-sysusers.conf.j2"),
+    ),
+    (
+        "sysctl-load-balancer.conf",
+        include_str!("../../templates/sysctl-load-balancer.conf.j2"),
+    ),
 ];
 
 /// The template environment, built once per process: templates are parsed
