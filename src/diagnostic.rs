@@ -302,6 +302,8 @@ codes! {
         "IPv4 needs at least 576; Ethernet jumbo frames stop at 9216. Leave it unset for the OS default.";
     Domain = "RMQ071", "Invalid DNS domain",
         "The domain is a dot-separated list of RFC 1123 labels, at most 253 characters.";
+    SshKey = "RMQ073", "Not an SSH public key",
+        "ssh_authorized_keys takes OpenSSH public key lines (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*), one per entry, printable, without line breaks. Never a private key.";
     Secret = "RMQ080", "A secret source is not usable",
         "Secret files are read by Terraform at plan time, variables are declared sensitive; both need a plain path or a valid identifier.";
     Resources = "RMQ090", "VM size out of range",

@@ -18,6 +18,7 @@ const LIST_KEYS: &[&str] = &[
     "tags",
     "permissions",
     "plugins",
+    "ssh_authorized_keys",
 ];
 
 pub(crate) fn parse(source: &str) -> Result<Spec, Diagnostics> {

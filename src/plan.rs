@@ -210,6 +210,8 @@ pub struct Plan {
     pub haproxy: HaProxyPlan,
     /// keepalived.
     pub keepalived: KeepalivedPlan,
+    /// SSH public keys for every host.
+    pub ssh_authorized_keys: Vec<String>,
     /// Provisioning path.
     pub provisioning: Provisioning,
     /// Virtualisation target.
@@ -738,6 +740,7 @@ pub(crate) fn build(spec: &Spec) -> Result<Plan, Unvalidated> {
         rabbitmq,
         haproxy,
         keepalived,
+        ssh_authorized_keys: spec.ssh_authorized_keys.clone(),
         provisioning: spec.provisioning.unwrap_or(Provisioning::CloudInit),
         target: TargetPlan {
             provider: target.provider.unwrap_or(Provider::Libvirt),

@@ -452,6 +452,7 @@ fn files_the_new_spec_no_longer_produces_are_removed() {
     let two = two_lb_variant(&tmp);
     assert_exit(&rmqgen(&["render", THREE_LBS, "--out", s(&out)]), 0);
     let gone = [
+        "cloud-init/events-lb-3.yaml.tftpl",
         "haproxy/events-lb-3/haproxy.cfg",
         "keepalived/events-lb-3/keepalived.conf",
     ];
@@ -472,7 +473,7 @@ fn files_the_new_spec_no_longer_produces_are_removed() {
 
     let run = rmqgen(&["render", &two, "--out", s(&out)]);
     assert_exit(&run, 0);
-    assert!(run.stderr.contains(", 2 removed"), "{}", run.stderr);
+    assert!(run.stderr.contains(", 3 removed"), "{}", run.stderr);
     for p in gone {
         assert!(!out.join(p).exists(), "{p} was not removed");
     }
@@ -508,7 +509,7 @@ fn a_hand_edited_stale_file_is_kept_and_reported() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains(", 1 removed"), "{}", run.stderr);
+    assert!(run.stderr.contains(", 2 removed"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(out.join(edited)).unwrap(), text);
     assert!(!out.join("haproxy/events-lb-3/haproxy.cfg").exists());
 }

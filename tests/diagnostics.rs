@@ -67,6 +67,7 @@ const INVALID: &[(&str, &[Code])] = &[
     ("advert-interval-v2", &[Code::AdvertInterval]),
     ("advert-interval-v3", &[Code::AdvertInterval]),
     ("vrrp-version", &[Code::VrrpVersion]),
+    ("bad-ssh-key", &[Code::SshKey]),
     // VM sizes.
     ("tiny-vm", &[Code::Resources]),
     // Every representable defect of the original blog-post setup at once:
@@ -404,6 +405,7 @@ const FULL_SPEC: &str = r#"{
     "timeouts": { "connect_ms": 5000, "client_s": 180, "server_s": 180, "check_ms": 1000 },
     "maxconn": 10000
   },
+  "ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMq3Kt6t7YRZlHzrxgsTQ0zwYQm2PZ0tQGcGkCXrbT0v ops@example"],
   "keepalived": {
     "virtual_router_id": 51,
     "vrrp_version": 2,

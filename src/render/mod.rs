@@ -3,11 +3,13 @@
 //! embedded at compile time; structured formats are built through serde.
 
 mod bootstrap;
+pub mod cloud_init;
 mod escape;
 mod haproxy;
 mod hosts;
 mod keepalived;
 mod rabbitmq;
+mod yaml;
 
 use std::sync::OnceLock;
 
@@ -127,6 +129,9 @@ pub fn render(plan: &Plan) -> Result<Bundle, Error> {
     bootstrap::render(plan, &mut bundle)?;
     haproxy::render(plan, &mut bundle)?;
     keepalived::render(plan, &mut bundle)?;
+    if plan.provisioning == crate::spec::Provisioning::CloudInit {
+        cloud_init::render(plan, &mut bundle)?;
+    }
     Ok(bundle)
 }
 

@@ -64,6 +64,10 @@ pub struct Spec {
     /// defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalived: Option<Keepalived>,
+    /// SSH public keys allowed to log in to every host (the image's default
+    /// user). Public keys are not secrets. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_authorized_keys: Vec<String>,
     /// How hosts are configured at first boot. Default: `cloud-init`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning: Option<Provisioning>,

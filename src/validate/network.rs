@@ -65,6 +65,23 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         }
     };
 
+    for (i, key) in spec.ssh_authorized_keys.iter().enumerate() {
+        let looks_like_key = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| key.starts_with(p));
+        if !looks_like_key || !super::charset::is_printable(key, 16_384) {
+            // The value is not echoed: what was pasted may be a private key.
+            let hint = if key.contains("PRIVATE KEY") {
+                "this is a PRIVATE key: remove it from the spec (and rotate it if the spec was shared); give the .pub line instead"
+            } else {
+                "paste one line of a .pub file, e.g. \"ssh-ed25519 AAAA... user@host\""
+            };
+            d.error(
+                Code::SshKey,
+                format!("/ssh_authorized_keys/{i}"),
+                "this is not an OpenSSH public key line (ssh-..., ecdsa-..., sk-...)",
+                hint,
+            );
+        }
+    }
     counts(spec, d);
     names(spec, d);
 

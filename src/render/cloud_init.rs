@@ -1,0 +1,251 @@
+//! cloud-init user-data, one per host, written as Terraform templates
+//! (`cloud-init/<host>.yaml.tftpl`) because secrets enter only when
+//! Terraform renders them with `templatefile`.
+//!
+//! Every file a host gets is listed once, by [`host_files`]; the user-data
+//! and the lab both use that list, so the lab runs exactly what cloud-init
+//! would write.
+//!
+//! Boot order on a Debian/Ubuntu image: a `policy-rc.d` written in the init
+//! stage stops the packages from starting their services with stock
+//! configuration (a broker that boots once alone initialises its database
+//! and never joins the cluster); packages install in the final stage; then
+//! the deferred `write_files` install rmqgen's files (their owners, such as
+//! `rabbitmq`, exist only after the packages); `runcmd` then starts the
+//! services in order and, on one broker, the queue-HA bootstrap.
+
+use serde_json::{json, Map, Value};
+
+use super::yaml;
+use crate::bundle::{Artifact, Bundle};
+use crate::error::Error;
+use crate::plan::{paths, Host, Plan, Role};
+
+/// Where `policy-rc.d` lives; its presence stops invoke-rc.d and
+/// deb-systemd-invoke from starting services during package installation.
+pub const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+/// What a file on a host contains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// These exact bytes.
+    Text(String),
+    /// A secret that Terraform supplies. With `env_var`, the file is the
+    /// single line `ENV_VAR=<value>`; otherwise it is the bare value.
+    Secret {
+        /// The secret's id in the plan.
+        id: String,
+        /// The `templatefile` variable that carries it.
+        template_var: String,
+        /// Environment variable the file assigns, if any.
+        env_var: Option<&'static str>,
+    },
+}
+
+/// One file cloud-init writes on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFile {
+    /// Absolute path on the host.
+    pub path: String,
+    /// Owner.
+    pub owner: String,
+    /// Group.
+    pub group: String,
+    /// Mode.
+    pub mode: u32,
+    /// Contents.
+    pub content: Content,
+    /// Appended to an existing file instead of replacing it.
+    pub append: bool,
+    /// Written after the packages are installed (their users exist then).
+    pub defer: bool,
+}
+
+/// Every file cloud-init writes on `host`, in the order it writes them:
+/// the role artifacts of `bundle` installed there, the host's secrets, and
+/// the `policy-rc.d` guard.
+pub fn host_files(plan: &Plan, bundle: &Bundle, host: &Host) -> Vec<HostFile> {
+    let mut files = vec![HostFile {
+        path: POLICY_RC_D.into(),
+        owner: "root".into(),
+        group: "root".into(),
+        mode: 0o755,
+        content: Content::Text(
+            "#!/bin/sh\n# rmqgen: no service starts during package installation; runcmd starts them once configured.\nexit 101\n"
+                .into(),
+        ),
+        append: false,
+        defer: false,
+    }];
+    for (_, artifact, install) in bundle.files_for_host(&host.name) {
+        files.push(HostFile {
+            path: install.path.clone(),
+            owner: install.owner.clone(),
+            group: install.group.clone(),
+            mode: install.mode,
+            content: Content::Text(artifact.text().to_string()),
+            append: install.append,
+            defer: true,
+        });
+    }
+    for secret in plan.secrets.iter().filter(|s| s.role == host.role) {
+        files.push(HostFile {
+            path: secret.install_path(),
+            owner: secret.owner.into(),
+            group: secret.group.into(),
+            mode: secret.mode,
+            content: Content::Secret {
+                id: secret.id.clone(),
+                template_var: secret.tf_name.clone(),
+                env_var: secret.env_var,
+            },
+            append: false,
+            defer: true,
+        });
+    }
+    files
+}
+
+/// Escapes text for a Terraform template: `${` and `%{` would start an
+/// interpolation or directive; `$${` and `%%{` stand for them literally.
+pub(crate) fn escape_template(s: &str) -> String {
+    s.replace("${", "$${").replace("%{", "%%{")
+}
+
+fn write_file(f: &HostFile) -> Value {
+    let mut m = Map::new();
+    m.insert("path".into(), f.path.clone().into());
+    m.insert("owner".into(), format!("{}:{}", f.owner, f.group).into());
+    m.insert("permissions".into(), format!("{:04o}", f.mode).into());
+    match &f.content {
+        Content::Text(text) => {
+            m.insert("content".into(), escape_template(text).into());
+        }
+        Content::Secret {
+            template_var,
+            env_var,
+            ..
+        } => {
+            // Base64 keeps any secret value from breaking the YAML around
+            // it; the expression is Terraform's, so it is not escaped.
+            let expr = match env_var {
+                Some(var) => format!("${{base64encode(\"{var}=${{{template_var}}}\\n\")}}"),
+                None => format!("${{base64encode({template_var})}}"),
+            };
+            m.insert("encoding".into(), "b64".into());
+            m.insert("content".into(), expr.into());
+        }
+    }
+    if f.append {
+        m.insert("append".into(), true.into());
+    }
+    if f.defer {
+        m.insert("defer".into(), true.into());
+    }
+    Value::Object(m)
+}
+
+fn cmd(words: &[&str]) -> Value {
+    Value::Array(words.iter().map(|w| Value::from(*w)).collect())
+}
+
+fn runcmd(plan: &Plan, host: &Host) -> Vec<Value> {
+    let mut out = vec![
+        cmd(&["rm", "-f", POLICY_RC_D]),
+        cmd(&["systemctl", "daemon-reload"]),
+    ];
+    match host.role {
+        Role::Broker => {
+            out.push(cmd(&["systemctl", "enable", "--now", "rabbitmq-server"]));
+            if plan.rabbitmq.bootstrap_host == host.name {
+                // In the background: it waits for every broker to join.
+                out.push(cmd(&[
+                    "systemd-run",
+                    "--unit=rmqgen-queue-ha-policy",
+                    "--no-block",
+                    paths::BOOTSTRAP,
+                ]));
+            }
+        }
+        Role::LoadBalancer => {
+            out.push(cmd(&["sysctl", "--system"]));
+            out.push(cmd(&["systemd-sysusers", paths::KEEPALIVED_SYSUSERS]));
+            out.push(cmd(&["systemctl", "enable", "--now", "haproxy"]));
+            out.push(cmd(&["systemctl", "enable", "--now", "keepalived"]));
+        }
+    }
+    out
+}
+
+fn packages(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::Broker => &["rabbitmq-server"],
+        Role::LoadBalancer => &["haproxy", "keepalived"],
+    }
+}
+
+/// The user-data of one host, as a Terraform template.
+pub fn user_data(plan: &Plan, bundle: &Bundle, host: &Host) -> String {
+    let mut doc = Map::new();
+    doc.insert("hostname".into(), host.name.clone().into());
+    if let Some(fqdn) = &host.fqdn {
+        doc.insert("fqdn".into(), fqdn.clone().into());
+    }
+    // rmqgen appends every host to /etc/hosts; cloud-init's own template
+    // would map the host name to 127.0.1.1, which Erlang distribution must
+    // not advertise.
+    doc.insert("manage_etc_hosts".into(), false.into());
+    if !plan.ssh_authorized_keys.is_empty() {
+        let keys: Vec<Value> = plan
+            .ssh_authorized_keys
+            .iter()
+            .map(|k| escape_template(k).into())
+            .collect();
+        doc.insert("ssh_authorized_keys".into(), keys.into());
+    }
+    doc.insert("package_update".into(), true.into());
+    doc.insert("packages".into(), json!(packages(host.role)));
+    let files: Vec<Value> = host_files(plan, bundle, host)
+        .iter()
+        .map(write_file)
+        .collect();
+    doc.insert("write_files".into(), files.into());
+    doc.insert("runcmd".into(), runcmd(plan, host).into());
+    format!(
+        "#cloud-config\n# Generated by rmqgen for {} of cluster {}: a Terraform template,\n# rendered by templatefile() with the cluster's secrets.\n{}",
+        host.name,
+        plan.name,
+        yaml::to_string(&Value::Object(doc))
+    )
+}
+
+/// Adds `cloud-init/<host>.yaml.tftpl` for every host.
+pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
+    let rendered: Vec<(String, String)> = plan
+        .hosts
+        .iter()
+        .map(|h| {
+            (
+                format!("cloud-init/{}.yaml.tftpl", h.name),
+                user_data(plan, bundle, h),
+            )
+        })
+        .collect();
+    for (path, text) in rendered {
+        bundle.insert(path, Artifact::file(text));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_sequences_are_escaped() {
+        assert_eq!(
+            escape_template("a ${B} %{ if } $x %y"),
+            "a $${B} %%{ if } $x %y"
+        );
+    }
+}
