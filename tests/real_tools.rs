@@ -1,0 +1,556 @@
+//! Real-tool checks of every example's rendered artifacts: `haproxy -c`,
+//! `keepalived -t` in a namespace sandbox, and a real RabbitMQ node that
+//! boots the rendered configuration and runs the rendered bootstrap.
+//!
+//! Ignored by default: they need root and installed tools, and take minutes.
+//! Run them with
+//!
+//! ```text
+//! cargo test --test real_tools -- --ignored --test-threads=1
+//! ```
+//!
+//! (scripts/test-all.sh installs the tools and does). A missing tool skips a
+//! test with a notice on stderr, or fails it when `CI` is set.
+
+// The helpers live next to this file rather than in tests/support/, so no
+// other test crate picks them up.
+#[path = "real_tools/harness.rs"]
+mod harness;
+#[path = "real_tools/keepalived.rs"]
+mod keepalived;
+#[path = "real_tools/rabbit.rs"]
+mod rabbit;
+#[path = "real_tools/variants.rs"]
+mod variants;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use harness::{artifact, compile, for_each_example, require, run, unavailable, TempDir};
+use keepalived::{Host, Sandbox};
+use rabbit::{EtcFile, Installation, Node};
+use rmqgen::plan::paths;
+
+const HAPROXY_TIMEOUT: Duration = Duration::from_secs(30);
+const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------- HAProxy
+
+fn haproxy_check(
+    bins: &harness::Bins,
+    cfg: &std::path::Path,
+    password: Option<&str>,
+) -> harness::Outcome {
+    let mut cmd = Command::new(bins.get("haproxy"));
+    cmd.arg("-c").arg("-f").arg(cfg);
+    match password {
+        Some(p) => cmd.env(paths::STATS_PASSWORD_ENV, p),
+        None => cmd.env_remove(paths::STATS_PASSWORD_ENV),
+    };
+    run(&mut cmd, HAPROXY_TIMEOUT)
+}
+
+#[test]
+#[ignore = "needs haproxy; run by scripts/test-all.sh"]
+fn haproxy_accepts_every_rendered_config() {
+    let Some(bins) = require(&["haproxy"], false) else {
+        return;
+    };
+    let dir = TempDir::new("haproxy");
+    for_each_example("haproxy -c", |ex| {
+        let out = compile(&ex.name, &ex.source);
+        for lb in &out.plan.load_balancers {
+            let path = format!("haproxy/{}/haproxy.cfg", lb.name);
+            let cfg = dir.write(
+                &format!("{}-{}.cfg", ex.name, lb.name),
+                artifact(&out, &path).text().as_bytes(),
+                0o644,
+            );
+            // Unset, the stats frontend is left out (`.if defined`); set,
+            // it is parsed with the password expanded.
+            for password in [None, Some("Rt-stats-Pass-1")] {
+                let context = format!(
+                    "{}: {path} with {} {}",
+                    ex.name,
+                    paths::STATS_PASSWORD_ENV,
+                    if password.is_some() { "set" } else { "unset" }
+                );
+                let o = haproxy_check(&bins, &cfg, password).expect_success(&context);
+                for alarm in ["[WARNING]", "[ALERT]", "[NOTICE]"] {
+                    assert!(!o.output().contains(alarm), "{context}: {alarm}: {o}");
+                }
+                assert!(
+                    o.output().contains("Configuration file is valid"),
+                    "{context}: {o}"
+                );
+            }
+        }
+    });
+}
+
+/// The harness can fail: a broken directive is reported.
+#[test]
+#[ignore = "needs haproxy; run by scripts/test-all.sh"]
+fn haproxy_check_rejects_a_broken_config() {
+    let Some(bins) = require(&["haproxy"], false) else {
+        return;
+    };
+    let out = compile("the reference spec", &rmqgen::reference_spec());
+    let lb = &out.plan.load_balancers[0].name;
+    let cfg = artifact(&out, &format!("haproxy/{lb}/haproxy.cfg")).text();
+    let broken = cfg.replacen(
+        "frontend amqp\n",
+        "frontend amqp\n    rmqgen_bogus_keyword 1\n",
+        1,
+    );
+    assert_ne!(broken, cfg, "the reference config has no `frontend amqp`");
+    let dir = TempDir::new("haproxy-neg");
+    let path = dir.write("broken.cfg", broken.as_bytes(), 0o644);
+    let o = haproxy_check(&bins, &path, None);
+    assert!(!o.success(), "haproxy accepted a bogus keyword: {o}");
+    assert!(o.output().contains("[ALERT]"), "{o}");
+}
+
+// ------------------------------------------------------------- keepalived
+
+#[test]
+#[ignore = "needs root and keepalived; run by scripts/test-all.sh"]
+fn keepalived_accepts_every_rendered_config() {
+    let Some(bins) = require(keepalived::TOOLS, true) else {
+        return;
+    };
+    for_each_example("keepalived -t", |ex| {
+        let out = compile(&ex.name, &ex.source);
+        let script = artifact(&out, "keepalived/check-haproxy.sh");
+        let script_path = &script
+            .install
+            .as_ref()
+            .expect("the check script is installed")
+            .path;
+        let net = &out.plan.network;
+        for lb in &out.plan.load_balancers {
+            let path = format!("keepalived/{}/keepalived.conf", lb.name);
+            let sandbox = Sandbox::new(&bins, &net.interface, lb.address, net.prefix);
+            let o = sandbox.check(
+                artifact(&out, &path).text(),
+                script.text(),
+                script_path,
+                Host::Faithful,
+            );
+            let o = o.expect_success(&format!("{}: {path}", ex.name));
+            for alarm in keepalived::ALARMS {
+                assert!(
+                    !o.output().contains(alarm),
+                    "{}: {path}: keepalived says {alarm:?}: {o}",
+                    ex.name
+                );
+            }
+        }
+    });
+}
+
+/// Negative controls: the sandbox is faithful enough that each broken
+/// setup, one difference at a time, makes `keepalived -t` fail.
+#[test]
+#[ignore = "needs root and keepalived; run by scripts/test-all.sh"]
+fn keepalived_sandbox_rejects_broken_setups() {
+    let Some(bins) = require(keepalived::TOOLS, true) else {
+        return;
+    };
+    let out = compile("the reference spec", &rmqgen::reference_spec());
+    let lb = &out.plan.load_balancers[0];
+    let conf = artifact(&out, &format!("keepalived/{}/keepalived.conf", lb.name)).text();
+    let script = artifact(&out, "keepalived/check-haproxy.sh");
+    let script_path = &script
+        .install
+        .as_ref()
+        .expect("the check script is installed")
+        .path;
+    let net = &out.plan.network;
+    let sandbox = Sandbox::new(&bins, &net.interface, lb.address, net.prefix);
+    let without = |directive: &str| -> String {
+        let kept: Vec<&str> = conf
+            .lines()
+            .filter(|l| l.trim() != directive && !l.trim().starts_with(&format!("{directive} ")))
+            .collect();
+        assert_ne!(
+            kept.len(),
+            conf.lines().count(),
+            "no `{directive}` line to remove"
+        );
+        kept.join("\n") + "\n"
+    };
+    let bogus = conf.replacen(
+        "global_defs {\n",
+        "global_defs {\n    rmqgen_bogus_directive 1\n",
+        1,
+    );
+    assert_ne!(bogus, conf, "the config has no `global_defs {{` line");
+
+    // The baseline the controls differ from.
+    sandbox
+        .check(conf, script.text(), script_path, Host::Faithful)
+        .expect_success("the unmodified reference config");
+
+    let cases: [(&str, String, Host, &str); 5] = [
+        (
+            "a bogus directive",
+            bogus,
+            Host::Faithful,
+            "Unknown keyword",
+        ),
+        (
+            "script_user removed, on a host without keepalived_script",
+            without("script_user"),
+            Host::NoScriptUser,
+            "Unable to set default user",
+        ),
+        (
+            "the rendered config on a host without keepalived_script",
+            conf.to_string(),
+            Host::NoScriptUser,
+            "Error setting global script uid/gid",
+        ),
+        (
+            "enable_script_security removed",
+            without("enable_script_security"),
+            Host::Faithful,
+            "SECURITY VIOLATION",
+        ),
+        (
+            "the check script not installed",
+            conf.to_string(),
+            Host::NoCheckScript,
+            "not found",
+        ),
+    ];
+    for (what, text, host, says) in cases {
+        let o = sandbox.check(&text, script.text(), script_path, host);
+        eprintln!("negative control, {what}: {}", o.status);
+        assert!(!o.success(), "keepalived -t accepted {what}: {o}");
+        // keepalived's own words: the failure is not the harness's.
+        assert!(
+            o.output().contains(says),
+            "{what}: expected {says:?} in: {o}"
+        );
+    }
+}
+
+// --------------------------------------------------------------- RabbitMQ
+
+/// The RabbitMQ tools, or `None` after the skip notice / CI failure.
+fn rabbit_prereqs() -> Option<(harness::Bins, Installation)> {
+    let bins = require(rabbit::TOOLS, true)?;
+    match rabbit::installation() {
+        Ok(inst) => Some((bins, inst)),
+        Err(e) => {
+            unavailable(&e);
+            None
+        }
+    }
+}
+
+/// Renders the node variant of an example and logs how it differs.
+fn node_variant(ex: &harness::Example, inst: &Installation, one_broker: bool) -> rmqgen::Output {
+    let v = variants::for_node(&ex.source, rabbit::PORTS, &inst.series, one_broker);
+    for change in &v.changes {
+        eprintln!("{}: variant: {change}", ex.name);
+    }
+    compile(&format!("the node variant of {}", ex.name), &v.source)
+}
+
+/// The rendered broker files at their install paths, plus `extra`.
+fn broker_files(out: &rmqgen::Output, extra: Vec<EtcFile>) -> (Vec<EtcFile>, String, String) {
+    let mut files = extra;
+    let mut path_of = |bundle_path: &str| -> String {
+        let a = artifact(out, bundle_path);
+        let install = a
+            .install
+            .as_ref()
+            .unwrap_or_else(|| panic!("{bundle_path} is not installed"));
+        files.push(EtcFile::at(&install.path, a.bytes.clone(), install.mode));
+        install.path.clone()
+    };
+    let config = path_of("rabbitmq/rabbitmq.conf");
+    let plugins = path_of("rabbitmq/enabled_plugins");
+    path_of("rabbitmq/definitions.json");
+    (files, config, plugins)
+}
+
+/// Rows of a `--no-table-headers` listing, split on tabs.
+fn rows(node: &Node, tool: &str, args: &[&str]) -> Vec<Vec<String>> {
+    let o = node
+        .ctl(tool, args)
+        .expect_success(&format!("{tool} {}", args.join(" ")));
+    o.stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// The rendered policy is present in every vhost, exactly.
+fn assert_policy(node: &Node, out: &rmqgen::Output) {
+    let p = &out.plan.rabbitmq.policy;
+    for v in &out.plan.rabbitmq.vhosts {
+        let listed = rows(
+            node,
+            "rabbitmqctl",
+            &[
+                "-q",
+                "list_policies",
+                "--vhost",
+                &v.name,
+                "--no-table-headers",
+            ],
+        );
+        // vhost, name, pattern, apply-to, definition, priority
+        let row = listed
+            .iter()
+            .find(|r| r.get(1) == Some(&p.name))
+            .unwrap_or_else(|| {
+                panic!(
+                    "policy {} missing in vhost {}: {listed:?}\n{}",
+                    p.name,
+                    v.name,
+                    node.diagnostics()
+                )
+            });
+        assert_eq!(
+            row.get(2),
+            Some(&p.pattern),
+            "pattern of {} in {}",
+            p.name,
+            v.name
+        );
+        assert_eq!(row.get(3).map(String::as_str), Some(p.apply_to), "apply-to");
+        let definition: serde_json::Value =
+            serde_json::from_str(row.get(4).map(String::as_str).unwrap_or(""))
+                .unwrap_or_else(|e| panic!("policy definition is not JSON ({e}): {row:?}"));
+        assert_eq!(
+            definition,
+            serde_json::Value::Object(p.definition.clone()),
+            "definition of {} in {}",
+            p.name,
+            v.name
+        );
+        assert_eq!(row.get(5), Some(&p.priority.to_string()), "priority");
+    }
+}
+
+fn assert_vhosts(node: &Node, out: &rmqgen::Output) {
+    let listed: BTreeSet<String> = rows(
+        node,
+        "rabbitmqctl",
+        &["-q", "list_vhosts", "--no-table-headers", "name"],
+    )
+    .into_iter()
+    .filter_map(|r| r.into_iter().next())
+    .collect();
+    for v in &out.plan.rabbitmq.vhosts {
+        assert!(
+            listed.contains(&v.name),
+            "vhost {} missing: {listed:?}",
+            v.name
+        );
+    }
+}
+
+/// User names with their tags.
+fn users(node: &Node) -> Vec<(String, BTreeSet<String>)> {
+    rows(
+        node,
+        "rabbitmqctl",
+        &["-q", "list_users", "--no-table-headers"],
+    )
+    .into_iter()
+    .map(|r| {
+        let tags = r.get(1).map(String::as_str).unwrap_or("[]");
+        let tags = tags.trim_start_matches('[').trim_end_matches(']');
+        let tags = tags
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        (r.into_iter().next().unwrap_or_default(), tags)
+    })
+    .collect()
+}
+
+#[test]
+#[ignore = "needs root and rabbitmq-server; run by scripts/test-all.sh"]
+fn rabbitmq_boots_every_rendered_config() {
+    let Some((bins, inst)) = rabbit_prereqs() else {
+        return;
+    };
+    eprintln!("RabbitMQ {} at {}", inst.version, inst.sbin.display());
+    for_each_example("rabbitmq boot", |ex| {
+        let out = node_variant(ex, &inst, false);
+        let (files, config, plugins) = broker_files(&out, Vec::new());
+        // The classic_config peers do not resolve: the node gives up on
+        // them and boots alone.
+        let node = Node::start(&inst, &bins, &files, &config, &plugins);
+
+        assert_policy(&node, &out);
+        assert_vhosts(&node, &out);
+        let users = users(&node);
+        assert!(
+            users.iter().all(|(name, _)| name != "guest"),
+            "a guest user exists: {users:?}"
+        );
+
+        // The rendered ports and plugins took effect.
+        let listeners = node
+            .ctl("rabbitmq-diagnostics", &["-q", "listeners"])
+            .expect_success("rabbitmq-diagnostics listeners");
+        let r = &out.plan.rabbitmq;
+        let mut expected = vec![("amqp", r.ports.amqp), ("clustering", r.ports.distribution)];
+        if r.management {
+            expected.push(("http", r.ports.management));
+        }
+        if r.prometheus {
+            expected.push(("http/prometheus", r.ports.prometheus));
+        }
+        for (protocol, port) in expected {
+            let needle = format!("port: {port}, protocol: {protocol},");
+            assert!(
+                listeners.stdout.contains(&needle),
+                "no {needle:?} listener: {listeners}"
+            );
+        }
+        let enabled: BTreeSet<String> = node
+            .ctl(
+                "rabbitmq-plugins",
+                &["-q", "list", "--enabled", "--minimal"],
+            )
+            .expect_success("rabbitmq-plugins list")
+            .stdout
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        for plugin in &r.plugins {
+            assert!(
+                enabled.contains(plugin),
+                "plugin {plugin} not enabled: {enabled:?}"
+            );
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root and rabbitmq-server; run by scripts/test-all.sh"]
+fn bootstrap_script_applies_every_example_twice() {
+    let Some((bins, inst)) = rabbit_prereqs() else {
+        return;
+    };
+    for_each_example("bootstrap", |ex| {
+        let out = node_variant(ex, &inst, true);
+        let r = &out.plan.rabbitmq;
+        assert_eq!(out.plan.brokers.len(), 1);
+        assert_eq!(
+            out.plan.brokers[0].node_name,
+            rabbit::NODE,
+            "the node the script waits for"
+        );
+
+        // The provisioning layer writes these (0400 root). Whether it ends
+        // them with a newline is its business; rabbitmqctl reads a line, so
+        // both forms are exercised.
+        let passwords: Vec<String> = r
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| format!("Rt-{}-pw{i}", u.name))
+            .collect();
+        let secrets = r
+            .users
+            .iter()
+            .zip(&passwords)
+            .enumerate()
+            .map(|(i, (u, pw))| {
+                let text = if i % 2 == 0 {
+                    format!("{pw}\n")
+                } else {
+                    pw.clone()
+                };
+                EtcFile::at(&u.password_file, text, 0o400)
+            })
+            .collect();
+        let (files, config, plugins) = broker_files(&out, secrets);
+        let node = Node::start(&inst, &bins, &files, &config, &plugins);
+
+        let script = artifact(&out, "bootstrap/queue-ha-policy.sh");
+        let script_path =
+            harness::write_file(&node.dir().join("queue-ha-policy.sh"), &script.bytes, 0o755);
+        for round in ["first", "second"] {
+            let o = node.exec(
+                &script_path,
+                &[],
+                &[("RMQGEN_BOOTSTRAP_TIMEOUT_S", "60")],
+                BOOTSTRAP_TIMEOUT,
+            );
+            assert!(
+                o.success(),
+                "{} run of the bootstrap failed: {o}\n{}",
+                round,
+                node.diagnostics()
+            );
+            eprintln!("{}: bootstrap {round} run ok", ex.name);
+        }
+
+        assert_policy(&node, &out);
+        assert_vhosts(&node, &out);
+        let listed = users(&node);
+        assert!(
+            listed.iter().all(|(name, _)| name != "guest"),
+            "a guest user exists: {listed:?}"
+        );
+        for (u, pw) in r.users.iter().zip(&passwords) {
+            let (_, tags) = listed
+                .iter()
+                .find(|(name, _)| name == &u.name)
+                .unwrap_or_else(|| panic!("user {} missing: {listed:?}", u.name));
+            let want: BTreeSet<String> = u.tags.iter().map(|t| t.to_string()).collect();
+            assert_eq!(tags, &want, "tags of {}", u.name);
+
+            let perms: BTreeSet<Vec<String>> = rows(
+                &node,
+                "rabbitmqctl",
+                &["-q", "list_user_permissions", "--no-table-headers", &u.name],
+            )
+            .into_iter()
+            .collect();
+            let want: BTreeSet<Vec<String>> = u
+                .permissions
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.vhost.clone(),
+                        p.configure.clone(),
+                        p.write.clone(),
+                        p.read.clone(),
+                    ]
+                })
+                .collect();
+            assert_eq!(perms, want, "permissions of {}", u.name);
+
+            node.ctl("rabbitmqctl", &["authenticate_user", &u.name, pw])
+                .expect_success(&format!(
+                    "{} authenticates with the password from its file",
+                    u.name
+                ));
+            // Control: the check can fail.
+            let wrong = node.ctl(
+                "rabbitmqctl",
+                &["authenticate_user", &u.name, "not-the-password"],
+            );
+            assert!(
+                !wrong.success(),
+                "{} authenticated with a wrong password: {wrong}",
+                u.name
+            );
+        }
+    });
+}

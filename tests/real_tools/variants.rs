@@ -1,0 +1,77 @@
+//! Spec variants for the RabbitMQ node: the same spec with settings a
+//! single test node needs. Every change is a spec change, rendered through
+//! the library like any other spec; no rendered file is ever patched.
+
+use serde_json::{json, Value};
+
+use super::rabbit::Ports;
+
+/// How a variant differs from its example, for the test log.
+pub struct Variant {
+    /// The spec text.
+    pub source: String,
+    /// One line per change.
+    pub changes: Vec<String>,
+}
+
+/// The example with the node's ports, rendered for the installed RabbitMQ
+/// series. With `one_broker`, also reduced to a single broker named
+/// `localhost` on loopback, so the bootstrap's `await_online_nodes` is met.
+pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> Variant {
+    let mut v: Value = serde_json::from_str(source).expect("an example is JSON");
+    let mut changes = Vec::new();
+
+    v["rabbitmq"]["ports"] = json!({
+        "amqp": ports.amqp,
+        "management": ports.management,
+        "prometheus": ports.prometheus,
+        "distribution": ports.distribution,
+    });
+    changes.push("rabbitmq.ports: unused high ports".to_string());
+
+    // RabbitMQ rejects settings it does not know, and only one series is
+    // installed: an example for a newer series (e.g. 3.13 or 4.1, whose
+    // quorum_queue.continuous_membership_reconciliation.* and
+    // target-group-size 3.10 lacks) is rendered for the installed series.
+    // What is validated is then the 3.10 rendering, not the newer one.
+    let version = v["rabbitmq"]["version"].as_str().unwrap_or("").to_string();
+    if version != series {
+        v["rabbitmq"]["version"] = json!(series);
+        changes.push(format!(
+            "rabbitmq.version {version} -> {series} (the installed series; {version}-only settings are NOT validated)"
+        ));
+    }
+
+    if one_broker {
+        v["brokers"] = json!([{ "name": "localhost", "address": "127.0.0.1" }]);
+        let net = &mut v["network"];
+        net["cidr"] = json!("127.0.0.0/8");
+        // The gateway would have to move into 127/8 too; it plays no part
+        // on a single node.
+        if let Some(obj) = net.as_object_mut() {
+            obj.remove("gateway");
+        }
+        v["vip"] = json!("127.0.0.100");
+        if let Some(lbs) = v["load_balancers"].as_array_mut() {
+            for (i, lb) in lbs.iter_mut().enumerate() {
+                lb["address"] = json!(format!("127.0.0.{}", 21 + i));
+            }
+        }
+        // A replica count above the broker count is invalid; on one broker
+        // every count means "this broker".
+        let replicas = &mut v["rabbitmq"]["queue_ha"]["replicas"];
+        if replicas.is_u64() {
+            *replicas = json!(1);
+            changes.push("rabbitmq.queue_ha.replicas -> 1 (one broker)".to_string());
+        }
+        changes.push(
+            "one broker `localhost` at 127.0.0.1; network 127.0.0.0/8, vip and load balancers in it"
+                .to_string(),
+        );
+    }
+
+    Variant {
+        source: serde_json::to_string_pretty(&v).expect("JSON serialises"),
+        changes,
+    }
+}
