@@ -88,7 +88,7 @@ apt-get update
 apt-get install -y --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     haproxy keepalived rabbitmq-server iproute2 util-linux procps \
-    cloud-init python3-yaml
+    cloud-init python3-yaml nix-bin
 restore_policy
 # Only `cloud-init schema` is wanted here: keep cloud-init from acting on
 # this machine at its next boot.
@@ -131,6 +131,24 @@ cargo test --test real_tools -- --ignored --test-threads=1
 
 section "cargo test --test cloud_init_tools -- --ignored"
 cargo test --test cloud_init_tools -- --ignored
+
+section "terraform module: HashiCorp's HCL parser and terraform fmt (node)"
+# Debian's nodejs and npm, unless a node with its npm is already installed
+# (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt-get install -y --no-install-recommends nodejs npm
+fi
+node --version
+npm --version
+npm ci --prefix tests/hcl --no-audit --no-fund
+cargo test --test terraform_tools -- --ignored
+
+section "NixOS modules and generated .nix: nix-instantiate, nix flake check (nix-bin)"
+# Debian's nix-bin (installed above): parsing, evaluation with the stub lib
+# and the offline flake check need no daemon and no channel (nixpkgs is
+# never fetched).
+nix --version
+cargo test --test nix_tools -- --ignored
 
 end_section
 printf '\n==================== summary ====================\n'

@@ -79,6 +79,11 @@ pub mod defaults {
     pub const LOAD_BALANCER_SIZE: (u32, u32, u32) = (1, 1024, 10);
     /// Plugins.
     pub const PLUGINS: &[&str] = &["rabbitmq_management", "rabbitmq_prometheus"];
+    /// NixOS release the generated flake follows (`nixos-<release>`), also
+    /// the hosts' `system.stateVersion`.
+    pub const NIXOS_RELEASE: &str = "26.05";
+    /// RabbitMQ series that release ships as `pkgs.rabbitmq-server`.
+    pub const NIXOS_RABBITMQ: super::Version = super::Version::new(4, 2);
 }
 
 /// Where rmqgen's files live on the hosts. One place, so the renderers, the
@@ -92,6 +97,10 @@ pub mod paths {
     pub const DEFINITIONS: &str = "/etc/rabbitmq/definitions.json";
     /// Erlang cookie (Debian's rabbitmq home).
     pub const ERLANG_COOKIE: &str = "/var/lib/rabbitmq/.erlang.cookie";
+    /// Where the Erlang cookie is provided on NixOS hosts (0400 root): the
+    /// broker module loads it as a systemd credential and installs it into
+    /// the broker's data directory before every start.
+    pub const NIXOS_ERLANG_COOKIE: &str = "/var/lib/rmqgen/erlang-cookie";
     /// Directory of per-user password files read by the bootstrap.
     pub const USER_SECRETS_DIR: &str = "/etc/rabbitmq/rmqgen-secrets";
     /// The queue-HA bootstrap script.
@@ -262,6 +271,11 @@ pub struct Host {
     pub role: Role,
     /// VM size.
     pub resources: Size,
+    /// MAC address of the host's NIC (`52:54:00:xx:xx:xx`), derived from the
+    /// cluster and host names: stable across renders, unique in the cluster.
+    /// Terraform pins it on the VM and cloud-init's network config matches
+    /// on it.
+    pub mac: String,
 }
 
 /// A VM size.
@@ -486,6 +500,8 @@ pub struct KeepalivedPlan {
     pub track_weight: i32,
     /// Check interval as keepalived writes it (seconds, decimal).
     pub check_interval: String,
+    /// Check interval, ms (the check timeout equals it).
+    pub check_interval_ms: u32,
     /// Check timeout as keepalived writes it (seconds, decimal).
     pub check_timeout: String,
     /// How long the check script waits for HAProxy's answer (seconds,
@@ -646,6 +662,7 @@ pub(crate) fn build(spec: &Spec) -> Result<Plan, Unvalidated> {
             address,
             role: Role::Broker,
             resources: size(&b.resources, &sizes.broker, defaults::BROKER_SIZE),
+            mac: String::new(),
         });
         brokers.push(Broker {
             name: b.name.clone(),
@@ -682,6 +699,7 @@ pub(crate) fn build(spec: &Spec) -> Result<Plan, Unvalidated> {
                 &sizes.load_balancer,
                 defaults::LOAD_BALANCER_SIZE,
             ),
+            mac: String::new(),
         });
         load_balancers.push(LoadBalancer {
             name: l.name.clone(),
@@ -699,7 +717,15 @@ pub(crate) fn build(spec: &Spec) -> Result<Plan, Unvalidated> {
                 .collect(),
         });
     }
+    assign_macs(&spec.name, &mut hosts);
 
+    let provisioning = spec.provisioning.unwrap_or(Provisioning::CloudInit);
+    // cloud-init installs the cookie where RabbitMQ reads it; on NixOS the
+    // broker module copies it there from a root-only file at every start.
+    let (cookie_path, cookie_owner) = match provisioning {
+        Provisioning::CloudInit => (paths::ERLANG_COOKIE, "rabbitmq"),
+        Provisioning::Nixos => (paths::NIXOS_ERLANG_COOKIE, "root"),
+    };
     let mut secrets = vec![Secret {
         id: "erlang-cookie".into(),
         tf_name: "erlang_cookie".into(),
@@ -710,11 +736,11 @@ pub(crate) fn build(spec: &Spec) -> Result<Plan, Unvalidated> {
             .unwrap_or(SecretSource::TerraformRandom {}),
         purpose: "Erlang distribution cookie shared by every broker".into(),
         role: Role::Broker,
-        path: paths::ERLANG_COOKIE,
+        path: cookie_path,
         file_name: None,
         env_var: None,
-        owner: "rabbitmq",
-        group: "rabbitmq",
+        owner: cookie_owner,
+        group: cookie_owner,
         mode: 0o400,
         // Erlang cookies are at most 255 characters of printable ASCII;
         // alphanumerics avoid any quoting question.
@@ -741,7 +767,7 @@ pub(crate) fn build(spec: &Spec) -> Result<Plan, Unvalidated> {
         haproxy,
         keepalived,
         ssh_authorized_keys: spec.ssh_authorized_keys.clone(),
-        provisioning: spec.provisioning.unwrap_or(Provisioning::CloudInit),
+        provisioning,
         target: TargetPlan {
             provider: target.provider.unwrap_or(Provider::Libvirt),
             libvirt: LibvirtPlan {
@@ -855,6 +881,13 @@ pub(crate) fn virtual_router_id(spec: &Spec) -> u32 {
         })
 }
 
+/// The Terraform name of a RabbitMQ user's password secret. Case and
+/// punctuation are lost, so validation rejects users whose names map to the
+/// same one.
+pub(crate) fn user_password_tf_name(user: &str) -> String {
+    tf_ident(&format!("rabbitmq_user_{user}_password"))
+}
+
 /// Terraform-safe identifier: lower-case alphanumerics and `_`.
 pub(crate) fn tf_ident(s: &str) -> String {
     s.chars()
@@ -889,7 +922,7 @@ fn rabbit_plan(
     for u in &r.users {
         let id = format!("rabbitmq-user-{}", u.name);
         secrets.push(Secret {
-            tf_name: tf_ident(&format!("rabbitmq_user_{}_password", u.name)),
+            tf_name: user_password_tf_name(&u.name),
             id: id.clone(),
             source: u.password.clone(),
             purpose: format!("password of RabbitMQ user {}", u.name),
@@ -1107,6 +1140,7 @@ fn keepalived_plan(spec: &Spec, ka: &spec::Keepalived, preempt: bool) -> Keepali
             TrackMode::Weight { weight } => weight,
         },
         check_interval: seconds(interval_ms),
+        check_interval_ms: interval_ms,
         // The script must finish within its interval; it gives itself less
         // (see check-haproxy.sh), so keepalived never has to kill it.
         check_timeout: seconds(interval_ms),
@@ -1115,6 +1149,34 @@ fn keepalived_plan(spec: &Spec, ka: &spec::Keepalived, preempt: bool) -> Keepali
         check_rise: ka.check_rise.unwrap_or(defaults::KA_CHECK_RISE),
         auth_pass: ka.auth_pass.clone(),
         instance: format!("VI_{}", tf_ident(&spec.name).to_ascii_uppercase()),
+    }
+}
+
+/// Gives every host a MAC address: QEMU's locally administered prefix
+/// `52:54:00` and three bytes of SHA-256 over the cluster and host names, so
+/// a host keeps its MAC across renders and clusters sharing a bridge do not
+/// collide. A clash inside the cluster (one in ~16.7 million per pair) is
+/// resolved by hashing again with a counter, in host order.
+fn assign_macs(cluster: &str, hosts: &mut [Host]) {
+    use sha2::{Digest, Sha256};
+    let mut used = BTreeSet::new();
+    for host in hosts.iter_mut() {
+        let mut attempt = 0u32;
+        let mac = loop {
+            let mut hasher = Sha256::new();
+            for part in [cluster, host.name.as_str()] {
+                hasher.update(part.as_bytes());
+                hasher.update([0u8]);
+            }
+            hasher.update(attempt.to_be_bytes());
+            let d = hasher.finalize();
+            let mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", d[0], d[1], d[2]);
+            if used.insert(mac.clone()) {
+                break mac;
+            }
+            attempt += 1;
+        };
+        host.mac = mac;
     }
 }
 
@@ -1152,6 +1214,46 @@ mod tests {
         assert_eq!(seconds(1000), "1");
         assert_eq!(seconds(1250), "1.25");
         assert_eq!(seconds(10), "0.01");
+    }
+
+    #[test]
+    fn macs_are_stable_unique_and_locally_administered() {
+        let host = |name: &str| Host {
+            name: name.into(),
+            fqdn: None,
+            address: Ipv4Addr::new(10, 0, 0, 1),
+            role: Role::Broker,
+            resources: Size {
+                vcpus: 1,
+                memory_mib: 512,
+                disk_gib: 4,
+            },
+            mac: String::new(),
+        };
+        let names: Vec<String> = (0..2000).map(|i| format!("host-{i}")).collect();
+        let mut hosts: Vec<Host> = names.iter().map(|n| host(n)).collect();
+        assign_macs("cluster", &mut hosts);
+        let macs: BTreeSet<&str> = hosts.iter().map(|h| h.mac.as_str()).collect();
+        assert_eq!(macs.len(), hosts.len(), "MACs must be unique");
+        for h in &hosts {
+            assert!(h.mac.starts_with("52:54:00:"), "{}", h.mac);
+            assert_eq!(h.mac.len(), 17);
+            assert!(h
+                .mac
+                .bytes()
+                .all(|b| b == b':' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        }
+        // Stable: the same names give the same MACs; another cluster, others.
+        let mut again: Vec<Host> = names.iter().map(|n| host(n)).collect();
+        assign_macs("cluster", &mut again);
+        assert!(hosts.iter().zip(&again).all(|(a, b)| a.mac == b.mac));
+        let mut other: Vec<Host> = names.iter().map(|n| host(n)).collect();
+        assign_macs("other", &mut other);
+        assert!(hosts.iter().zip(&other).any(|(a, b)| a.mac != b.mac));
+        // A clash is resolved, not kept: two hosts of the same name.
+        let mut twins = vec![host("a"), host("a")];
+        assign_macs("cluster", &mut twins);
+        assert_ne!(twins[0].mac, twins[1].mac);
     }
 
     #[test]

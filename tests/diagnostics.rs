@@ -70,6 +70,11 @@ const INVALID: &[(&str, &[Code])] = &[
     ("bad-ssh-key", &[Code::SshKey]),
     // VM sizes.
     ("tiny-vm", &[Code::Resources]),
+    // The Terraform module.
+    ("terraform-names", &[Code::TerraformName]),
+    ("vm-id-range", &[Code::VmId]),
+    // The NixOS provisioning path.
+    ("nixos-check-interval", &[Code::NixosCheckInterval]),
     // Every representable defect of the original blog-post setup at once:
     // dotted host names and an underscore in the cluster name, 10 s HAProxy
     // timeouts against the 60 s heartbeat, priorities 100/80 with weight -20
@@ -99,9 +104,11 @@ const WARNINGS: &[(&str, &[Code])] = &[
     ("heartbeat-disabled", &[Code::HeartbeatDisabled]),
     ("quorum-four-brokers", &[Code::BrokerCount]),
     ("slow-health-check", &[Code::HealthCheck]),
+    ("cli-port-range", &[Code::PortConflict]),
     ("equal-priorities", &[Code::Priority]),
     ("quorum-two-replicas", &[Code::Replicas]),
     ("quorum-replicas-before-3-13", &[Code::Replicas]),
+    ("nixos-rabbitmq-version", &[Code::NixosRabbitVersion]),
 ];
 
 /// Codes no spec can trigger today. Listed so that [`every_code_is_exercised`]

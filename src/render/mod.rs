@@ -8,7 +8,10 @@ mod escape;
 mod haproxy;
 mod hosts;
 mod keepalived;
+pub mod nix;
+pub mod nixos;
 mod rabbitmq;
+pub(crate) mod terraform;
 mod yaml;
 
 use std::sync::OnceLock;
@@ -63,6 +66,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "sysctl-load-balancer.conf",
         include_str!("../../templates/sysctl-load-balancer.conf.j2"),
     ),
+    (
+        "nixos-flake.nix",
+        include_str!("../../templates/nixos-flake.nix.j2"),
+    ),
 ];
 
 /// The template environment, built once per process: templates are parsed
@@ -85,6 +92,7 @@ fn env() -> &'static Environment<'static> {
         // to a character set that needs none.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("sh", |s: String| shell_quote(&s));
+        add_nix_filters(&mut env);
         for (name, source) in TEMPLATES {
             // A template that does not parse is a build defect, caught by
             // `every_template_parses` below; skipping here keeps this infallible.
@@ -92,6 +100,16 @@ fn env() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// `nix`: a Nix string literal; `nix_attr`: a Nix attribute name. Both go
+/// through the one escaping function of [`nix`].
+fn add_nix_filters(env: &mut Environment<'static>) {
+    fn fail(e: Error) -> minijinja::Error {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    }
+    env.add_filter("nix", |s: String| nix::quoted(&s).map_err(fail));
+    env.add_filter("nix_attr", |s: String| nix::attr_path(&[s]).map_err(fail));
 }
 
 /// Renders a named template with a serialisable context.
@@ -132,6 +150,10 @@ pub fn render(plan: &Plan) -> Result<Bundle, Error> {
     if plan.provisioning == crate::spec::Provisioning::CloudInit {
         cloud_init::render(plan, &mut bundle)?;
     }
+    if plan.provisioning == crate::spec::Provisioning::Nixos {
+        nixos::render(plan, &mut bundle)?;
+    }
+    terraform::render(plan, &mut bundle)?;
     Ok(bundle)
 }
 
@@ -143,6 +165,7 @@ mod tests {
     fn every_template_parses() {
         let mut env = Environment::new();
         env.add_filter("sh", |s: String| shell_quote(&s));
+        add_nix_filters(&mut env);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));

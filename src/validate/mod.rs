@@ -5,8 +5,10 @@ mod charset;
 mod haproxy;
 mod keepalived;
 mod network;
+mod nixos;
 mod rabbitmq;
 mod target;
+mod terraform;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::spec::Spec;
@@ -18,7 +20,9 @@ pub fn check(spec: &Spec) -> Diagnostics {
     rabbitmq::check(spec, &mut d);
     haproxy::check(spec, &mut d);
     keepalived::check(spec, &mut d);
+    nixos::check(spec, &mut d);
     target::check(spec, &mut d);
+    terraform::check(spec, &mut d);
     d.0.finish()
 }
 

@@ -311,6 +311,24 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         ));
     }
     d.ports("broker", &ports);
+    // rabbitmqctl and the other CLI tools open their own Erlang distribution
+    // listener on 35672..=35682 (distribution port + 10000 on stock nodes),
+    // whatever rabbitmq.conf says: a broker listener there can lose its port
+    // to a CLI call (the bootstrap's) and fail to start.
+    for p in ports
+        .iter()
+        .filter(|p| p.written && (35_672..=35_682).contains(&p.port))
+    {
+        d.warning(
+            Code::PortConflict,
+            p.pointer.as_str(),
+            format!(
+                "port {} is in 35672-35682, where rabbitmqctl listens for Erlang distribution",
+                p.port
+            ),
+            "pick a port outside 35672-35682",
+        );
+    }
 
     if let Some(cookie) = &r.erlang_cookie {
         secret(cookie, "/rabbitmq/erlang_cookie", d);

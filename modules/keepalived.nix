@@ -1,0 +1,333 @@
+# rmqgen keepalived role: the VRRP instance that holds the cluster's VIP on
+# one healthy load balancer.
+#
+# Built on nixpkgs' services.keepalived (typed vrrpInstances / vrrpScripts),
+# adding what that module lacks: the unprivileged `keepalived_script` user
+# the check runs as (script security on), the check script installed as a
+# root-owned file (not a symlink into the store, which keepalived resolves
+# once), the advert interval, VRRP version and authentication (through
+# extraConfig / extraGlobalDefs), ordering after HAProxy, and VRRP in the
+# firewall.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkEnableOption mkIf mkOption types;
+  cfg = config.services.rmqgen.keepalived;
+  check = cfg.check;
+
+  # 500 -> "0.5", 1000 -> "1", 1250 -> "1.25": keepalived's decimal seconds.
+  seconds =
+    ms:
+    let
+      whole = ms / 1000;
+      rest = ms - whole * 1000;
+      trim = s: if lib.hasSuffix "0" s then trim (lib.removeSuffix "0" s) else s;
+    in
+    if rest == 0 then toString whole else "${toString whole}.${trim (lib.fixedWidthNumber 3 rest)}";
+
+  # NixOS has no /bin/bash: point a script's interpreter into the store.
+  patchShebang =
+    text:
+    if lib.hasPrefix "#!/bin/bash\n" text then
+      "#!${pkgs.bash}/bin/bash\n" + lib.removePrefix "#!/bin/bash\n" text
+    else
+      text;
+
+  authPass = if cfg.authPassFile != null then "\${RMQGEN_VRRP_AUTH_PASS}" else cfg.authPass;
+  hasAuth = cfg.authPass != null || cfg.authPassFile != null;
+  hasCheck = check.script != null;
+in
+{
+  options.services.rmqgen.keepalived = {
+    enable = mkEnableOption "the keepalived VRRP instance holding an rmqgen cluster's VIP";
+
+    interface = mkOption {
+      type = types.str;
+      example = "ens3";
+      description = "Interface that carries the VIP and the VRRP adverts.";
+    };
+
+    virtualIp = mkOption {
+      type = types.str;
+      example = "192.168.247.160";
+      description = "The floating IPv4 address clients connect to.";
+    };
+
+    prefixLength = mkOption {
+      type = types.ints.between 0 32;
+      example = 24;
+      description = "Prefix length of the VIP (the subnet's).";
+    };
+
+    virtualRouterId = mkOption {
+      type = types.ints.between 1 255;
+      description = "VRRP virtual router id, unique on the L2 segment.";
+    };
+
+    instanceName = mkOption {
+      type = types.strMatching "[A-Za-z0-9_]+";
+      default = "VI_RMQ";
+      description = "Name of the VRRP instance.";
+    };
+
+    routerId = mkOption {
+      type = types.str;
+      default = config.networking.hostName;
+      defaultText = lib.literalExpression "config.networking.hostName";
+      description = "keepalived's `router_id`.";
+    };
+
+    priority = mkOption {
+      type = types.ints.between 1 254;
+      description = "VRRP priority: the highest healthy load balancer holds the VIP.";
+    };
+
+    initialState = mkOption {
+      type = types.enum [
+        "MASTER"
+        "BACKUP"
+      ];
+      default = "BACKUP";
+      description = "Initial VRRP state. keepalived ignores `nopreempt` on a MASTER.";
+    };
+
+    preempt = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Whether a recovered higher-priority load balancer takes the VIP back
+        (a second, avoidable client outage). `false` writes `nopreempt`.
+      '';
+    };
+
+    vrrpVersion = mkOption {
+      type = types.enum [
+        2
+        3
+      ];
+      default = 3;
+      description = "VRRP version; 3 allows sub-second adverts and has no authentication.";
+    };
+
+    advertIntervalMs = mkOption {
+      type = types.ints.between 10 255000;
+      default = 500;
+      description = "VRRP advert interval in milliseconds (whole seconds with VRRPv2).";
+    };
+
+    unicastSourceIp = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "This load balancer's address, the source of unicast adverts.";
+    };
+
+    unicastPeers = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "The other load balancers' addresses; empty for multicast adverts.";
+    };
+
+    authPass = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = ''
+        VRRPv2 `auth_pass` (at most 8 characters). It travels in clear text
+        in every advert, so it only guards against a misconfigured
+        neighbour; it is written to the Nix store. To keep it out of the
+        store, use {option}`services.rmqgen.keepalived.authPassFile`.
+      '';
+    };
+
+    authPassFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/keys/keepalived.env";
+      description = ''
+        Absolute path, outside the store, of an environment file with the
+        line `RMQGEN_VRRP_AUTH_PASS=...`; keepalived's configuration is
+        completed from it at start (nixpkgs' secretFile, envsubst).
+      '';
+    };
+
+    check = {
+      script = mkOption {
+        type = types.nullOr types.lines;
+        default = null;
+        description = ''
+          Text of the health check (rmqgen's check-haproxy.sh: healthy while
+          the local HAProxy has a live broker). Installed at
+          {option}`services.rmqgen.keepalived.check.path` as a root-owned
+          0755 file; a `#!/bin/bash` line is pointed at the store's bash.
+          `null`: no track script.
+        '';
+      };
+
+      path = mkOption {
+        type = types.strMatching "/etc/.+";
+        default = "/etc/keepalived/check-haproxy.sh";
+        description = "Where the check script is installed (under /etc).";
+      };
+
+      name = mkOption {
+        type = types.strMatching "[A-Za-z0-9_]+";
+        default = "chk_haproxy";
+        description = "Name of the vrrp_script.";
+      };
+
+      interval = mkOption {
+        type = types.ints.positive;
+        default = 1;
+        description = "Seconds between checks (nixpkgs takes whole seconds).";
+      };
+
+      timeout = mkOption {
+        type = types.ints.positive;
+        default = 1;
+        description = "Seconds after which a check counts as failed.";
+      };
+
+      fall = mkOption {
+        type = types.ints.positive;
+        default = 2;
+        description = "Failures before the check counts as failed.";
+      };
+
+      rise = mkOption {
+        type = types.ints.positive;
+        default = 2;
+        description = "Successes before the check counts as passed again.";
+      };
+
+      weight = mkOption {
+        type = types.ints.between (-254) 254;
+        default = 0;
+        description = ''
+          Priority change on failure; 0 puts the instance in FAULT, which
+          releases the VIP at once.
+        '';
+      };
+
+      user = mkOption {
+        type = types.str;
+        default = "keepalived_script";
+        description = "Unprivileged user the check runs as; created by this module.";
+      };
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Accept VRRP (IP protocol 112) and AH.";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = !(cfg.authPass != null && cfg.authPassFile != null);
+        message = "Set services.rmqgen.keepalived.authPass or authPassFile, not both.";
+      }
+      {
+        assertion = !hasAuth || cfg.vrrpVersion == 2;
+        message = "VRRPv3 has no authentication: unset the keepalived auth_pass or use vrrpVersion 2.";
+      }
+      {
+        assertion = cfg.authPass == null || builtins.stringLength cfg.authPass <= 8;
+        message = "keepalived uses only the first 8 characters of auth_pass.";
+      }
+      {
+        assertion = cfg.vrrpVersion == 3 || lib.mod cfg.advertIntervalMs 1000 == 0;
+        message = "VRRPv2 adverts are whole seconds: make advertIntervalMs a multiple of 1000.";
+      }
+      {
+        assertion = !(cfg.initialState == "MASTER" && !cfg.preempt);
+        message = "keepalived ignores nopreempt with initial state MASTER: use BACKUP or preempt = true.";
+      }
+      {
+        assertion =
+          cfg.authPassFile == null
+          || (lib.hasPrefix "/" cfg.authPassFile && !lib.hasPrefix builtins.storeDir cfg.authPassFile);
+        message = "services.rmqgen.keepalived.authPassFile must be an absolute path outside the Nix store.";
+      }
+    ];
+
+    services.keepalived = {
+      enable = true;
+      enableScriptSecurity = true;
+      openFirewall = cfg.openFirewall;
+      secretFile = mkIf (cfg.authPassFile != null) cfg.authPassFile;
+      extraGlobalDefs = ''
+        router_id ${cfg.routerId}
+        script_user ${check.user}
+        vrrp_version ${toString cfg.vrrpVersion}
+      '';
+
+      vrrpScripts = mkIf hasCheck {
+        ${check.name} = {
+          script = check.path;
+          inherit (check)
+            interval
+            timeout
+            fall
+            rise
+            weight
+            user
+            ;
+        };
+      };
+
+      vrrpInstances.${cfg.instanceName} = {
+        inherit (cfg) interface priority virtualRouterId;
+        state = cfg.initialState;
+        noPreempt = !cfg.preempt;
+        unicastSrcIp = cfg.unicastSourceIp;
+        unicastPeers = cfg.unicastPeers;
+        virtualIps = [
+          {
+            addr = "${cfg.virtualIp}/${toString cfg.prefixLength}";
+            dev = cfg.interface;
+          }
+        ];
+        trackScripts = lib.optional hasCheck check.name;
+        extraConfig =
+          ''
+            advert_int ${seconds cfg.advertIntervalMs}
+          ''
+          + lib.optionalString hasAuth ''
+            authentication {
+              auth_type PASS
+              auth_pass ${authPass}
+            }
+          '';
+      };
+    };
+
+    # A copy, not a symlink into the store: keepalived resolves a script's
+    # symlinks once at start, and checks that only root can change the path.
+    environment.etc = mkIf hasCheck {
+      ${lib.removePrefix "/etc/" check.path} = {
+        text = patchShebang check.script;
+        mode = "0755";
+      };
+    };
+
+    users.users = mkIf (check.user != "root") {
+      ${check.user} = {
+        isSystemUser = true;
+        group = check.user;
+        description = "keepalived check scripts";
+      };
+    };
+    users.groups = mkIf (check.user != "root") { ${check.user} = { }; };
+
+    # The check asks the local HAProxy; start after it when it runs here.
+    systemd.services.keepalived = mkIf config.services.haproxy.enable {
+      after = [ "haproxy.service" ];
+      wants = [ "haproxy.service" ];
+    };
+  };
+}

@@ -1,0 +1,395 @@
+//! NixOS provisioning (`provisioning: "nixos"`): a flake that deploys every
+//! host with `nixos-rebuild switch --flake .#HOST --target-host root@ADDR`.
+//!
+//! ```text
+//! nixos/flake.nix        nixosConfigurations.<host>, nixpkgs pinned to a release
+//! nixos/common.nix       what every host shares: VM disk and boot, SSH, stateVersion
+//! nixos/<host>.nix       host name, static address, /etc/hosts, the role's options
+//! nixos/rmqgen/*.nix     rmqgen's NixOS modules, byte for byte as in modules/
+//! ```
+//!
+//! The modules travel with the hosts (rather than as a flake input) so the
+//! options a host file sets are always the ones that rmqgen version defines.
+//!
+//! Values are computed once: where nixpkgs takes free text (HAProxy's
+//! configuration, the check and bootstrap scripts, the definitions) a host
+//! file carries the very artifact text the cloud-init path installs; typed
+//! options (priorities, peers, router id, ports, ...) come from the same
+//! [`Plan`] fields the templates read. No secret is in any of these files:
+//! they name the paths where the secrets are provided on the hosts.
+
+use serde::Serialize;
+
+use super::nix::{self, Entry, Value};
+use super::render_template;
+use crate::bundle::{Artifact, Bundle};
+use crate::error::Error;
+use crate::plan::{defaults, paths, Host, Plan, Role};
+
+/// rmqgen's NixOS modules (`modules/` in the repository), embedded at
+/// compile time and written to `nixos/rmqgen/`.
+pub const MODULES: &[(&str, &str)] = &[
+    ("default.nix", include_str!("../../modules/default.nix")),
+    ("broker.nix", include_str!("../../modules/broker.nix")),
+    (
+        "load-balancer.nix",
+        include_str!("../../modules/load-balancer.nix"),
+    ),
+    (
+        "keepalived.nix",
+        include_str!("../../modules/keepalived.nix"),
+    ),
+];
+
+/// Name of the keepalived `vrrp_script` (as `keepalived.conf.j2` writes it).
+const CHECK_NAME: &str = "chk_haproxy";
+
+/// The disk of the VM image (nixpkgs' `make-disk-image`, as
+/// nixos-generators' qcow format builds it): an ext4 root labelled `nixos`,
+/// GRUB on the first virtio disk.
+const ROOT_DEVICE: &str = "/dev/disk/by-label/nixos";
+const GRUB_DEVICE: &str = "/dev/vda";
+
+fn text<'a>(bundle: &'a Bundle, path: &str) -> Result<&'a str, Error> {
+    bundle
+        .get(path)
+        .map(Artifact::text)
+        .ok_or_else(|| Error::Internal(format!("the NixOS renderer needs {path}")))
+}
+
+fn secret_path(plan: &Plan, id: &str) -> Result<String, Error> {
+    plan.secret(id)
+        .map(|s| s.install_path())
+        .ok_or_else(|| Error::Internal(format!("no secret {id} in the plan")))
+}
+
+fn whole_seconds(ms: u32) -> Result<u32, Error> {
+    if ms % 1000 == 0 {
+        Ok(ms / 1000)
+    } else {
+        Err(Error::Internal(format!(
+            "{ms} ms is not whole seconds (validation should have said so)"
+        )))
+    }
+}
+
+fn attrs(entries: Vec<Entry>) -> Value {
+    Value::Attrs(entries)
+}
+
+/// `networking` of one host: name, static address, resolvers and every
+/// host of the cluster in /etc/hosts.
+fn networking(plan: &Plan, host: &Host) -> Value {
+    let net = &plan.network;
+    let mut entries = vec![Entry::new("hostName", host.name.as_str())];
+    if let Some(domain) = &plan.domain {
+        entries.push(Entry::new("domain", domain.as_str()));
+    }
+    entries.push(Entry::new("useDHCP", false));
+    let mut iface = vec![Entry::new(
+        "ipv4.addresses",
+        Value::List(vec![attrs(vec![
+            Entry::new("address", host.address.to_string()),
+            Entry::new("prefixLength", u32::from(net.prefix)),
+        ])]),
+    )];
+    if let Some(mtu) = net.mtu {
+        iface.push(Entry::new("mtu", mtu));
+    }
+    entries.push(Entry::segments(
+        vec!["interfaces".into(), net.interface.clone()],
+        attrs(iface),
+    ));
+    if let Some(gw) = net.gateway {
+        entries.push(Entry::new(
+            "defaultGateway",
+            attrs(vec![
+                Entry::new("address", gw.to_string()),
+                Entry::new("interface", net.interface.as_str()),
+            ]),
+        ));
+    }
+    if !net.dns.is_empty() {
+        entries.push(Entry::new("nameservers", nix::strings(&net.dns)));
+    }
+    let mut hosts = vec![Entry::segments(
+        vec!["127.0.0.2".into()],
+        Value::Apply("lib.mkForce", Box::new(Value::List(vec![]))),
+    )
+    .comment(
+        "NixOS maps the host name to 127.0.0.2; Erlang distribution and\nthe cluster need it to resolve to the cluster address.",
+    )];
+    for h in &plan.hosts {
+        let names: Vec<&str> = h
+            .fqdn
+            .iter()
+            .map(String::as_str)
+            .chain([h.name.as_str()])
+            .collect();
+        hosts.push(Entry::segments(
+            vec![h.address.to_string()],
+            nix::strings(names),
+        ));
+    }
+    entries.push(Entry::new("hosts", attrs(hosts)));
+    attrs(entries)
+}
+
+fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
+    let r = &plan.rabbitmq;
+    let node = plan
+        .brokers
+        .iter()
+        .find(|b| b.name == host.name)
+        .ok_or_else(|| Error::Internal(format!("{} is not a broker", host.name)))?;
+    let mut entries = vec![
+        Entry::new("enable", true),
+        Entry::new("version", r.version.to_string()),
+        Entry::new("clusterName", plan.name.as_str()),
+        Entry::new("nodeName", node.node_name.as_str()),
+        Entry::new(
+            "clusterNodes",
+            nix::strings(plan.brokers.iter().map(|b| &b.node_name)),
+        ),
+        Entry::new(
+            "ports",
+            attrs(vec![
+                Entry::new("amqp", r.ports.amqp),
+                Entry::new("management", r.ports.management),
+                Entry::new("prometheus", r.ports.prometheus),
+                Entry::new("distribution", r.ports.distribution),
+            ]),
+        ),
+        Entry::new("heartbeat", r.heartbeat_s),
+        Entry::new("partitionHandling", r.partition_handling),
+        Entry::new(
+            "quorumMembershipReconciliation",
+            r.policy.membership_reconciliation,
+        ),
+        Entry::new("plugins", nix::strings(&r.plugins)),
+        Entry::new("definitions", text(bundle, "rabbitmq/definitions.json")?),
+        Entry::new("definitionsPath", paths::DEFINITIONS),
+        Entry::new(
+            "cookieFile",
+            Value::from(secret_path(plan, "erlang-cookie")?).default_priority(),
+        )
+        .comment("Provide the cookie here (0400 root), or point this at an agenix/sops-nix path."),
+    ];
+    if r.bootstrap_host == host.name {
+        entries.push(Entry::new(
+            "bootstrap",
+            attrs(vec![
+                Entry::new("enable", true),
+                Entry::new("script", text(bundle, "bootstrap/queue-ha-policy.sh")?),
+                Entry::new(
+                    "secretFiles",
+                    nix::strings(r.users.iter().map(|u| &u.password_file)),
+                ),
+            ]),
+        ));
+    }
+    Ok(attrs(entries))
+}
+
+fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>, Error> {
+    let h = &plan.haproxy;
+    let k = &plan.keepalived;
+    let lb = plan
+        .load_balancers
+        .iter()
+        .find(|l| l.name == host.name)
+        .ok_or_else(|| Error::Internal(format!("{} is not a load balancer", host.name)))?;
+    let mut ports = vec![h.amqp_port];
+    ports.extend(h.management_port);
+    ports.push(h.stats.port);
+    let haproxy = attrs(vec![
+        Entry::new("enable", true),
+        Entry::new(
+            "config",
+            text(bundle, &format!("haproxy/{}/haproxy.cfg", lb.name))?,
+        ),
+        Entry::new(
+            "environmentFile",
+            Value::from(secret_path(plan, "haproxy-stats-password")?).default_priority(),
+        )
+        .comment("Holds RMQGEN_STATS_PASSWORD=... (0600 root), outside the store."),
+        Entry::new(
+            "frontendPorts",
+            Value::List(ports.into_iter().map(Value::from).collect()),
+        ),
+    ]);
+    let interval = whole_seconds(k.check_interval_ms)?;
+    let keepalived = attrs(vec![
+        Entry::new("enable", true),
+        Entry::new("interface", plan.network.interface.as_str()),
+        Entry::new("virtualIp", plan.vip.to_string()),
+        Entry::new("prefixLength", u32::from(plan.network.prefix)),
+        Entry::new("virtualRouterId", k.virtual_router_id),
+        Entry::new("instanceName", k.instance.as_str()),
+        Entry::new("routerId", lb.name.as_str()),
+        Entry::new("priority", lb.priority),
+        Entry::new("initialState", lb.initial_state),
+        Entry::new("preempt", k.preempt),
+        Entry::new("vrrpVersion", k.vrrp_version),
+        Entry::new("advertIntervalMs", k.advert_int_ms),
+        Entry::new("unicastSourceIp", k.unicast.then(|| lb.address.to_string())),
+        Entry::new(
+            "unicastPeers",
+            nix::strings(lb.peers.iter().filter(|_| k.unicast)),
+        ),
+        Entry::new("authPass", k.auth_pass.clone()),
+        Entry::new(
+            "check",
+            attrs(vec![
+                Entry::new("script", text(bundle, "keepalived/check-haproxy.sh")?),
+                Entry::new("path", paths::CHECK_SCRIPT),
+                Entry::new("name", CHECK_NAME),
+                Entry::new("interval", interval),
+                Entry::new("timeout", interval),
+                Entry::new("fall", k.check_fall),
+                Entry::new("rise", k.check_rise),
+                Entry::new("weight", k.track_weight),
+                Entry::new("user", paths::SCRIPT_USER),
+            ]),
+        ),
+    ]);
+    Ok(vec![
+        Entry::new("services.rmqgen.loadBalancer", haproxy),
+        Entry::new("services.rmqgen.keepalived", keepalived),
+    ])
+}
+
+/// The NixOS module of one host, as a value: what `nixos/<host>.nix`
+/// holds after its `{ lib, ... }:` header. Tests compare it with the
+/// cloud-init artifacts and with what Nix evaluates the file to.
+pub fn host_module(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
+    let mut entries = vec![Entry::new("networking", networking(plan, host))];
+    match host.role {
+        Role::Broker => entries.push(Entry::new(
+            "services.rmqgen.broker",
+            broker(plan, bundle, host)?,
+        )),
+        Role::LoadBalancer => entries.extend(load_balancer(plan, bundle, host)?),
+    }
+    Ok(attrs(entries))
+}
+
+fn host_file(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<String, Error> {
+    let role = match host.role {
+        Role::Broker => "broker",
+        Role::LoadBalancer => "load balancer",
+    };
+    // Names are RFC 1123 labels (validated): safe in a comment.
+    Ok(format!(
+        "# Generated by rmqgen for {role} {} of cluster {}.\n\
+         # Do not edit: change the spec and render again; site settings go in site.nix.\n\
+         {{ lib, ... }}:\n{}\n",
+        host.name,
+        plan.name,
+        host_module(plan, bundle, host)?.print(0)?
+    ))
+}
+
+/// `nixos/common.nix`: what every host shares.
+fn common_file(plan: &Plan) -> Result<String, Error> {
+    let value = attrs(vec![
+        Entry::new(
+            "imports",
+            Value::List(vec![Value::Expr(
+                "(modulesPath + \"/profiles/qemu-guest.nix\")",
+            )]),
+        ),
+        Entry::new(
+            "nixpkgs.hostPlatform",
+            Value::from("x86_64-linux").default_priority(),
+        ),
+        Entry::segments(
+            vec!["fileSystems".into(), "/".into()],
+            attrs(vec![
+                Entry::new("device", ROOT_DEVICE),
+                Entry::new("fsType", "ext4"),
+                Entry::new("autoResize", true),
+            ])
+            .default_priority(),
+        )
+        .comment("The disk of the NixOS image the VMs boot (nixpkgs' make-disk-image):\nan ext4 root labelled nixos, GRUB on the first virtio disk."),
+        Entry::new("boot.growPartition", Value::from(true).default_priority()),
+        Entry::new(
+            "boot.loader.grub.device",
+            Value::from(GRUB_DEVICE).default_priority(),
+        ),
+        Entry::new(
+            "services.openssh",
+            attrs(vec![
+                Entry::new("enable", true),
+                Entry::new("settings.PermitRootLogin", "prohibit-password"),
+            ]),
+        )
+        .comment("nixos-rebuild --target-host root@ADDR deploys over SSH."),
+        Entry::new(
+            "users.users.root.openssh.authorizedKeys.keys",
+            nix::strings(&plan.ssh_authorized_keys),
+        ),
+        Entry::new("system.stateVersion", defaults::NIXOS_RELEASE),
+    ]);
+    Ok(format!(
+        "# Generated by rmqgen for cluster {}: what every host shares.\n\
+         # Do not edit: change the spec and render again; site settings go in site.nix.\n\
+         {{ lib, modulesPath, ... }}:\n{}\n",
+        plan.name,
+        value.print(0)?
+    ))
+}
+
+#[derive(Serialize)]
+struct FlakeHost<'a> {
+    name: &'a str,
+    address: String,
+}
+
+#[derive(Serialize)]
+struct FlakeCtx<'a> {
+    plan: &'a Plan,
+    release: &'static str,
+    hosts: Vec<FlakeHost<'a>>,
+    description: String,
+}
+
+/// Adds `nixos/` for a plan whose provisioning is NixOS.
+pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
+    let mut files = Vec::new();
+    for host in &plan.hosts {
+        files.push((
+            format!("nixos/{}.nix", host.name),
+            host_file(plan, bundle, host)?,
+        ));
+    }
+    files.push(("nixos/common.nix".into(), common_file(plan)?));
+    let flake = render_template(
+        "nixos-flake.nix",
+        FlakeCtx {
+            plan,
+            release: defaults::NIXOS_RELEASE,
+            hosts: plan
+                .hosts
+                .iter()
+                .map(|h| FlakeHost {
+                    name: &h.name,
+                    address: h.address.to_string(),
+                })
+                .collect(),
+            description: format!(
+                "NixOS hosts of RabbitMQ cluster {} (generated by rmqgen)",
+                plan.name
+            ),
+        },
+    )?;
+    files.push(("nixos/flake.nix".into(), flake));
+    for (name, source) in MODULES {
+        files.push((format!("nixos/rmqgen/{name}"), (*source).to_string()));
+    }
+    for (path, text) in files {
+        bundle.insert(path, Artifact::file(text));
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! bpg/proxmox 0.x (below 1.0, which renames every resource). Per node: a
+//! VM whose disk is imported from one downloaded cloud image, and three
+//! cloud-init snippets (user-data, meta-data, network config) uploaded to
+//! the node over SSH.
+//!
+//! The network config is a snippet (`network_data_file_id`) rather than
+//! `initialization.ip_config`: Proxmox's generated config renames the NIC to
+//! `eth0`, while keepalived binds the VIP on the plan's interface name and
+//! the MTU has no `ip_config` field. The snippet is the same document the
+//! libvirt module uses.
+
+use hcl::expr::Expression;
+use hcl::structure::Block;
+
+use super::expr::{
+    call, each_key, each_value, list, path, resource, same_node, template, type_keyword, Part,
+};
+use super::{CloudInit, ProviderPin, Target, Variable};
+use crate::error::Error;
+use crate::plan::Plan;
+
+/// The variable with the cloud image URL.
+pub(crate) const BASE_IMAGE_URL: &str = "base_image_url";
+/// The variable with the API endpoint.
+pub(crate) const ENDPOINT: &str = "proxmox_endpoint";
+/// The variable with the API token (sensitive).
+pub(crate) const API_TOKEN: &str = "proxmox_api_token";
+/// The variable that skips TLS verification.
+pub(crate) const INSECURE: &str = "proxmox_insecure";
+/// The variable with the SSH user for snippet uploads.
+pub(crate) const SSH_USERNAME: &str = "proxmox_ssh_username";
+
+const PIN: ProviderPin = ProviderPin {
+    name: "proxmox",
+    source: "bpg/proxmox",
+    version: "~> 0.111",
+};
+
+/// The cloud-init snippets: resource name and file name suffix.
+const SNIPPETS: [(&str, &str); 3] = [
+    ("user_data", "user-data"),
+    ("meta_data", "meta-data"),
+    ("network_config", "network-config"),
+];
+
+pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
+    let px = &plan.target.proxmox;
+    let node_name = || path("local", &["proxmox_node"]);
+    let for_each = || path("local", &["nodes"]);
+
+    let provider = Block::builder("provider")
+        .add_label("proxmox")
+        .add_attribute(("endpoint", path("var", &[ENDPOINT])?))
+        .add_attribute(("api_token", path("var", &[API_TOKEN])?))
+        .add_attribute(("insecure", path("var", &[INSECURE])?))
+        // Snippets are uploaded over SSH: the API cannot write them.
+        .add_block(
+            Block::builder("ssh")
+                .add_attribute(("agent", true))
+                .add_attribute(("username", path("var", &[SSH_USERNAME])?))
+                .build(),
+        )
+        .build();
+
+    let image = resource("proxmox_download_file", "base_image")
+        .add_attribute(("content_type", "import"))
+        .add_attribute(("datastore_id", path("local", &["snippets_datastore"])?))
+        .add_attribute(("node_name", node_name()?))
+        .add_attribute(("url", path("var", &[BASE_IMAGE_URL])?))
+        .add_attribute(("file_name", format!("{}-base.qcow2", plan.name)))
+        // A newer upstream image must not replace the disks of running
+        // brokers; re-import it deliberately (terraform apply -replace).
+        .add_attribute(("overwrite", false))
+        .build();
+
+    let mut snippets = Vec::new();
+    for ((name, file), data) in
+        SNIPPETS
+            .iter()
+            .zip([docs.user_data, docs.meta_data, docs.network_config])
+    {
+        snippets.push(
+            resource("proxmox_virtual_environment_file", name)
+                .add_attribute(("for_each", for_each()?))
+                .add_attribute(("content_type", "snippets"))
+                .add_attribute(("datastore_id", path("local", &["snippets_datastore"])?))
+                .add_attribute(("node_name", node_name()?))
+                .add_block(
+                    Block::builder("source_raw")
+                        .add_attribute((
+                            "file_name",
+                            template(vec![
+                                Part::Lit(format!("{}-", plan.name)),
+                                Part::Expr(each_key()?),
+                                Part::Lit(format!("-{file}.yaml")),
+                            ])?,
+                        ))
+                        .add_attribute(("data", data))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+
+    let mut nic = Block::builder("network_device")
+        .add_attribute(("bridge", path("local", &["bridge"])?))
+        .add_attribute(("model", "virtio"))
+        .add_attribute(("mac_address", each_value("mac")?));
+    if let Some(mtu) = plan.network.mtu {
+        nic = nic.add_attribute(("mtu", mtu));
+    }
+    let vm = resource("proxmox_virtual_environment_vm", "node")
+        .add_attribute(("for_each", for_each()?))
+        .add_attribute(("name", each_key()?))
+        .add_attribute(("description", format!("rmqgen cluster {}", plan.name)))
+        // Proxmox sorts tags; both roles sort before "rmqgen".
+        .add_attribute(("tags", list([each_value("role")?, "rmqgen".into()])))
+        .add_attribute(("node_name", node_name()?))
+        .add_attribute(("vm_id", each_value("vm_id")?))
+        .add_attribute(("started", true))
+        .add_attribute(("on_boot", true))
+        // Cloud images have no guest agent: stop instead of waiting for an
+        // ACPI shutdown on destroy.
+        .add_attribute(("stop_on_destroy", true))
+        .add_block(
+            Block::builder("cpu")
+                .add_attribute(("cores", each_value("vcpus")?))
+                .add_attribute(("type", "x86-64-v2-AES"))
+                .build(),
+        )
+        .add_block(
+            Block::builder("memory")
+                .add_attribute(("dedicated", each_value("memory_mib")?))
+                .build(),
+        )
+        .add_block(
+            Block::builder("disk")
+                .add_attribute(("datastore_id", path("local", &["datastore"])?))
+                .add_attribute((
+                    "import_from",
+                    path("proxmox_download_file", &["base_image", "id"])?,
+                ))
+                .add_attribute(("interface", "virtio0"))
+                .add_attribute(("size", each_value("disk_gib")?))
+                .add_attribute(("discard", "on"))
+                .add_attribute(("iothread", true))
+                .build(),
+        )
+        .add_block(nic.build())
+        .add_block(
+            Block::builder("initialization")
+                .add_attribute(("datastore_id", path("local", &["datastore"])?))
+                .add_attribute((
+                    "user_data_file_id",
+                    same_node("proxmox_virtual_environment_file", "user_data", "id")?,
+                ))
+                .add_attribute((
+                    "meta_data_file_id",
+                    same_node("proxmox_virtual_environment_file", "meta_data", "id")?,
+                ))
+                .add_attribute((
+                    "network_data_file_id",
+                    same_node("proxmox_virtual_environment_file", "network_config", "id")?,
+                ))
+                .build(),
+        )
+        .add_block(
+            Block::builder("operating_system")
+                .add_attribute(("type", "l26"))
+                .build(),
+        )
+        // Cloud images log their boot to the first serial port.
+        .add_block(Block::builder("serial_device").build())
+        .build();
+
+    let https = call(
+        "can",
+        [call(
+            "regex",
+            [
+                Expression::from("^https?://"),
+                path("var", &[BASE_IMAGE_URL])?,
+            ],
+        )],
+    );
+    let variables = vec![
+        Variable::new(
+            BASE_IMAGE_URL,
+            "http(s) URL of the qcow2 cloud image the Proxmox node downloads and every VM's disk is imported from (Debian 12 or Ubuntu 22.04+ with cloud-init), e.g. https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2.",
+            type_keyword("string")?,
+        )
+        .validation(https, "base_image_url must be an http:// or https:// URL."),
+        Variable::new(
+            API_TOKEN,
+            "Proxmox VE API token, USER@REALM!TOKENID=SECRET.",
+            type_keyword("string")?,
+        )
+        .sensitive(),
+        Variable::new(
+            ENDPOINT,
+            "Proxmox VE API endpoint, e.g. https://pve.example.internal:8006/.",
+            type_keyword("string")?,
+        ),
+        Variable::new(
+            INSECURE,
+            "Skip TLS verification of the Proxmox VE API (self-signed certificate).",
+            type_keyword("bool")?,
+        )
+        .default(false.into()),
+        Variable::new(
+            SSH_USERNAME,
+            "User that uploads the cloud-init snippets to the node over SSH (keys from ssh-agent).",
+            type_keyword("string")?,
+        )
+        .default("root".into()),
+    ];
+
+    // Hosts get consecutive ids from vm_id_base, in plan order.
+    let node_fields = (0..plan.hosts.len())
+        .map(|i| {
+            let id = u64::from(px.vm_id_base) + i as u64;
+            vec![("vm_id", Expression::from(id))]
+        })
+        .collect();
+
+    let mut resources = vec![image];
+    resources.extend(snippets);
+    resources.push(vm);
+    Ok(Target {
+        pin: PIN,
+        provider,
+        variables,
+        locals: vec![
+            ("proxmox_node", Expression::String(px.node.clone())),
+            ("bridge", Expression::String(px.bridge.clone())),
+            ("datastore", Expression::String(px.datastore.clone())),
+            (
+                "snippets_datastore",
+                Expression::String(px.snippets_datastore.clone()),
+            ),
+        ],
+        node_fields,
+        resources,
+    })
+}

@@ -1,0 +1,48 @@
+//! What the NixOS provisioning path needs from a spec.
+
+use super::Sink;
+use crate::diagnostic::Code;
+use crate::plan::{defaults, Version};
+use crate::spec::{Provisioning, QueueHaMode, Spec};
+
+pub(super) fn check(spec: &Spec, d: &mut Sink) {
+    if spec.provisioning != Some(Provisioning::Nixos) {
+        return;
+    }
+    let ka = spec.keepalived.clone().unwrap_or_default();
+    if let Some(ms) = ka.check_interval_ms {
+        if ms % 1000 != 0 {
+            d.error(
+                Code::NixosCheckInterval,
+                "/keepalived/check_interval_ms",
+                format!("{ms} ms is not whole seconds; nixpkgs' keepalived module takes the check interval in seconds"),
+                format!("use {} or {}", ms / 1000 * 1000, (ms / 1000 + 1) * 1000),
+            );
+        }
+    }
+    // An unparsable or unsupported version is reported by the RabbitMQ
+    // rules; only a valid one is compared here.
+    if let Ok(v) = Version::parse(&spec.rabbitmq.version) {
+        let shipped = defaults::NIXOS_RABBITMQ;
+        if v != shipped && (Version::OLDEST..=Version::NEWEST).contains(&v) {
+            d.warning(
+                Code::NixosRabbitVersion,
+                "/rabbitmq/version",
+                format!(
+                    "NixOS {} ships RabbitMQ {shipped}, not {v}: the broker module refuses a package of another series",
+                    defaults::NIXOS_RELEASE
+                ),
+                format!(
+                    "use \"{shipped}\"{}, or pin a RabbitMQ {v} package with services.rmqgen.broker.package in nixos/site.nix",
+                    if spec.rabbitmq.queue_ha.mode == QueueHaMode::ClassicMirrored
+                        && !shipped.has_classic_mirroring()
+                    {
+                        " with queue_ha.mode = \"quorum\""
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! What the Terraform root module needs of the spec: names that do not
+//! clash inside it, and VM ids Proxmox accepts.
+//!
+//! Other provider settings need no rule here: both targets put every VM on
+//! one Linux bridge, which carries VRRP's link-local multicast and unicast
+//! alike, and every string that lands in HCL is written as an escaped
+//! literal (and already restricted by the target and charset rules).
+
+use std::collections::BTreeMap;
+
+use super::charset::show;
+use super::Sink;
+use crate::diagnostic::Code;
+use crate::plan::user_password_tf_name;
+use crate::render::terraform::{OWN_VARIABLES, RESERVED_VARIABLES};
+use crate::spec::{SecretSource, Spec};
+
+/// Proxmox VE guest ids.
+const VM_IDS: std::ops::RangeInclusive<u64> = 100..=999_999_999;
+
+pub(super) fn check(spec: &Spec, d: &mut Sink) {
+    let mut sources: Vec<(String, &SecretSource)> = Vec::new();
+    if let Some(cookie) = &spec.rabbitmq.erlang_cookie {
+        sources.push(("/rabbitmq/erlang_cookie".into(), cookie));
+    }
+    for (i, u) in spec.rabbitmq.users.iter().enumerate() {
+        sources.push((format!("/rabbitmq/users/{i}/password"), &u.password));
+    }
+    if let Some(pw) = spec
+        .haproxy
+        .as_ref()
+        .and_then(|h| h.stats.as_ref())
+        .and_then(|s| s.password.as_ref())
+    {
+        sources.push(("/haproxy/stats/password".into(), pw));
+    }
+    for (pointer, source) in &sources {
+        let SecretSource::Variable { name } = source else {
+            continue;
+        };
+        let why = if OWN_VARIABLES.contains(&name.as_str()) {
+            "a variable rmqgen declares itself"
+        } else if RESERVED_VARIABLES.contains(&name.as_str()) {
+            "reserved by Terraform"
+        } else {
+            continue;
+        };
+        d.error(
+            Code::TerraformName,
+            format!("{pointer}/name"),
+            format!("Terraform variable name {} is {why}", show(name)),
+            format!("choose another name, e.g. \"{name}_secret\""),
+        );
+    }
+
+    // Each user's password becomes a template variable (and, when generated,
+    // a random_password) named after the user; Terraform names keep only
+    // lower-case letters, digits and '_'.
+    let mut names: BTreeMap<String, &str> = BTreeMap::new();
+    for (i, u) in spec.rabbitmq.users.iter().enumerate() {
+        let tf_name = user_password_tf_name(&u.name);
+        match names.get(&tf_name) {
+            // An exact duplicate is the users rule's to report.
+            Some(other) if *other != u.name => d.error(
+                Code::TerraformName,
+                format!("/rabbitmq/users/{i}/name"),
+                format!(
+                    "users {} and {} both become the Terraform name {tf_name}",
+                    show(other),
+                    show(&u.name)
+                ),
+                "rename one of them: case and punctuation do not tell Terraform names apart",
+            ),
+            Some(_) => {}
+            None => {
+                names.insert(tf_name, &u.name);
+            }
+        }
+    }
+
+    let base = spec
+        .target
+        .as_ref()
+        .and_then(|t| t.proxmox.as_ref())
+        .and_then(|p| p.vm_id_base);
+    if let Some(base) = base {
+        let hosts = (spec.brokers.len() + spec.load_balancers.len()) as u64;
+        let first = u64::from(base);
+        let last = first + hosts.saturating_sub(1);
+        if !VM_IDS.contains(&first) || !VM_IDS.contains(&last) {
+            d.error(
+                Code::VmId,
+                "/target/proxmox/vm_id_base",
+                format!(
+                    "VM ids {first}..={last} (one per host) are outside Proxmox's {}..={}",
+                    VM_IDS.start(),
+                    VM_IDS.end()
+                ),
+                "use a base of at least 100 whose ids are free on the cluster, e.g. 9100",
+            );
+        }
+    }
+}

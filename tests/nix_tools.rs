@@ -1,0 +1,490 @@
+//! The Nix side, checked with the real Nix tools (`nix-instantiate`,
+//! `nix flake check`). Ignored by default; run them with
+//!
+//! ```text
+//! cargo test --test nix_tools -- --ignored
+//! ```
+//!
+//! Without Nix installed each test prints a notice and passes, unless the
+//! environment variable `CI` is set: then a missing tool is a failure
+//! (`scripts/test-all.sh` installs Debian's `nix-bin`).
+//!
+//! What is checked:
+//! - every module under `modules/`, every `nix/` file and every generated
+//!   `.nix` of every example (rendered as a NixOS cluster) parses;
+//! - the repository flake passes `nix flake check --no-build`, offline (it
+//!   has no inputs);
+//! - hostile strings written by `rmqgen::render::nix::string` evaluate back
+//!   to themselves;
+//! - every generated host file evaluates (with `lib.mkDefault`/`mkForce` as
+//!   the identity, `nix/stub-lib.nix`) to exactly the value tree rmqgen
+//!   built, so printing and escaping lose nothing;
+//! - with `RMQGEN_NIXPKGS` pointing at a nixpkgs checkout, the role modules
+//!   are evaluated against nixpkgs' real rabbitmq, haproxy and keepalived
+//!   modules (`nix/eval-roles.nix`), and the settings they produce are
+//!   compared with the cloud-init artifacts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rmqgen::render::nix::{self, Entry, Value};
+
+mod common;
+use common::{keepalived_conf, rabbitmq_conf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The Nix tools, or `None` (after a notice) when they are missing outside CI.
+fn nix_instantiate() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("nix-instantiate"))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(p) => Some(p),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("nix-instantiate not found, and CI is set: install nix-bin")
+        }
+        None => {
+            eprintln!("notice: nix-instantiate not found; skipping (install Debian's nix-bin)");
+            None
+        }
+    }
+}
+
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "rmqgen-nix-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Temp(dir)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// `nix-instantiate --parse` on one file (no daemon needed).
+fn parse(tool: &Path, file: &Path) {
+    run(Command::new(tool)
+        .args(["--parse", "--store", "dummy://"])
+        .arg(file));
+}
+
+/// `nix-instantiate --eval --strict --json` of an expression.
+fn eval_json(tool: &Path, dir: &Path, expr: &str) -> serde_json::Value {
+    let out = run(Command::new(tool)
+        .current_dir(dir)
+        .args(["--eval", "--strict", "--json", "--store", "dummy://", "-E"])
+        .arg(expr));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            nix_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "nix") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every example, rendered as a NixOS cluster.
+fn nixos_examples() -> Vec<(String, rmqgen::Output)> {
+    let mut out = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        spec["provisioning"] = "nixos".into();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        match rmqgen::compile(&spec.to_string()) {
+            Ok(o) => out.push((stem, o)),
+            Err(e) => panic!("{stem} as NixOS: {e}"),
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+fn modules_and_helpers_parse() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let mut files = vec![Path::new(ROOT).join("flake.nix")];
+    nix_files(&Path::new(ROOT).join("modules"), &mut files);
+    nix_files(&Path::new(ROOT).join("nix"), &mut files);
+    assert!(files.len() >= 5, "{files:?}");
+    for f in &files {
+        parse(&tool, f);
+    }
+}
+
+#[test]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+fn generated_nix_parses() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    for (example, output) in nixos_examples() {
+        let dir = Temp::new("parse");
+        output.bundle.write(&dir.0, &Default::default()).unwrap();
+        let mut files = Vec::new();
+        nix_files(&dir.0.join("nixos"), &mut files);
+        assert!(
+            files.len() > output.plan.hosts.len(),
+            "{example}: {files:?}"
+        );
+        for f in &files {
+            parse(&tool, f);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+fn repository_flake_checks_offline() {
+    let Some(_) = nix_instantiate() else { return };
+    // A copy of just the flake's files: a flake inside a Git work tree sees
+    // only tracked files, and `path:` of the work tree would copy target/.
+    let dir = Temp::new("flake");
+    std::fs::copy(Path::new(ROOT).join("flake.nix"), dir.0.join("flake.nix")).unwrap();
+    for sub in ["modules", "nix"] {
+        let mut files = Vec::new();
+        nix_files(&Path::new(ROOT).join(sub), &mut files);
+        for f in files {
+            let rel = f.strip_prefix(ROOT).unwrap();
+            std::fs::create_dir_all(dir.0.join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(&f, dir.0.join(rel)).unwrap();
+        }
+    }
+    let out = run(Command::new("nix")
+        .args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "flake",
+            "show",
+            "--json",
+        ])
+        .arg(format!("path:{}", dir.0.display())));
+    let show: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for module in ["broker", "loadBalancer", "keepalived", "default"] {
+        assert!(
+            show["nixosModules"][module].is_object(),
+            "nixosModules.{module} missing: {show}"
+        );
+    }
+    run(Command::new("nix")
+        .args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "flake",
+            "check",
+            "--no-build",
+            "--no-write-lock-file",
+        ])
+        .arg(format!("path:{}", dir.0.display())));
+}
+
+/// Texts meant to break out of a Nix string.
+const HOSTILE: &[&str] = &[
+    "",
+    "plain",
+    "quote \" backslash \\ dollar $ brace {",
+    "${builtins.readFile /etc/shadow}",
+    "\\${x}",
+    "$${x}",
+    "a$",
+    "$",
+    "''",
+    "'''",
+    "''${x}",
+    "'${x}",
+    "x'",
+    "tab\there\r\n",
+    "line 1\nline 2\n",
+    "  indented first\n  and second\n",
+    "#!/bin/sh\necho \"${HOME}\" '$x' ''\nend'\n",
+    "top\n\n  blank above, spaces after   \n",
+    "\nstarts with a newline\n",
+    "ends with a quote'\n'\n",
+    "''\\n is not an escape here\n",
+    "${a}${b}''${c}'''${d}\n",
+    "\t tab first\n",
+    "   \nx\n",
+    "ünïcödé ✓ ${x}\n",
+    "no newline at end\nreally",
+    "$'''${''\n'$''\n",
+    "x\n''",
+];
+
+#[test]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+fn hostile_strings_evaluate_to_themselves() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let dir = Temp::new("strings");
+    // Each text as an attribute value, as an attribute name and in a list,
+    // at several depths.
+    let entries: Vec<Entry> = HOSTILE
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Entry::new(
+                &format!("s{i}"),
+                Value::Attrs(vec![
+                    Entry::new("value", *s),
+                    Entry::new("list", nix::strings([*s, *s])),
+                    Entry::segments(vec!["name".into(), (*s).to_string()], true),
+                ]),
+            )
+        })
+        .collect();
+    let value = Value::Attrs(entries);
+    let file = dir.0.join("strings.nix");
+    std::fs::write(&file, value.print(0).unwrap() + "\n").unwrap();
+    parse(&tool, &file);
+    let got = eval_json(&tool, &dir.0, "import ./strings.nix");
+    assert_eq!(got, value.to_json());
+}
+
+#[test]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+fn host_files_evaluate_to_the_rendered_values() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let stub = Path::new(ROOT).join("nix/stub-lib.nix");
+    for (example, output) in nixos_examples() {
+        let dir = Temp::new("hosts");
+        output.bundle.write(&dir.0, &Default::default()).unwrap();
+        for host in &output.plan.hosts {
+            let expected = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
+                .unwrap()
+                .to_json();
+            let got = eval_json(
+                &tool,
+                &dir.0,
+                &format!(
+                    "import ./nixos/{}.nix {{ lib = import {}; }}",
+                    host.name,
+                    stub.display()
+                ),
+            );
+            assert_eq!(got, expected, "{example}: {}", host.name);
+        }
+    }
+}
+
+/// A nixpkgs checkout (or any directory with nixpkgs' `lib/` and the
+/// rabbitmq, haproxy and keepalived modules under `nixos/modules/`), from
+/// `RMQGEN_NIXPKGS`. nixpkgs cannot be fetched in CI, so this test is
+/// skipped there unless one is provided.
+fn nixpkgs() -> Option<PathBuf> {
+    match std::env::var_os("RMQGEN_NIXPKGS") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            eprintln!("notice: RMQGEN_NIXPKGS is not set; skipping the evaluation against nixpkgs");
+            None
+        }
+    }
+}
+
+fn eval_roles(
+    tool: &Path,
+    nixpkgs: &Path,
+    host_file: &Path,
+    rabbitmq_version: &str,
+) -> serde_json::Value {
+    let out = run(Command::new(tool)
+        .args(["--eval", "--strict", "--json", "--store", "dummy://"])
+        .arg(Path::new(ROOT).join("nix/eval-roles.nix"))
+        .arg("--arg")
+        .arg("nixpkgs")
+        .arg(nixpkgs)
+        .arg("--arg")
+        .arg("host")
+        .arg(host_file)
+        .args(["--argstr", "rabbitmqVersion", rabbitmq_version]));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The role modules evaluated with nixpkgs' own service modules produce
+/// the cloud-init artifacts' settings: the rabbitmq.conf nixpkgs writes
+/// has the rendered keys and values, its haproxy.cfg ends with the
+/// rendered text, its keepalived.conf has every rendered directive with
+/// the same value, and no assertion fails.
+#[test]
+#[ignore = "needs Nix and RMQGEN_NIXPKGS: cargo test --test nix_tools -- --ignored"]
+fn roles_against_nixpkgs() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let Some(nixpkgs) = nixpkgs() else { return };
+    for (example, output) in nixos_examples() {
+        let dir = Temp::new("roles");
+        output.bundle.write(&dir.0, &Default::default()).unwrap();
+        let text = |p: &str| output.bundle.get(p).unwrap().text().to_string();
+        let version = format!("{}.0", output.plan.rabbitmq.version);
+        for host in &output.plan.hosts {
+            let at = format!("{example}: {}", host.name);
+            let file = dir.0.join(format!("nixos/{}.nix", host.name));
+            let got = eval_roles(&tool, &nixpkgs, &file, &version);
+            assert_eq!(got["assertions"], serde_json::json!([]), "{at}");
+            if let Some(r) = got["rabbitmq"].as_object().filter(|r| !r.is_empty()) {
+                assert_eq!(
+                    rabbitmq_conf(r["conf"].as_str().unwrap()),
+                    rabbitmq_conf(&text("rabbitmq/rabbitmq.conf")),
+                    "{at}: rabbitmq.conf"
+                );
+                let plugins = |s: &str| -> Vec<String> {
+                    s.trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches('.')
+                        .trim_end_matches(']')
+                        .split(',')
+                        .map(|p| p.trim().to_string())
+                        .collect()
+                };
+                assert_eq!(
+                    plugins(r["enabledPlugins"].as_str().unwrap()),
+                    plugins(&text("rabbitmq/enabled_plugins")),
+                    "{at}"
+                );
+                assert_eq!(r["definitions"]["text"], text("rabbitmq/definitions.json"));
+                assert_eq!(r["definitions"]["mode"], "0640");
+                assert_eq!(r["definitions"]["group"], "rabbitmq");
+                let cookie = output.plan.secret("erlang-cookie").unwrap().install_path();
+                assert_eq!(
+                    r["loadCredential"],
+                    serde_json::json!([format!("erlang-cookie:{cookie}")]),
+                    "{at}"
+                );
+                assert!(r["preStart"]
+                    .as_str()
+                    .unwrap()
+                    .contains("install -m 0400 \"$CREDENTIALS_DIRECTORY/erlang-cookie\""));
+                if output.plan.rabbitmq.bootstrap_host == host.name {
+                    let b = &r["bootstrap"];
+                    assert_eq!(
+                        b["serviceConfig"]["ExecStart"],
+                        text("bootstrap/queue-ha-policy.sh"),
+                        "{at}"
+                    );
+                    assert_eq!(b["serviceConfig"]["Type"], "oneshot");
+                    assert_eq!(
+                        r["bootstrapTimer"]["wantedBy"],
+                        serde_json::json!(["timers.target"])
+                    );
+                } else {
+                    assert!(r["bootstrap"].is_null(), "{at}");
+                }
+                continue;
+            }
+            let h = &got["haproxy"];
+            let config = h["config"].as_str().unwrap();
+            let rendered = text(&format!("haproxy/{}/haproxy.cfg", host.name));
+            // nixpkgs puts its own `global` section (the reload socket)
+            // first, then the text, then a line break.
+            let ours = config
+                .strip_prefix("global\n")
+                .and_then(|c| c.split_once("\n# Generated"));
+            assert!(ours.is_some(), "{at}: {config}");
+            assert_eq!(
+                format!("# Generated{}", ours.unwrap().1),
+                format!("{rendered}\n"),
+                "{at}"
+            );
+            let pre = h["serviceConfig"]["ExecStartPre"].as_array().unwrap();
+            assert!(
+                pre.iter().any(|c| c
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/bin/haproxy -c -q -f /etc/haproxy.cfg")),
+                "{at}: {pre:?}"
+            );
+            assert_eq!(got["sysctl"]["net.ipv4.ip_nonlocal_bind"], 1, "{at}");
+            let k = &got["keepalived"];
+            let nix_conf = keepalived_conf(k["conf"].as_str().unwrap());
+            let cloud_conf =
+                keepalived_conf(&text(&format!("keepalived/{}/keepalived.conf", host.name)));
+            for (key, values) in &cloud_conf {
+                assert_eq!(nix_conf.get(key), Some(values), "{at}: keepalived {key}");
+            }
+            let extra: Vec<&String> = nix_conf
+                .keys()
+                .filter(|k| !cloud_conf.contains_key(*k))
+                .collect();
+            // nixpkgs repeats the script user inside vrrp_script.
+            assert!(extra.iter().all(|k| *k == "user"), "{at}: {extra:?}");
+            let script = text("keepalived/check-haproxy.sh");
+            let installed = k["checkScript"]["text"].as_str().unwrap();
+            assert_eq!(
+                installed.split_once('\n').unwrap().1,
+                script.split_once('\n').unwrap().1,
+                "{at}"
+            );
+            assert!(installed.starts_with("#!/nix/store/") && installed.contains("-bash-"));
+            assert_eq!(k["checkScript"]["mode"], "0755");
+            assert!(got["users"]
+                .as_array()
+                .unwrap()
+                .contains(&"keepalived_script".into()));
+            assert!(got["firewallCommands"]
+                .as_str()
+                .unwrap()
+                .contains("-p vrrp"));
+        }
+    }
+    // The version check: a broker rendered for 4.2 refuses a 3.13 package.
+    let (_, output) = nixos_examples()
+        .into_iter()
+        .find(|(e, _)| e == "five-vm-nixos")
+        .unwrap();
+    let dir = Temp::new("version");
+    output.bundle.write(&dir.0, &Default::default()).unwrap();
+    let got = eval_roles(
+        &tool,
+        &nixpkgs,
+        &dir.0.join("nixos/rabbitmq-1.nix"),
+        "3.13.7",
+    );
+    let messages = got["assertions"].to_string();
+    assert!(
+        messages.contains("rendered for the 4.2 series"),
+        "{messages}"
+    );
+}

@@ -1,0 +1,367 @@
+//! The NixOS path and the cloud-init path carry the same settings.
+//!
+//! Every example is rendered twice, as a cloud-init and as a NixOS
+//! cluster, and each NixOS host's option values (the tree
+//! `rmqgen::render::nixos::host_module` builds, which `tests/nix_tools.rs`
+//! proves is what Nix evaluates the host file to) are compared with the
+//! artifacts cloud-init installs: HAProxy's configuration and the scripts
+//! byte for byte, keepalived's instance and check value by value, and
+//! rabbitmq.conf key by key through the mapping `modules/broker.nix`
+//! implements (checked against nixpkgs itself by `nix_tools`'s
+//! `roles_against_nixpkgs`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+mod common;
+use common::{keepalived_conf, ms, one, rabbitmq_conf};
+
+fn examples() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+    paths.sort();
+    paths
+}
+
+fn compile(path: &Path, provisioning: &str) -> rmqgen::Output {
+    let mut spec: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    spec["provisioning"] = provisioning.into();
+    rmqgen::compile(&spec.to_string())
+        .unwrap_or_else(|e| panic!("{} as {provisioning}: {e}", path.display()))
+}
+
+fn text<'a>(o: &'a rmqgen::Output, path: &str) -> &'a str {
+    o.bundle
+        .get(path)
+        .unwrap_or_else(|| panic!("no {path}"))
+        .text()
+}
+
+/// What `modules/broker.nix` writes into services.rabbitmq.configItems.
+fn broker_settings(b: &Value) -> BTreeMap<String, String> {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut m = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        m.insert(k.to_string(), v);
+    };
+    put("cluster_name", s(&b["clusterName"]));
+    put(
+        "cluster_formation.peer_discovery_backend",
+        "classic_config".into(),
+    );
+    for (i, node) in b["clusterNodes"].as_array().unwrap().iter().enumerate() {
+        put(
+            &format!("cluster_formation.classic_config.nodes.{}", i + 1),
+            s(node),
+        );
+    }
+    put("listeners.tcp.default", s(&b["ports"]["amqp"]));
+    put(
+        "distribution.listener.port_range.min",
+        s(&b["ports"]["distribution"]),
+    );
+    put(
+        "distribution.listener.port_range.max",
+        s(&b["ports"]["distribution"]),
+    );
+    put("heartbeat", s(&b["heartbeat"]));
+    put("loopback_users.guest", "true".into());
+    if !b["partitionHandling"].is_null() {
+        put("cluster_partition_handling", s(&b["partitionHandling"]));
+    }
+    if b["quorumMembershipReconciliation"] == Value::Bool(true) {
+        put(
+            "quorum_queue.continuous_membership_reconciliation.enabled",
+            "true".into(),
+        );
+    }
+    if !b["definitions"].is_null() {
+        put("definitions.import_backend", "local_filesystem".into());
+        put("definitions.local.path", s(&b["definitionsPath"]));
+        put("definitions.skip_if_unchanged", "true".into());
+    }
+    let plugins: Vec<String> = b["plugins"].as_array().unwrap().iter().map(s).collect();
+    if plugins.iter().any(|p| p == "rabbitmq_management") {
+        put("management.tcp.port", s(&b["ports"]["management"]));
+    }
+    if plugins.iter().any(|p| p == "rabbitmq_prometheus") {
+        put("prometheus.tcp.port", s(&b["ports"]["prometheus"]));
+    }
+    m
+}
+
+#[test]
+fn nixos_hosts_carry_the_cloud_init_settings() {
+    for path in examples() {
+        let example = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let cloud = compile(&path, "cloud-init");
+        let nixos = compile(&path, "nixos");
+        // The role artifacts are the same on both paths.
+        for (p, a) in cloud.bundle.iter() {
+            if p.starts_with("cloud-init/") || p.starts_with("terraform/") {
+                continue;
+            }
+            assert_eq!(Some(a), nixos.bundle.get(p), "{example}: {p} differs");
+        }
+        let etc_hosts: Vec<(String, Vec<String>)> = text(&cloud, "hosts/etc-hosts")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let mut w = l.split_whitespace().map(str::to_string);
+                (w.next().unwrap(), w.collect())
+            })
+            .collect();
+        for host in &nixos.plan.hosts {
+            let at = format!("{example}: {}", host.name);
+            let m = rmqgen::render::nixos::host_module(&nixos.plan, &nixos.bundle, host)
+                .unwrap()
+                .to_json();
+            let net = &m["networking"];
+            assert_eq!(net["hostName"], host.name.as_str(), "{at}");
+            let iface = &net["interfaces"][nixos.plan.network.interface.as_str()];
+            assert_eq!(
+                iface["ipv4"]["addresses"][0]["address"],
+                host.address.to_string(),
+                "{at}"
+            );
+            for (addr, names) in &etc_hosts {
+                let got: Vec<String> = net["hosts"][addr.as_str()]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{at}: no hosts entry for {addr}"))
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                assert_eq!(&got, names, "{at}: /etc/hosts {addr}");
+            }
+            assert_eq!(net["hosts"]["127.0.0.2"], serde_json::json!([]), "{at}");
+
+            if let Some(b) = m["services"]["rmqgen"].get("broker") {
+                assert_eq!(
+                    broker_settings(b),
+                    rabbitmq_conf(text(&cloud, "rabbitmq/rabbitmq.conf")),
+                    "{at}: rabbitmq.conf"
+                );
+                assert_eq!(b["definitions"], text(&cloud, "rabbitmq/definitions.json"));
+                let plugins = text(&cloud, "rabbitmq/enabled_plugins");
+                let want: Vec<&str> = plugins
+                    .trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches("].")
+                    .split(',')
+                    .collect();
+                let got: Vec<&str> = b["plugins"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
+                assert_eq!(got, want, "{at}: plugins");
+                let broker = nixos
+                    .plan
+                    .brokers
+                    .iter()
+                    .find(|x| x.name == host.name)
+                    .unwrap();
+                assert_eq!(b["nodeName"], broker.node_name.as_str());
+                if nixos.plan.rabbitmq.bootstrap_host == host.name {
+                    assert_eq!(
+                        b["bootstrap"]["script"],
+                        text(&cloud, "bootstrap/queue-ha-policy.sh"),
+                        "{at}"
+                    );
+                } else {
+                    assert!(b.get("bootstrap").is_none(), "{at}");
+                }
+                // The cookie: a path, never a value, and never in the store.
+                let cookie = b["cookieFile"].as_str().unwrap();
+                assert!(cookie.starts_with('/') && !cookie.starts_with("/nix/store"));
+                continue;
+            }
+
+            let lb = &m["services"]["rmqgen"]["loadBalancer"];
+            let ka = &m["services"]["rmqgen"]["keepalived"];
+            let cfg_path = format!("haproxy/{}/haproxy.cfg", host.name);
+            assert_eq!(lb["config"], text(&cloud, &cfg_path), "{at}: haproxy.cfg");
+            assert_eq!(
+                ka["check"]["script"],
+                text(&cloud, "keepalived/check-haproxy.sh"),
+                "{at}"
+            );
+            let conf = keepalived_conf(text(
+                &cloud,
+                &format!("keepalived/{}/keepalived.conf", host.name),
+            ));
+            let s = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            let checks = [
+                ("router_id", &ka["routerId"]),
+                ("script_user", &ka["check"]["user"]),
+                ("vrrp_version", &ka["vrrpVersion"]),
+                ("state", &ka["initialState"]),
+                ("interface", &ka["interface"]),
+                ("virtual_router_id", &ka["virtualRouterId"]),
+                ("priority", &ka["priority"]),
+                ("fall", &ka["check"]["fall"]),
+                ("rise", &ka["check"]["rise"]),
+                ("weight", &ka["check"]["weight"]),
+                ("vrrp_instance", &ka["instanceName"]),
+                ("vrrp_script", &ka["check"]["name"]),
+            ];
+            for (key, value) in checks {
+                assert_eq!(one(&conf, key).unwrap_or_default(), s(value), "{at}: {key}");
+            }
+            assert_eq!(
+                one(&conf, "script").unwrap(),
+                format!("\"{}\"", s(&ka["check"]["path"])),
+                "{at}"
+            );
+            for (key, secs) in [
+                ("interval", &ka["check"]["interval"]),
+                ("timeout", &ka["check"]["timeout"]),
+            ] {
+                assert_eq!(
+                    ms(&one(&conf, key).unwrap()),
+                    secs.as_u64().unwrap() * 1000,
+                    "{at}: {key}"
+                );
+            }
+            assert_eq!(
+                ms(&one(&conf, "advert_int").unwrap()),
+                ka["advertIntervalMs"].as_u64().unwrap(),
+                "{at}"
+            );
+            assert_eq!(
+                conf.contains_key("nopreempt"),
+                ka["preempt"] == Value::Bool(false),
+                "{at}: nopreempt"
+            );
+            assert_eq!(
+                one(&conf, "unicast_src_ip"),
+                ka["unicastSourceIp"].as_str().map(str::to_string),
+                "{at}"
+            );
+            let peers: Vec<String> = ka["unicastPeers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(s)
+                .collect();
+            assert_eq!(
+                conf.get("unicast_peer").cloned().unwrap_or_default(),
+                peers,
+                "{at}: peers"
+            );
+            assert_eq!(
+                conf["virtual_ipaddress"],
+                vec![format!(
+                    "{}/{} dev {}",
+                    s(&ka["virtualIp"]),
+                    s(&ka["prefixLength"]),
+                    s(&ka["interface"])
+                )],
+                "{at}: VIP"
+            );
+            assert_eq!(conf["track_script"], vec![s(&ka["check"]["name"])]);
+            assert_eq!(
+                one(&conf, "auth_pass"),
+                ka["authPass"].as_str().map(str::to_string),
+                "{at}"
+            );
+            // The statistics password: a path to an environment file only.
+            let env = lb["environmentFile"].as_str().unwrap();
+            assert!(env.starts_with('/') && !env.starts_with("/nix/store"));
+        }
+    }
+}
+
+/// The modules a generated flake imports are rmqgen's, byte for byte.
+#[test]
+fn vendored_modules_are_the_repository_modules() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = compile(&examples()[0], "nixos");
+    let mut names: Vec<String> = std::fs::read_dir(root.join("modules"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut vendored: Vec<String> = rmqgen::render::nixos::MODULES
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    vendored.sort();
+    assert_eq!(names, vendored, "modules/ and the embedded list differ");
+    for name in names {
+        let repo = std::fs::read_to_string(root.join("modules").join(&name)).unwrap();
+        assert_eq!(
+            output
+                .bundle
+                .get(&format!("nixos/rmqgen/{name}"))
+                .unwrap()
+                .text(),
+            repo,
+            "{name}"
+        );
+    }
+}
+
+/// Secrets reach NixOS hosts as paths, never as values: every option
+/// about a password, cookie or secret holds absolute paths outside the
+/// store, and the modules never use nixpkgs' store-bound cookie option.
+#[test]
+fn nixos_files_name_secrets_by_path_only() {
+    fn walk(key: &str, v: &Value, at: &str) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    walk(k, v, at);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    walk(key, item, at);
+                }
+            }
+            Value::String(s) => {
+                let k = key.to_ascii_lowercase();
+                if ["password", "cookie", "secret", "environmentfile"]
+                    .iter()
+                    .any(|w| k.contains(w))
+                {
+                    assert!(
+                        s.starts_with('/') && !s.starts_with("/nix/store/"),
+                        "{at}: {key} = {s:?} is not a path outside the store"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    for path in examples() {
+        let output = compile(&path, "nixos");
+        for host in &output.plan.hosts {
+            let m = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
+                .unwrap()
+                .to_json();
+            walk("", &m, &format!("{}: {}", path.display(), host.name));
+        }
+        for (p, a) in output.bundle.iter() {
+            if p.starts_with("nixos/") {
+                for needle in [
+                    "unsafeCookie",
+                    "services.rabbitmq.cookie",
+                    "erlang_cookie =",
+                ] {
+                    assert!(!a.text().contains(needle), "{p} contains {needle}");
+                }
+            }
+        }
+    }
+}
