@@ -132,6 +132,9 @@ cargo test --test real_tools -- --ignored --test-threads=1
 section "cargo test --test cloud_init_tools -- --ignored"
 cargo test --test cloud_init_tools -- --ignored
 
+section "cargo test --test safe_writes -- --ignored (full disk, read-only directory)"
+cargo test --test safe_writes -- --ignored
+
 section "terraform module: HashiCorp's HCL parser and terraform fmt (node)"
 # Debian's nodejs and npm, unless a node with its npm is already installed
 # (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
