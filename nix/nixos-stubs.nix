@@ -159,6 +159,8 @@ in
       default = { };
     };
     systemd.tmpfiles.rules = strings;
+    # Set by the generated host files (the NIC's name, matched by MAC).
+    systemd.network.links = anyAttrs;
     users.users = anyAttrs;
     users.groups = anyAttrs;
   };

@@ -309,11 +309,13 @@ codes! {
     Resources = "RMQ090", "VM size out of range",
         "vCPUs, memory and disk must be positive: a broker needs at least 1 vCPU and 512 MiB to boot.";
     TerraformName = "RMQ081", "A name clashes in the Terraform module",
-        "A secret supplied by a Terraform variable declares variable \"NAME\" in terraform/variables.tf: the name must not be one rmqgen declares itself (base_image, base_image_url, proxmox_*) nor one Terraform reserves (count, depends_on, for_each, lifecycle, locals, providers, source, version). Each user's password is also a template variable, and a random_password when generated, named rabbitmq_user_<name>_password in lower-case letters, digits and '_': two users whose names differ only in case or punctuation would share it.";
+        "A secret supplied by a Terraform variable declares variable \"NAME\" in terraform/variables.tf: the name must not be one rmqgen declares itself (base_image, base_image_url, nixos_image, nixos_image_url, proxmox_*) nor one Terraform reserves (count, depends_on, for_each, lifecycle, locals, providers, source, version). Each user's password is also a template variable, and a random_password when generated, named rabbitmq_user_<name>_password in lower-case letters, digits and '_': two users whose names differ only in case or punctuation would share it.";
     VmId = "RMQ091", "Proxmox VM ids out of range",
         "Proxmox VE numbers guests from 100 to 999999999. Hosts get consecutive ids from target.proxmox.vm_id_base, one per host in spec order (brokers, then load balancers); all of them must be in range and free on the cluster.";
     NixosCheckInterval = "RMQ100", "keepalived check timing that NixOS cannot express",
         "With provisioning = nixos the check runs through nixpkgs' services.keepalived.vrrpScripts, whose interval and timeout are whole seconds (an int). A check interval that is not a multiple of 1000 ms cannot be written there.";
+    NixosHostName = "RMQ102", "A host name is taken by a file of the NixOS flake",
+        "With provisioning = nixos each host's configuration is nixos/<name>.nix, next to rmqgen's common.nix (what every host shares), image.nix (the first-boot image), flake.nix and the operator's site.nix. A host named common, flake, image or site would overwrite one of them or be overwritten: rename the host.";
     NixosRabbitVersion = "RMQ101", "RabbitMQ version other than the one NixOS ships",
         "With provisioning = nixos the brokers run pkgs.rabbitmq-server of the NixOS release the generated flake follows (rmqgen knows which series that is). The settings depend on the series (no classic mirroring from 4.0, no partition handling from 4.3), so the broker module refuses a package of another series than rabbitmq.version: either use the series NixOS ships, or keep rabbitmq.version and pin a package of that series with services.rmqgen.broker.package (for example in site.nix).";
 }

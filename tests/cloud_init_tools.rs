@@ -1,5 +1,7 @@
 //! Real-tool checks of the cloud-init user-data (run with
-//! `cargo test --test cloud_init_tools -- --ignored`):
+//! `cargo test --test cloud_init_tools -- --ignored`), of every example
+//! rendered as a cloud-init and as a NixOS cluster (whose user-data is the
+//! NixOS image's first-boot seed: the host's secrets only):
 //! - `cloud-init schema -c` accepts every user-data template as written;
 //! - after the substitution Terraform's `templatefile` performs (simulated
 //!   here, with known secret values), PyYAML — the parser cloud-init uses —
@@ -81,16 +83,21 @@ fn tool_missing(tool: &str) -> bool {
     true
 }
 
-/// The examples provisioned with cloud-init (NixOS hosts get no user-data).
-fn examples() -> Vec<PathBuf> {
-    all_examples()
-        .into_iter()
-        .filter(|p| {
-            let source = std::fs::read_to_string(p).expect("read example");
-            rmqgen::compile(&source).expect("example compiles").plan.provisioning
-                == rmqgen::spec::Provisioning::CloudInit
-        })
-        .collect()
+/// Every example, compiled as a cloud-init and as a NixOS cluster.
+fn examples() -> Vec<(String, rmqgen::Output)> {
+    let mut out = Vec::new();
+    for path in all_examples() {
+        let source = std::fs::read_to_string(&path).expect("read example");
+        for provisioning in ["cloud-init", "nixos"] {
+            let mut spec: Value = serde_json::from_str(&source).expect("json");
+            spec["provisioning"] = provisioning.into();
+            let label = format!("{} ({provisioning})", path.display());
+            let output =
+                rmqgen::compile(&spec.to_string()).unwrap_or_else(|e| panic!("{label}: {e}"));
+            out.push((label, output));
+        }
+    }
+    out
 }
 
 fn all_examples() -> Vec<PathBuf> {
@@ -215,16 +222,18 @@ fn every_user_data_passes_cloud_init_schema() {
     }
     let dir = std::env::temp_dir().join(format!("rmqgen-ci-schema-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    for example in examples() {
-        let out =
-            rmqgen::compile(&std::fs::read_to_string(&example).expect("read")).expect("compile");
+    for (example, out) in examples() {
         let mut seen = 0;
         for (path, artifact) in out
             .bundle
             .iter()
             .filter(|(p, _)| p.starts_with("cloud-init/"))
         {
-            let file = dir.join(path.replace('/', "_"));
+            let file = dir.join(format!(
+                "{}-{}",
+                out.plan.provisioning == rmqgen::spec::Provisioning::Nixos,
+                path.replace('/', "_")
+            ));
             std::fs::write(&file, &artifact.bytes).expect("write");
             let run = Command::new("cloud-init")
                 .args(["schema", "-c"])
@@ -238,16 +247,14 @@ fn every_user_data_passes_cloud_init_schema() {
             );
             assert!(
                 run.status.success() && text.contains("Valid cloud-config"),
-                "{}: {path}: {text}",
-                example.display()
+                "{example}: {path}: {text}"
             );
             seen += 1;
         }
         assert_eq!(
             seen,
             out.plan.hosts.len(),
-            "{}: one user-data per host",
-            example.display()
+            "{example}: one user-data per host"
         );
     }
     std::fs::remove_dir_all(&dir).expect("cleanup");
@@ -259,15 +266,19 @@ fn user_data_writes_exactly_the_host_files() {
     if tool_missing("python3") {
         return;
     }
-    for example in examples() {
-        let out =
-            rmqgen::compile(&std::fs::read_to_string(&example).expect("read")).expect("compile");
+    for (example, out) in examples() {
         let vars = secret_values(&out.plan);
         for host in &out.plan.hosts {
             let path = format!("cloud-init/{}.yaml.tftpl", host.name);
             let template = out.bundle.get(&path).expect("user-data").text();
             let doc = yaml_to_json(&templatefile(template, &vars));
-            assert_eq!(doc["hostname"], host.name.as_str());
+            if out.plan.provisioning == rmqgen::spec::Provisioning::Nixos {
+                // The seed: its secrets, nothing else.
+                let keys: Vec<&String> = doc.as_object().expect("a mapping").keys().collect();
+                assert_eq!(keys, ["write_files"], "{example}: {path}");
+            } else {
+                assert_eq!(doc["hostname"], host.name.as_str());
+            }
             let written = doc["write_files"].as_array().expect("write_files");
             let expected = host_files(&out.plan, &out.bundle, host);
             assert_eq!(written.len(), expected.len(), "{path}");

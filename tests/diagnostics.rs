@@ -75,6 +75,7 @@ const INVALID: &[(&str, &[Code])] = &[
     ("vm-id-range", &[Code::VmId]),
     // The NixOS provisioning path.
     ("nixos-check-interval", &[Code::NixosCheckInterval]),
+    ("nixos-host-names", &[Code::NixosHostName]),
     // Every representable defect of the original blog-post setup at once:
     // dotted host names and an underscore in the cluster name, 10 s HAProxy
     // timeouts against the 60 s heartbeat, priorities 100/80 with weight -20

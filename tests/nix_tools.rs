@@ -18,7 +18,8 @@
 //!   to themselves;
 //! - every generated host file evaluates (with `lib.mkDefault`/`mkForce` as
 //!   the identity, `nix/stub-lib.nix`) to exactly the value tree rmqgen
-//!   built, so printing and escaping lose nothing;
+//!   built, so printing and escaping lose nothing, and so does the
+//!   first-boot image's `image.nix`;
 //! - with `RMQGEN_NIXPKGS` pointing at a nixpkgs checkout, the role modules
 //!   are evaluated against nixpkgs' real rabbitmq, haproxy and keepalived
 //!   modules (`nix/eval-roles.nix`), and the settings they produce are
@@ -306,6 +307,13 @@ fn host_files_evaluate_to_the_rendered_values() {
             );
             assert_eq!(got, expected, "{example}: {}", host.name);
         }
+        // The first-boot image's own module, likewise.
+        let got = eval_json(&tool, &dir.0, "import ./nixos/image.nix { }");
+        assert_eq!(
+            got,
+            rmqgen::render::nixos::image_module().to_json(),
+            "{example}: image.nix"
+        );
     }
 }
 

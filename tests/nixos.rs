@@ -125,6 +125,20 @@ fn nixos_hosts_carry_the_cloud_init_settings() {
             let m = rmqgen::render::nixos::host_module(&nixos.plan, &nixos.bundle, host)
                 .unwrap()
                 .to_json();
+            // The NIC Terraform creates (with the plan's MAC) gets the name
+            // the cloud-init network config gives it on the image's first
+            // boot, where the address and the VIP are configured.
+            let link = &m["systemd"]["network"]["links"]["10-rmqgen"];
+            assert_eq!(
+                link["matchConfig"]["PermanentMACAddress"],
+                host.mac.as_str(),
+                "{at}"
+            );
+            assert_eq!(
+                link["linkConfig"]["Name"],
+                nixos.plan.network.interface.as_str(),
+                "{at}"
+            );
             let net = &m["networking"];
             assert_eq!(net["hostName"], host.name.as_str(), "{at}");
             let iface = &net["interfaces"][nixos.plan.network.interface.as_str()];
@@ -361,6 +375,62 @@ fn nixos_files_name_secrets_by_path_only() {
                 ] {
                     assert!(!a.text().contains(needle), "{p} contains {needle}");
                 }
+            }
+        }
+    }
+}
+
+/// The first-boot seed writes what the NixOS modules read: every secret
+/// path a host file names (the cookie, the bootstrap's password files, the
+/// statistics environment file) is a file the host's user-data writes,
+/// root-only, in cloud-init's first stage (the image's cloud-init runs
+/// `write-files` and nothing else); the seed writes nothing but secrets.
+#[test]
+fn nixos_seed_writes_what_the_modules_read() {
+    use rmqgen::render::cloud_init::{host_files, Content};
+    let image = rmqgen::render::nixos::image_module().to_json();
+    let ci = &image["services"]["cloud-init"];
+    assert_eq!(ci["enable"], true);
+    assert_eq!(ci["network"]["enable"], true);
+    assert_eq!(
+        ci["settings"]["cloud_init_modules"],
+        serde_json::json!(["write-files"])
+    );
+    assert_eq!(
+        ci["settings"]["datasource_list"],
+        serde_json::json!(["NoCloud"])
+    );
+    for path in examples() {
+        let output = compile(&path, "nixos");
+        for host in &output.plan.hosts {
+            let at = format!("{}: {}", path.display(), host.name);
+            let files = host_files(&output.plan, &output.bundle, host);
+            let written: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+            for f in &files {
+                assert!(
+                    matches!(f.content, Content::Secret { .. }),
+                    "{at}: {}",
+                    f.path
+                );
+                assert_eq!((f.owner.as_str(), f.group.as_str()), ("root", "root"));
+                assert!(f.mode & 0o077 == 0, "{at}: {} is {:o}", f.path, f.mode);
+                assert!(!f.defer && !f.append, "{at}: {}", f.path);
+            }
+            let m = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
+                .unwrap()
+                .to_json();
+            let r = &m["services"]["rmqgen"];
+            let mut read: Vec<&str> = Vec::new();
+            if let Some(b) = r.get("broker") {
+                read.push(b["cookieFile"].as_str().unwrap());
+                if let Some(files) = b["bootstrap"]["secretFiles"].as_array() {
+                    read.extend(files.iter().map(|f| f.as_str().unwrap()));
+                }
+            } else {
+                read.push(r["loadBalancer"]["environmentFile"].as_str().unwrap());
+            }
+            for p in read {
+                assert!(written.contains(&p), "{at}: the seed does not write {p}");
             }
         }
     }

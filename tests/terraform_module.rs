@@ -1,6 +1,7 @@
 //! The Terraform root module, checked without Terraform (no provider can be
-//! downloaded here): every example, and every example with its provider
-//! switched (libvirt <-> proxmox), renders a module that
+//! downloaded here): every example, as a cloud-init and as a NixOS cluster,
+//! each with its own provider and with the provider switched (libvirt <->
+//! proxmox), renders a module that
 //!
 //! - parses (hcl-rs) and uses only the attributes and nested blocks the
 //!   providers document (`tests/data/*.attributes.json`, taken from
@@ -92,9 +93,8 @@ fn schema() -> Schema {
     all
 }
 
-/// Every example with cloud-init provisioning, and each with its provider
-/// switched. (NixOS hosts get no Terraform module yet:
-/// [`nixos_specs_render_no_module`].)
+/// Every example as a cloud-init and as a NixOS cluster, each with its own
+/// provider and with the provider switched.
 fn modules() -> Vec<(String, rmqgen::Output)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut paths: Vec<_> = std::fs::read_dir(dir)
@@ -106,19 +106,20 @@ fn modules() -> Vec<(String, rmqgen::Output)> {
     let mut out = Vec::new();
     for path in paths {
         let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let source = std::fs::read_to_string(&path).unwrap();
-        if is_nixos(&source) {
-            continue;
+        let example = std::fs::read_to_string(&path).unwrap();
+        for provisioning in ["cloud-init", "nixos"] {
+            let source = with_provisioning(&example, provisioning);
+            let provider = provider_of(&source);
+            let other = if provider == "libvirt" {
+                "proxmox"
+            } else {
+                "libvirt"
+            };
+            let what = |p: &str| format!("{stem} ({provisioning}, {p})");
+            out.push((what(&provider), compile(&what(&provider), &source)));
+            let switched = with_provider(&source, other);
+            out.push((what(other), compile(&what(other), &switched)));
         }
-        let provider = provider_of(&source);
-        let other = if provider == "libvirt" {
-            "proxmox"
-        } else {
-            "libvirt"
-        };
-        out.push((format!("{stem} ({provider})"), compile(&stem, &source)));
-        let switched = with_provider(&source, other);
-        out.push((format!("{stem} ({other})"), compile(&stem, &switched)));
     }
     out
 }
@@ -127,9 +128,11 @@ fn compile(what: &str, source: &str) -> rmqgen::Output {
     rmqgen::compile(source).unwrap_or_else(|e| panic!("{what}: {e}\n{e:?}"))
 }
 
-fn is_nixos(source: &str) -> bool {
-    let v: Value = serde_json::from_str(source).unwrap();
-    v.pointer("/provisioning").and_then(Value::as_str) == Some("nixos")
+/// The spec with `provisioning` set, nothing else changed.
+fn with_provisioning(source: &str, provisioning: &str) -> String {
+    let mut v: Value = serde_json::from_str(source).unwrap();
+    v["provisioning"] = provisioning.into();
+    serde_json::to_string_pretty(&v).unwrap()
 }
 
 fn provider_of(source: &str) -> String {
@@ -552,21 +555,90 @@ fn five_vm_on_proxmox() {
     }
 }
 
-/// The module boots VMs with cloud-init user-data; a NixOS spec gets none
-/// (rather than one that reads templates the bundle lacks).
+/// Both providers, for a NixOS cluster: the VMs boot the NixOS image
+/// (its own variable, nothing of the cloud image), with the same seed
+/// documents the cloud-init path attaches, except that the user-data
+/// writes only the host's secrets; an output says how to deploy each host.
 #[test]
-fn nixos_specs_render_no_module() {
+fn nixos_module_boots_the_nixos_image() {
     let source = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/five-vm.json"),
     )
     .unwrap();
-    let mut spec: Value = serde_json::from_str(&source).unwrap();
-    spec.as_object_mut()
-        .unwrap()
-        .insert("provisioning".into(), "nixos".into());
-    let out = compile("five-vm on nixos", &spec.to_string());
-    assert!(
-        out.bundle.iter().all(|(p, _)| !p.starts_with("terraform/")),
-        "a NixOS spec rendered Terraform files"
-    );
+    for provider in ["libvirt", "proxmox"] {
+        let what = format!("five-vm on nixos ({provider})");
+        let cloud = compile(&what, &with_provider(&source, provider));
+        let nixos = compile(
+            &what,
+            &with_provider(&with_provisioning(&source, "nixos"), provider),
+        );
+        let files = tf_files(&nixos);
+        let variables: Vec<&str> = blocks(&files, "variable").map(|b| label(b, 0)).collect();
+        let (image, cloud_image) = match provider {
+            "libvirt" => ("nixos_image", "base_image"),
+            _ => ("nixos_image_url", "base_image_url"),
+        };
+        assert!(variables.contains(&image), "{what}: {variables:?}");
+        assert!(!variables.contains(&cloud_image), "{what}: {variables:?}");
+        let text = |o: &rmqgen::Output, p: &str| o.bundle.get(p).unwrap().text().to_string();
+        let main = text(&nixos, "terraform/main.tf");
+        assert!(main.contains(&format!("var.{image}")), "{what}");
+        // The same module but for the image: the seed's network config and
+        // meta-data, the VMs, the secrets.
+        let strip = |t: &str| {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| {
+                    l.replace(&format!("var.{cloud_image}"), &format!("var.{image}"))
+                        .replace("-base.qcow2", "-nixos.qcow2")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(
+            strip(&main),
+            strip(&text(&cloud, "terraform/main.tf")),
+            "{what}: main.tf differs beyond the image"
+        );
+        // Every host's user-data: a cloud-config that writes its secrets,
+        // and nothing else.
+        for host in &nixos.plan.hosts {
+            let path = format!("cloud-init/{}.yaml.tftpl", host.name);
+            let user_data = text(&nixos, &path);
+            assert!(user_data.starts_with("#cloud-config\n"), "{path}");
+            let keys: Vec<&str> = user_data
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.starts_with(' ') && !l.is_empty())
+                .collect();
+            assert_eq!(keys, ["write_files:"], "{path}");
+            let secrets: Vec<&rmqgen::plan::Secret> = nixos
+                .plan
+                .secrets
+                .iter()
+                .filter(|s| s.role == host.role)
+                .collect();
+            assert!(!secrets.is_empty(), "{path}");
+            assert_eq!(
+                user_data.matches("- path: ").count(),
+                secrets.len(),
+                "{path}"
+            );
+            for s in secrets {
+                assert!(
+                    user_data.contains(&format!("- path: {}\n", s.install_path())),
+                    "{path}: {}",
+                    s.id
+                );
+                assert!(user_data.contains(&s.tf_name), "{path}: {}", s.id);
+            }
+        }
+        let outputs = text(&nixos, "terraform/outputs.tf");
+        assert!(
+            outputs.contains(
+                "{ for name, node in local.nodes : name => \"nixos-rebuild switch --flake .#${name} --target-host root@${node.address}\" }"
+            ),
+            "{what}: {outputs}"
+        );
+        assert!(!text(&cloud, "terraform/outputs.tf").contains("deploy_commands"));
+    }
 }

@@ -1,7 +1,8 @@
 //! HashiCorp's own code on rmqgen's Terraform module (run with
-//! `cargo test --test terraform_tools -- --ignored`): every example, and
-//! each with its provider switched (libvirt <-> proxmox), is rendered to a
-//! temporary directory, and `tests/hcl/check.mjs` parses every `.tf` file
+//! `cargo test --test terraform_tools -- --ignored`): every example, as a
+//! cloud-init and as a NixOS cluster, each with its provider and with its
+//! provider switched (libvirt <-> proxmox), is rendered to a temporary
+//! directory, and `tests/hcl/check.mjs` parses every `.tf` file
 //! with Terraform's HCL parser (@cdktf/hcl2json) and compares it byte for
 //! byte with what `terraform fmt` makes of it (@cdktf/hcl-tools). Where a
 //! `terraform` binary is installed, `terraform fmt -check` runs as well.
@@ -55,8 +56,9 @@ impl Drop for TempDir {
     }
 }
 
-/// `(label, spec source)`: every example with cloud-init provisioning, and
-/// each with its provider switched and nothing else changed.
+/// `(label, spec source)`: every example as a cloud-init and as a NixOS
+/// cluster, each with its provider and with its provider switched, nothing
+/// else changed.
 fn variants() -> Vec<(String, String)> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
         .unwrap()
@@ -68,35 +70,37 @@ fn variants() -> Vec<(String, String)> {
     for path in paths {
         let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
         let source = std::fs::read_to_string(&path).unwrap();
-        let mut spec: Value = serde_json::from_str(&source).unwrap();
-        // NixOS specs get no Terraform module (tests/terraform_module.rs).
-        if spec.pointer("/provisioning").and_then(Value::as_str) == Some("nixos") {
-            continue;
+        for provisioning in ["cloud-init", "nixos"] {
+            let mut spec: Value = serde_json::from_str(&source).unwrap();
+            spec["provisioning"] = provisioning.into();
+            let current = spec
+                .pointer("/target/provider")
+                .and_then(Value::as_str)
+                .unwrap_or("libvirt")
+                .to_string();
+            let other = if current == "libvirt" {
+                "proxmox"
+            } else {
+                "libvirt"
+            };
+            out.push((
+                format!("{stem}-{provisioning}-{current}"),
+                serde_json::to_string_pretty(&spec).unwrap(),
+            ));
+            let target = spec
+                .as_object_mut()
+                .unwrap()
+                .entry("target")
+                .or_insert_with(|| Value::Object(Default::default()));
+            target
+                .as_object_mut()
+                .unwrap()
+                .insert("provider".into(), other.into());
+            out.push((
+                format!("{stem}-{provisioning}-{other}"),
+                serde_json::to_string_pretty(&spec).unwrap(),
+            ));
         }
-        let current = spec
-            .pointer("/target/provider")
-            .and_then(Value::as_str)
-            .unwrap_or("libvirt")
-            .to_string();
-        let other = if current == "libvirt" {
-            "proxmox"
-        } else {
-            "libvirt"
-        };
-        out.push((format!("{stem}-{current}"), source));
-        let target = spec
-            .as_object_mut()
-            .unwrap()
-            .entry("target")
-            .or_insert_with(|| Value::Object(Default::default()));
-        target
-            .as_object_mut()
-            .unwrap()
-            .insert("provider".into(), other.into());
-        out.push((
-            format!("{stem}-{other}"),
-            serde_json::to_string_pretty(&spec).unwrap(),
-        ));
     }
     out
 }

@@ -147,9 +147,9 @@ pub fn render(plan: &Plan) -> Result<Bundle, Error> {
     bootstrap::render(plan, &mut bundle)?;
     haproxy::render(plan, &mut bundle)?;
     keepalived::render(plan, &mut bundle)?;
-    if plan.provisioning == crate::spec::Provisioning::CloudInit {
-        cloud_init::render(plan, &mut bundle)?;
-    }
+    // The user-data of every host: the whole host on the cloud-init path,
+    // only its secrets (the NixOS image's first-boot seed) on the NixOS path.
+    cloud_init::render(plan, &mut bundle)?;
     if plan.provisioning == crate::spec::Provisioning::Nixos {
         nixos::render(plan, &mut bundle)?;
     }

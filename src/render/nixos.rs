@@ -2,11 +2,22 @@
 //! host with `nixos-rebuild switch --flake .#HOST --target-host root@ADDR`.
 //!
 //! ```text
-//! nixos/flake.nix        nixosConfigurations.<host>, nixpkgs pinned to a release
+//! nixos/flake.nix        nixosConfigurations.<host>, packages.x86_64-linux.image,
+//!                        nixpkgs pinned to a release
 //! nixos/common.nix       what every host shares: VM disk and boot, SSH, stateVersion
-//! nixos/<host>.nix       host name, static address, /etc/hosts, the role's options
+//! nixos/image.nix        what only the first-boot image adds: cloud-init for
+//!                        Terraform's seed (network config, secrets)
+//! nixos/<host>.nix       host name, NIC name, static address, /etc/hosts, the role's options
 //! nixos/rmqgen/*.nix     rmqgen's NixOS modules, byte for byte as in modules/
 //! ```
+//!
+//! Terraform boots every VM from one image, `nix build .#image` (common.nix
+//! and image.nix, no role). Its cloud-init reads the seed Terraform attaches:
+//! the network config (the host's address, the NIC renamed by MAC) and a
+//! user-data that writes only the host's secrets, straight to disk, at the
+//! paths the modules read. `nixos-rebuild switch --flake .#HOST` then
+//! replaces the image's configuration with the host's, which owns the
+//! network from there on (and no longer runs cloud-init).
 //!
 //! The modules travel with the hosts (rather than as a flake input) so the
 //! options a host file sets are always the ones that rmqgen version defines.
@@ -40,6 +51,11 @@ pub const MODULES: &[(&str, &str)] = &[
         include_str!("../../modules/keepalived.nix"),
     ),
 ];
+
+/// Stems of the files in `nixos/` that are not host files (`site.nix` is
+/// the operator's). A host of one of these names would have no file of its
+/// own: validation rejects them.
+pub(crate) const OWN_FILES: &[&str] = &["common", "flake", "image", "site"];
 
 /// Name of the keepalived `vrrp_script` (as `keepalived.conf.j2` writes it).
 const CHECK_NAME: &str = "chk_haproxy";
@@ -75,6 +91,26 @@ fn whole_seconds(ms: u32) -> Result<u32, Error> {
 
 fn attrs(entries: Vec<Entry>) -> Value {
     Value::Attrs(entries)
+}
+
+/// The NIC with the host's MAC (the one Terraform gives the VM) gets the
+/// plan's interface name, as cloud-init names it on the image's first
+/// boot: the name the address and the VIP are configured on. udev applies
+/// link units with or without networkd.
+fn nic_name(plan: &Plan, host: &Host) -> Entry {
+    Entry::segments(
+        vec![
+            "systemd".into(),
+            "network".into(),
+            "links".into(),
+            "10-rmqgen".into(),
+        ],
+        attrs(vec![
+            Entry::new("matchConfig.PermanentMACAddress", host.mac.as_str()),
+            Entry::new("linkConfig.Name", plan.network.interface.as_str()),
+        ]),
+    )
+    .comment("The NIC Terraform created with this MAC, named as the network settings\nbelow expect (predictable names depend on the virtual hardware).")
 }
 
 /// `networking` of one host: name, static address, resolvers and every
@@ -263,7 +299,10 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
 /// holds after its `{ lib, ... }:` header. Tests compare it with the
 /// cloud-init artifacts and with what Nix evaluates the file to.
 pub fn host_module(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
-    let mut entries = vec![Entry::new("networking", networking(plan, host))];
+    let mut entries = vec![
+        nic_name(plan, host),
+        Entry::new("networking", networking(plan, host)),
+    ];
     match host.role {
         Role::Broker => entries.push(Entry::new(
             "services.rmqgen.broker",
@@ -341,6 +380,51 @@ fn common_file(plan: &Plan) -> Result<String, Error> {
     ))
 }
 
+/// What the first-boot image adds to `common.nix`, as a value: what
+/// `nixos/image.nix` holds after its `{ ... }:` header.
+///
+/// cloud-init runs the one module the seed needs (`write-files`, for the
+/// secrets) and applies the seed's network config through networkd; it
+/// finds the seed only as a NoCloud drive. No secret is in the image: the
+/// image is the same for every host and holds none of their files.
+pub fn image_module() -> Value {
+    attrs(vec![
+        Entry::new(
+            "services.cloud-init",
+            attrs(vec![
+                Entry::new("enable", true),
+                Entry::new("network.enable", true).comment(
+                    "The seed's network config: the NIC matched by MAC and renamed, its\nstatic address, gateway and MTU (systemd-networkd applies it).",
+                ),
+                Entry::new(
+                    "settings",
+                    attrs(vec![
+                        Entry::new("datasource_list", nix::strings(["NoCloud"])),
+                        Entry::new("cloud_init_modules", nix::strings(["write-files"]))
+                            .comment("Only the host's secrets, written straight to disk (never the store)."),
+                        Entry::new("cloud_config_modules", Value::List(vec![])),
+                        Entry::new("cloud_final_modules", Value::List(vec![])),
+                    ]),
+                ),
+            ]),
+        )
+        .comment("Terraform's seed (a NoCloud drive): the host's network config and a\nuser-data that writes only its secrets. The host's own configuration\n(nixos-rebuild switch --flake .#HOST) replaces all of this."),
+        Entry::new("networking.useDHCP", false),
+    ])
+}
+
+/// `nixos/image.nix`.
+fn image_file(plan: &Plan) -> Result<String, Error> {
+    Ok(format!(
+        "# Generated by rmqgen for cluster {}: the image every VM boots first\n\
+         # (nix build .#image; Terraform's nixos_image or nixos_image_url).\n\
+         # Do not edit: change the spec and render again; site settings go in site.nix.\n\
+         {{ ... }}:\n{}\n",
+        plan.name,
+        image_module().print(0)?
+    ))
+}
+
 #[derive(Serialize)]
 struct FlakeHost<'a> {
     name: &'a str,
@@ -365,6 +449,7 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
         ));
     }
     files.push(("nixos/common.nix".into(), common_file(plan)?));
+    files.push(("nixos/image.nix".into(), image_file(plan)?));
     let flake = render_template(
         "nixos-flake.nix",
         FlakeCtx {

@@ -140,6 +140,8 @@ pub struct LoadBalancer {
 pub enum Provisioning {
     /// Debian/Ubuntu images configured by cloud-init user-data.
     CloudInit,
-    /// NixOS hosts configured by the flake's modules.
+    /// NixOS hosts configured by the flake's modules: the VMs boot the
+    /// cluster's NixOS image, whose cloud-init takes only the network
+    /// config and the host's secrets; `nixos-rebuild` deploys each host.
     Nixos,
 }

@@ -3,11 +3,38 @@
 use super::Sink;
 use crate::diagnostic::Code;
 use crate::plan::{defaults, Version};
+use crate::render::nixos::OWN_FILES;
 use crate::spec::{Provisioning, QueueHaMode, Spec};
 
 pub(super) fn check(spec: &Spec, d: &mut Sink) {
     if spec.provisioning != Some(Provisioning::Nixos) {
         return;
+    }
+    let hosts = spec
+        .brokers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("/brokers/{i}/name"), &b.name))
+        .chain(
+            spec.load_balancers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (format!("/load_balancers/{i}/name"), &l.name)),
+        );
+    for (pointer, name) in hosts {
+        if OWN_FILES.contains(&name.as_str()) {
+            d.error(
+                Code::NixosHostName,
+                pointer,
+                if name == "site" {
+                    "host name site is taken: nixos/site.nix holds the operator's own settings"
+                        .to_string()
+                } else {
+                    format!("host name {name} is taken: nixos/{name}.nix is rmqgen's own file")
+                },
+                format!("rename the host, e.g. \"{name}-1\""),
+            );
+        }
     }
     let ka = spec.keepalived.clone().unwrap_or_default();
     if let Some(ms) = ka.check_interval_ms {

@@ -1,7 +1,10 @@
 //! dmacvicar/libvirt 0.9 (a rewrite of 0.8: nested settings are attributes,
-//! not blocks). Per node: a copy-on-write disk over one base image volume, a
-//! cloud-init ISO built locally by `libvirt_cloudinit_disk` and uploaded as
-//! a volume, and a domain on the host bridge with the node's MAC.
+//! not blocks). Per node: a copy-on-write disk over one base image volume
+//! (a cloud image, or the cluster's NixOS image), a cloud-init ISO built
+//! locally by `libvirt_cloudinit_disk` and uploaded as a volume, and a
+//! domain on the host bridge with the node's MAC. Domains boot with the
+//! default BIOS firmware from the first virtio disk (`vda`), where the
+//! NixOS image has GRUB (`nixos/common.nix`).
 
 use hcl::expr::{BinaryOperator, Expression};
 use hcl::structure::Block;
@@ -10,9 +13,29 @@ use super::expr::{each_key, each_value, object, op, path, resource, same_node, t
 use super::{CloudInit, ProviderPin, Target, Variable};
 use crate::error::Error;
 use crate::plan::Plan;
+use crate::spec::Provisioning;
 
-/// The variable naming the base image.
+/// The variable naming the base image (cloud-init provisioning).
 pub(crate) const BASE_IMAGE: &str = "base_image";
+/// The variable naming the NixOS image (NixOS provisioning).
+pub(crate) const NIXOS_IMAGE: &str = "nixos_image";
+
+/// The image variable for the plan's provisioning, its description and the
+/// name of the base volume in the pool.
+fn image(plan: &Plan) -> (&'static str, &'static str, String) {
+    match plan.provisioning {
+        Provisioning::CloudInit => (
+            BASE_IMAGE,
+            "URL or local path of the qcow2 cloud image every VM boots from (Debian 12 or Ubuntu 22.04+ with cloud-init), e.g. https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2.",
+            format!("{}-base.qcow2", plan.name),
+        ),
+        Provisioning::Nixos => (
+            NIXOS_IMAGE,
+            "URL or absolute path of the NixOS qcow2 image every VM boots from, built from the rendered flake: nix build ./nixos#image gives result/nixos.qcow2 (BIOS boot, GRUB on vda, ext4 root labelled nixos, cloud-init for the first-boot seed).",
+            format!("{}-nixos.qcow2", plan.name),
+        ),
+    }
+}
 
 const PIN: ProviderPin = ProviderPin {
     name: "libvirt",
@@ -38,6 +61,7 @@ fn volume_source(name: &str) -> Result<Expression, Error> {
 
 pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
     let lv = &plan.target.libvirt;
+    let (image_var, image_description, base_name) = image(plan);
     let pool = || path("local", &["pool"]);
     let for_each = || path("local", &["nodes"]);
 
@@ -47,12 +71,12 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         .build();
 
     let base = resource("libvirt_volume", "base")
-        .add_attribute(("name", format!("{}-base.qcow2", plan.name)))
+        .add_attribute(("name", base_name))
         .add_attribute(("pool", pool()?))
         .add_attribute(("target", volume_format("qcow2")?))
         .add_attribute((
             "create",
-            object([("content", object([("url", path("var", &[BASE_IMAGE])?)])?)])?,
+            object([("content", object([("url", path("var", &[image_var])?)])?)])?,
         ))
         .build();
 
@@ -190,8 +214,8 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         pin: PIN,
         provider,
         variables: vec![Variable::new(
-            BASE_IMAGE,
-            "URL or local path of the qcow2 cloud image every VM boots from (Debian 12 or Ubuntu 22.04+ with cloud-init), e.g. https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2.",
+            image_var,
+            image_description,
             super::expr::type_keyword("string")?,
         )],
         locals: vec![

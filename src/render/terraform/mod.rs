@@ -1,6 +1,14 @@
 //! The Terraform root module: `terraform/versions.tf`, `providers.tf`,
 //! `variables.tf`, `main.tf` and `outputs.tf`, for the provider the plan
-//! targets (libvirt or Proxmox VE).
+//! targets (libvirt or Proxmox VE) and either provisioning.
+//!
+//! Both provisionings build the same module; only the image differs. With
+//! cloud-init, VMs boot a distribution's cloud image and the user-data
+//! sets up the whole host. With NixOS, VMs boot the NixOS image built from
+//! the rendered flake (`nix build ./nixos#image`, a variable names it),
+//! whose cloud-init takes the network config and a user-data that writes
+//! only the host's secrets; `nixos-rebuild switch` then deploys each host's
+//! configuration over SSH (the `deploy_commands` output).
 //!
 //! Every file is built from hcl-rs's typed structures and printed by
 //! [`fmt`] exactly as `terraform fmt` would leave it. What both providers
@@ -19,7 +27,8 @@
 //! - the variables, the outputs and the version pins.
 //!
 //! Secrets reach the VMs only through the user-data; no secret value is
-//! ever in the bundle (rmqgen never sees one).
+//! ever in the bundle (rmqgen never sees one), nor, on NixOS, in the Nix
+//! store.
 
 mod expr;
 mod fmt;
@@ -54,7 +63,9 @@ pub(crate) const TEMPLATE_VARS_LOCAL: &str = "cloud_init_vars";
 /// `{"from": "variable"}` name must not be one of them (validation checks).
 pub(crate) const OWN_VARIABLES: &[&str] = &[
     libvirt::BASE_IMAGE,
+    libvirt::NIXOS_IMAGE,
     proxmox::BASE_IMAGE_URL,
+    proxmox::NIXOS_IMAGE_URL,
     proxmox::API_TOKEN,
     proxmox::ENDPOINT,
     proxmox::INSECURE,
@@ -321,13 +332,9 @@ pub(crate) struct Target {
     resources: Vec<Block>,
 }
 
-/// Renders `terraform/*.tf` (cloud-init provisioning only: the module boots
-/// every VM with its cloud-init user-data). Runs after the cloud-init
-/// renderer: every template the module reads must be in the bundle.
+/// Renders `terraform/*.tf`. Runs after the cloud-init renderer: every
+/// user-data template the module reads must be in the bundle.
 pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
-    if plan.provisioning != Provisioning::CloudInit {
-        return Ok(());
-    }
     for host in &plan.hosts {
         let template = user_data_template(&host.name);
         if bundle.get(&template).is_none() {
@@ -575,6 +582,24 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
             Some(role_is(Role::LoadBalancer)?),
         )?,
     ));
+    if plan.provisioning == Provisioning::Nixos {
+        out.push(output(
+            "deploy_commands",
+            "Deploys each host's NixOS configuration once its VM is up: run from the rendered nixos/ directory (a Git checkout: a flake sees only tracked files).",
+            for_map(
+                "name",
+                "node",
+                nodes()?,
+                template(vec![
+                    Part::Lit("nixos-rebuild switch --flake .#".into()),
+                    Part::Expr(path("name", &[])?),
+                    Part::Lit(" --target-host root@".into()),
+                    Part::Expr(address()?),
+                ])?,
+                None,
+            )?,
+        ));
+    }
     let mut generated = Vec::new();
     for s in &plan.secrets {
         if matches!(s.source, SecretSource::TerraformRandom {}) {
@@ -616,6 +641,7 @@ mod tests {
             include_str!("../../../examples/five-vm.json"),
             include_str!("../../../examples/quorum-4x.json"),
             include_str!("../../../examples/five-brokers-three-lbs.json"),
+            include_str!("../../../examples/five-vm-nixos.json"),
         ] {
             let plan = plan(source);
             let vars = template_vars(&plan).unwrap();
@@ -697,6 +723,7 @@ mod tests {
             include_str!("../../../examples/five-vm.json"),
             include_str!("../../../examples/quorum-4x.json"),
             include_str!("../../../examples/five-brokers-three-lbs.json"),
+            include_str!("../../../examples/five-vm-nixos.json"),
         ] {
             let out = crate::compile(source).unwrap();
             let bound: BTreeSet<String> = template_vars(&out.plan)

@@ -1,7 +1,8 @@
 //! bpg/proxmox 0.x (below 1.0, which renames every resource). Per node: a
-//! VM whose disk is imported from one downloaded cloud image, and three
-//! cloud-init snippets (user-data, meta-data, network config) uploaded to
-//! the node over SSH.
+//! VM whose disk is imported from one downloaded image (a cloud image, or
+//! the cluster's NixOS image), and three cloud-init snippets (user-data,
+//! meta-data, network config) uploaded to the node over SSH. VMs boot with
+//! SeaBIOS from `virtio0` (`/dev/vda`, where the NixOS image has GRUB).
 //!
 //! The network config is a snippet (`network_data_file_id`) rather than
 //! `initialization.ip_config`: Proxmox's generated config renames the NIC to
@@ -18,9 +19,12 @@ use super::expr::{
 use super::{CloudInit, ProviderPin, Target, Variable};
 use crate::error::Error;
 use crate::plan::Plan;
+use crate::spec::Provisioning;
 
-/// The variable with the cloud image URL.
+/// The variable with the cloud image URL (cloud-init provisioning).
 pub(crate) const BASE_IMAGE_URL: &str = "base_image_url";
+/// The variable with the NixOS image URL (NixOS provisioning).
+pub(crate) const NIXOS_IMAGE_URL: &str = "nixos_image_url";
 /// The variable with the API endpoint.
 pub(crate) const ENDPOINT: &str = "proxmox_endpoint";
 /// The variable with the API token (sensitive).
@@ -43,8 +47,26 @@ const SNIPPETS: [(&str, &str); 3] = [
     ("network_config", "network-config"),
 ];
 
+/// The image variable for the plan's provisioning, its description and the
+/// file name of the downloaded image.
+fn image(plan: &Plan) -> (&'static str, &'static str, String) {
+    match plan.provisioning {
+        Provisioning::CloudInit => (
+            BASE_IMAGE_URL,
+            "http(s) URL of the qcow2 cloud image the Proxmox node downloads and every VM's disk is imported from (Debian 12 or Ubuntu 22.04+ with cloud-init), e.g. https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2.",
+            format!("{}-base.qcow2", plan.name),
+        ),
+        Provisioning::Nixos => (
+            NIXOS_IMAGE_URL,
+            "http(s) URL of the NixOS qcow2 image the Proxmox node downloads and every VM's disk is imported from: result/nixos.qcow2 of nix build ./nixos#image, served where the node can fetch it (BIOS boot, GRUB on vda, ext4 root labelled nixos, cloud-init for the first-boot seed).",
+            format!("{}-nixos.qcow2", plan.name),
+        ),
+    }
+}
+
 pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
     let px = &plan.target.proxmox;
+    let (image_var, image_description, image_file) = image(plan);
     let node_name = || path("local", &["proxmox_node"]);
     let for_each = || path("local", &["nodes"]);
 
@@ -66,8 +88,8 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         .add_attribute(("content_type", "import"))
         .add_attribute(("datastore_id", path("local", &["snippets_datastore"])?))
         .add_attribute(("node_name", node_name()?))
-        .add_attribute(("url", path("var", &[BASE_IMAGE_URL])?))
-        .add_attribute(("file_name", format!("{}-base.qcow2", plan.name)))
+        .add_attribute(("url", path("var", &[image_var])?))
+        .add_attribute(("file_name", image_file))
         // A newer upstream image must not replace the disks of running
         // brokers; re-import it deliberately (terraform apply -replace).
         .add_attribute(("overwrite", false))
@@ -119,7 +141,7 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         .add_attribute(("vm_id", each_value("vm_id")?))
         .add_attribute(("started", true))
         .add_attribute(("on_boot", true))
-        // Cloud images have no guest agent: stop instead of waiting for an
+        // The images have no guest agent: stop instead of waiting for an
         // ACPI shutdown on destroy.
         .add_attribute(("stop_on_destroy", true))
         .add_block(
@@ -177,19 +199,14 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         "can",
         [call(
             "regex",
-            [
-                Expression::from("^https?://"),
-                path("var", &[BASE_IMAGE_URL])?,
-            ],
+            [Expression::from("^https?://"), path("var", &[image_var])?],
         )],
     );
     let variables = vec![
-        Variable::new(
-            BASE_IMAGE_URL,
-            "http(s) URL of the qcow2 cloud image the Proxmox node downloads and every VM's disk is imported from (Debian 12 or Ubuntu 22.04+ with cloud-init), e.g. https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2.",
-            type_keyword("string")?,
-        )
-        .validation(https, "base_image_url must be an http:// or https:// URL."),
+        Variable::new(image_var, image_description, type_keyword("string")?).validation(
+            https,
+            format!("{image_var} must be an http:// or https:// URL."),
+        ),
         Variable::new(
             API_TOKEN,
             "Proxmox VE API token, USER@REALM!TOKENID=SECRET.",
