@@ -153,6 +153,30 @@ section "NixOS modules and generated .nix: nix-instantiate, nix flake check (nix
 nix --version
 cargo test --test nix_tools -- --ignored
 
+section "fuzz smoke: scripts/fuzz.sh 60 (libFuzzer, 60 s per target)"
+# A short run on every change (about 4 min with the build): the property
+# tests in tests/injection.rs cover hostile values field by field, this
+# covers the rest of the input space. Longer runs: scripts/fuzz.sh SECONDS.
+bash scripts/fuzz.sh 60
+
+section "the lab: the rendered cluster booted in network namespaces and failed over"
+# The lab's AMQP client needs pika: Debian's python3-pika (pip only where
+# the distribution has no package). /usr/bin/python3 is the interpreter
+# Debian's package serves; the lab looks for pika there first.
+if ! /usr/bin/python3 -c 'import pika' 2>/dev/null; then
+    if apt-cache show python3-pika >/dev/null 2>&1; then
+        apt-get install -y --no-install-recommends python3-pika
+    else
+        apt-get install -y --no-install-recommends python3-pip
+        /usr/bin/python3 -m pip install --break-system-packages pika
+    fi
+fi
+/usr/bin/python3 -c 'import pika; print("pika", pika.__version__)'
+# Every spec the lab knows (examples/five-vm.json, examples/lab-quorum.json),
+# one after the other: a scenario=... line each, a summary table per spec,
+# target/lab/<spec>.json and the hosts' logs in target/lab/logs/<spec>/.
+cargo test --test lab -- --ignored --test-threads=1 --nocapture
+
 end_section
 printf '\n==================== summary ====================\n'
 printf '%s\n' "${timings[@]}"

@@ -62,7 +62,10 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
                 "use 1-8 characters (it is sent in clear text: it is not a secret)",
             );
         } else if !pass.bytes().all(|b| {
-            b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\' | b'#' | b'!' | b'{' | b'}')
+            // `$` starts keepalived's parameter substitution: `$_RANDOM`
+            // would become a different number on every load balancer.
+            b.is_ascii_graphic()
+                && !matches!(b, b'"' | b'\'' | b'\\' | b'#' | b'!' | b'{' | b'}' | b'$')
         }) {
             d.error(
                 Code::Charset,
