@@ -1,0 +1,163 @@
+//! The lab: boots a rendered cluster for real on this machine and fails it
+//! over.
+//!
+//! One network namespace per host (3 brokers, 2 load balancers, 1 client),
+//! each host's interface (named as the spec names it) a veth whose peer is
+//! a port of a bridge in a switch namespace; per-host /etc/hosts, host
+//! name, mount and PID namespaces. Each host gets exactly the files its
+//! cloud-init user-data writes (`rmqgen::render::cloud_init::host_files`),
+//! at their real paths; the services start as runcmd and the systemd units
+//! (Debian's and rmqgen's drop-ins) start them: three RabbitMQ nodes that
+//! form a cluster through the rendered classic_config, the rendered
+//! queue-HA bootstrap, two HAProxy and two keepalived holding the VIP.
+//! From the client namespace the lab probes VIP:5672 every 100 ms and runs
+//! a publisher (persistent, confirmed) and a consumer while it kills the
+//! queue's leader broker, the VIP holder's HAProxy, its keepalived (SIGTERM
+//! and SIGKILL) and cuts its link; then it checks recovery and a 60 s
+//! steady state. See tests/lab/scenarios.rs.
+//!
+//! Ignored by default: it needs root, rabbitmq-server, haproxy,
+//! keepalived and python3-pika, and takes minutes. Run it with
+//!
+//! ```text
+//! cargo test --test lab -- --ignored --test-threads=1 --nocapture
+//! ```
+//!
+//! (scripts/test-all.sh installs everything and does). Results: one
+//! `scenario=...` line per scenario, a summary table, target/lab/<spec>.json,
+//! and the hosts' logs in target/lab/logs/<spec>/.
+
+#[allow(dead_code)]
+#[path = "real_tools/harness.rs"]
+mod harness;
+#[allow(dead_code)]
+#[path = "real_tools/rabbit.rs"]
+mod rabbit;
+
+#[path = "lab/client.rs"]
+mod client;
+#[path = "lab/cluster.rs"]
+mod cluster;
+#[path = "lab/host.rs"]
+mod host;
+#[path = "lab/net.rs"]
+mod net;
+#[path = "lab/report.rs"]
+mod report;
+#[path = "lab/scenarios.rs"]
+mod scenarios;
+#[path = "lab/secrets.rs"]
+mod secrets;
+#[path = "lab/vip.rs"]
+mod vip;
+
+/// The reference spec: classic mirrored queues, RabbitMQ 3.10.
+#[test]
+#[ignore = "needs root, rabbitmq-server, haproxy, keepalived, python3-pika; run by scripts/test-all.sh"]
+fn lab_five_vm() {
+    scenarios::run("five-vm");
+}
+
+/// Quorum queues, another subnet and interface name (quorum-4x's topology
+/// for the installed RabbitMQ 3.10).
+#[test]
+#[ignore = "needs root, rabbitmq-server, haproxy, keepalived, python3-pika; run by scripts/test-all.sh"]
+fn lab_quorum() {
+    scenarios::run("lab-quorum");
+}
+
+// The analysis is plain code: checked without the lab.
+
+#[test]
+fn outage_is_measured_to_the_last_failure() {
+    use client::{outage, ProbeRecord};
+    let rec = |t: f64, ok: bool| ProbeRecord {
+        t,
+        ok,
+        err: if ok {
+            String::new()
+        } else {
+            "TimeoutError: timed out".into()
+        },
+    };
+    let probes = vec![
+        rec(9.9, true),
+        rec(10.0, true),
+        rec(10.1, false),
+        rec(10.2, true),
+        rec(10.3, false),
+        rec(10.4, true),
+        rec(10.5, true),
+    ];
+    let o = outage(&probes, 10.05, 11.0);
+    assert_eq!((o.probes, o.failed), (5, 2));
+    assert!((o.outage_s.unwrap() - 0.35).abs() < 1e-9);
+    assert!((o.first_failure_s.unwrap() - 0.05).abs() < 1e-9);
+    assert_eq!(o.errors, ["TimeoutError"]);
+    // No failure: no outage. Ends failing: not recovered.
+    assert_eq!(outage(&probes, 10.35, 11.0).outage_s, Some(0.0));
+    assert_eq!(outage(&probes, 10.05, 10.3).outage_s, None);
+    assert_eq!(outage(&probes, 20.0, 21.0).outage_s, None);
+}
+
+#[test]
+fn vip_windows_count_changes_and_double_holders() {
+    use vip::{first_held, holders_at, window, VipEvent};
+    let e = |t: f64, lb: usize, held: bool| VipEvent { t, lb, held };
+    // lb0 holds; lb1 takes over at 12 while lb0 lets go only at 13.
+    let events = vec![
+        e(0.0, 0, false),
+        e(0.0, 1, false),
+        e(1.0, 0, true),
+        e(12.0, 1, true),
+        e(13.0, 0, false),
+    ];
+    assert_eq!(holders_at(&events, 2, 5.0), vec![0]);
+    assert_eq!(holders_at(&events, 2, 12.5), vec![0, 1]);
+    assert_eq!(first_held(&events, 2, 1, 10.0), Some(12.0));
+    assert_eq!(first_held(&events, 2, 0, 5.0), Some(5.0));
+    let w = window(&events, 2, 10.0, 20.0);
+    assert_eq!(w.changes, 2);
+    assert!((w.both_s - 1.0).abs() < 1e-9);
+    assert_eq!(w.none_s, 0.0);
+    let quiet = window(&events, 2, 14.0, 20.0);
+    assert_eq!((quiet.changes, quiet.both_s), (0, 0.0));
+}
+
+#[test]
+fn unit_files_are_read_like_systemd() {
+    let d = cluster::unit_directives("# c\n[Service]\nRestart=always\nRestartSec=1s\nExecStartPre=/usr/sbin/haproxy -Ws -f $CONFIG -c -q\n");
+    assert_eq!(d.len(), 3);
+    assert_eq!(
+        cluster::systemd_span("1s"),
+        std::time::Duration::from_secs(1)
+    );
+    assert_eq!(
+        cluster::systemd_span("500ms"),
+        std::time::Duration::from_millis(500)
+    );
+    assert_eq!(
+        cluster::expand(
+            "/usr/sbin/haproxy -Ws -f $CONFIG -p ${PIDFILE} $EXTRAOPTS",
+            &[
+                ("CONFIG", "/etc/haproxy/haproxy.cfg"),
+                ("PIDFILE", "/run/haproxy.pid"),
+                ("EXTRAOPTS", "-S /run/haproxy-master.sock"),
+            ]
+        ),
+        [
+            "/usr/sbin/haproxy",
+            "-Ws",
+            "-f",
+            "/etc/haproxy/haproxy.cfg",
+            "-p",
+            "/run/haproxy.pid",
+            "-S",
+            "/run/haproxy-master.sock"
+        ]
+    );
+    assert_eq!(
+        cluster::pid_node("<rabbit@rabbitmq-2.1669385512.1234.0>").as_deref(),
+        Some("rabbit@rabbitmq-2")
+    );
+}

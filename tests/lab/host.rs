@@ -1,0 +1,490 @@
+//! One lab host ("VM"): a network namespace (from [`super::net`]), and a
+//! holder process that owns the host's UTS, mount and PID namespaces.
+//!
+//! The files cloud-init would write on the host (exactly
+//! `rmqgen::render::cloud_init::host_files`) are placed into a per-host
+//! root directory; in the host's private mount namespace the directories
+//! holding them are bind-mounted over their real paths (`/etc/rabbitmq`,
+//! `/var/lib/rabbitmq`, `/etc/haproxy`, `/etc/keepalived`, ...), so every
+//! service reads its files where the host would have them. A file whose
+//! directory the test machine lacks and cannot be mapped without hiding a
+//! top-level directory (e.g. `/etc/sysusers.d/...`) stays in the root
+//! directory, and the lab hands it to the one tool that reads it
+//! (`systemd-sysusers --root`).
+//!
+//! Every process of the host runs in its PID namespace, whose init is
+//! killed (by PID) on drop; the kernel then kills everything in it.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rmqgen::render::cloud_init::{Content, HostFile, POLICY_RC_D};
+use rmqgen::render::shell_quote;
+
+use super::harness::{read_lossy, run, spawn_logged, wait_deadline, Bins, Outcome};
+use super::net::Attachment;
+use super::secrets::Secrets;
+
+/// What a host's /etc/hosts holds before cloud-init appends to it (a Debian
+/// cloud image's, without a `127.0.1.1 <hostname>` line:
+/// `manage_etc_hosts: false`).
+pub const BASE_HOSTS: &str = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n";
+
+/// Files placed for a host, and where they are visible.
+#[derive(Default)]
+pub struct Placement {
+    /// (per-host directory, real path) pairs to bind-mount.
+    pub mounts: Vec<(PathBuf, PathBuf)>,
+    /// Real paths of files written (for the log).
+    pub written: Vec<String>,
+    /// Files that stay in the root directory only.
+    pub unmapped: Vec<String>,
+    /// Files the lab does not place, with why.
+    pub skipped: Vec<(String, &'static str)>,
+}
+
+/// The contents of the host's /etc/hosts: the image's, plus every
+/// `append: true` file for /etc/hosts, in order.
+pub fn hosts_file(files: &[HostFile]) -> String {
+    let mut text = BASE_HOSTS.to_string();
+    for f in files.iter().filter(|f| f.append) {
+        assert_eq!(
+            f.path, "/etc/hosts",
+            "the lab can only append to /etc/hosts, not {}",
+            f.path
+        );
+        let Content::Text(t) = &f.content else {
+            panic!("an appended secret: {}", f.path)
+        };
+        text.push_str(t);
+    }
+    text
+}
+
+/// Writes every file of `files` under `root` (with its owner and mode) and
+/// works out the bind mounts.
+pub fn place(root: &Path, files: &[HostFile], secrets: &Secrets) -> Placement {
+    let mut p = Placement::default();
+    let mut points = BTreeSet::new();
+    for f in files {
+        if f.path == POLICY_RC_D {
+            p.skipped
+                .push((f.path.clone(), "only matters while apt installs packages"));
+            continue;
+        }
+        if f.append {
+            p.skipped
+                .push((f.path.clone(), "appended to the namespace's hosts file"));
+            continue;
+        }
+        let bytes = match &f.content {
+            Content::Text(t) => t.clone().into_bytes(),
+            Content::Secret { id, env_var, .. } => {
+                let value = secrets.get(id);
+                match env_var {
+                    Some(var) => format!("{var}={value}\n").into_bytes(),
+                    None => value.as_bytes().to_vec(),
+                }
+            }
+        };
+        let real = Path::new(&f.path);
+        assert!(real.is_absolute(), "{} is not absolute", f.path);
+        let dest = under(root, real);
+        let point = mount_point(real);
+        make_dirs(root, real.parent().expect("a file has a directory"));
+        super::harness::write_file(&dest, &bytes, f.mode);
+        chown(&dest, &f.owner, &f.group);
+        p.written.push(f.path.clone());
+        match point {
+            Some(dir) => {
+                points.insert(dir);
+            }
+            None => p.unmapped.push(f.path.clone()),
+        }
+    }
+    // A mount point inside another is already covered by the outer one.
+    let all: Vec<PathBuf> = points.into_iter().collect();
+    for dir in &all {
+        if !all.iter().any(|o| o != dir && dir.starts_with(o)) {
+            p.mounts.push((under(root, dir), dir.clone()));
+        }
+    }
+    p
+}
+
+/// Creates `dir` (a real path) under `root`, each level with the owner and
+/// mode the test machine's own directory has (as the packages made it), or
+/// root 0755 (as cloud-init creates missing parents).
+pub fn make_dirs(root: &Path, dir: &Path) {
+    let mut real = PathBuf::from("/");
+    for c in dir.components() {
+        let Component::Normal(c) = c else { continue };
+        real.push(c);
+        let copy = under(root, &real);
+        if copy.exists() {
+            continue;
+        }
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&copy)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", copy.display()));
+        if let Ok(m) = fs::metadata(&real) {
+            std::os::unix::fs::chown(&copy, Some(m.uid()), Some(m.gid()))
+                .unwrap_or_else(|e| panic!("cannot chown {}: {e}", copy.display()));
+            fs::set_permissions(&copy, fs::Permissions::from_mode(m.mode() & 0o7777))
+                .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", copy.display()));
+        }
+    }
+}
+
+/// `root` + the absolute path `real`.
+pub fn under(root: &Path, real: &Path) -> PathBuf {
+    root.join(real.strip_prefix("/").unwrap_or(real))
+}
+
+/// The directory to bind-mount for a file at `real`: the nearest existing
+/// directory above it, unless that is a top-level one (`/etc`, `/usr`...),
+/// which would hide half the system.
+fn mount_point(real: &Path) -> Option<PathBuf> {
+    let mut dir = real.parent()?;
+    loop {
+        if dir.is_dir() {
+            return (dir.components().count() > 2).then(|| dir.to_path_buf());
+        }
+        dir = dir.parent()?;
+    }
+}
+
+/// Numeric id of a user or group, from the test machine's databases.
+pub fn id_of(db: &str, name: &str) -> u32 {
+    let text = read_lossy(Path::new(db));
+    text.lines()
+        .find(|l| l.split(':').next() == Some(name))
+        .and_then(|l| l.split(':').nth(2))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in {db}: is its package installed?"))
+}
+
+fn chown(path: &Path, owner: &str, group: &str) {
+    let (uid, gid) = (id_of("/etc/passwd", owner), id_of("/etc/group", group));
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("cannot chown {}: {e}", path.display()));
+}
+
+/// A process the lab started in a host, through nsenter.
+pub struct Service {
+    /// What it is, for logs.
+    pub name: String,
+    child: Child,
+}
+
+/// A running host.
+pub struct Machine {
+    /// Host name.
+    pub name: String,
+    /// Its network attachment.
+    pub net: Attachment,
+    /// The per-host root directory (files at their real paths below it).
+    pub root: PathBuf,
+    /// The per-host lab directory (holder files, service output).
+    pub dir: PathBuf,
+    holder: Child,
+    pid_ns: String,
+    nsenter: PathBuf,
+    kill: PathBuf,
+    services: Vec<Service>,
+}
+
+/// How long the holder may take to set the host up.
+const HOLDER_READY: Duration = Duration::from_secs(20);
+
+impl Machine {
+    /// Starts the holder: sets the host name, mounts a private /run and the
+    /// per-host directories (`mounts`, plus `files`: single files such as
+    /// a private /etc/passwd), then sleeps as the PID namespace's init.
+    /// `setup`: extra shell lines run before the mounts (e.g. directories in
+    /// /run).
+    pub fn boot(
+        bins: &Bins,
+        net: Attachment,
+        dir: PathBuf,
+        root: PathBuf,
+        mounts: &[(PathBuf, PathBuf)],
+        setup: &[String],
+    ) -> Machine {
+        let ready = dir.join("ready");
+        let mut script = String::from("set -eu\n");
+        script.push_str(&format!("hostname {}\n", shell_quote(&net.name)));
+        // A VM's /run is its own: pid files and sockets do not collide.
+        script.push_str("mount -t tmpfs -o mode=0755,nosuid,nodev rmqlab-run /run\n");
+        for line in setup {
+            script.push_str(line);
+            script.push('\n');
+        }
+        for (src, dst) in mounts {
+            script.push_str(&format!(
+                "mount --bind {} {}\n",
+                shell_quote(&src.to_string_lossy()),
+                shell_quote(&dst.to_string_lossy())
+            ));
+        }
+        script.push_str(&format!(": > {}\n", shell_quote(&ready.to_string_lossy())));
+        // The namespace's init. Like systemd it reaps orphans: `wait`
+        // collects any exited child, adopted ones included. A zombie left
+        // unreaped would keep its pid alive, and keepalived, finding its
+        // old vrrp pid in a pid file, would refuse to start again.
+        script.push_str("while :; do sleep 3600 & wait; done\n");
+        let script_path =
+            super::harness::write_file(&dir.join("holder.sh"), script.as_bytes(), 0o700);
+
+        // setpriv --pdeathsig: if the test process dies, unshare dies, and
+        // --kill-child takes the namespace's init (and so every process of
+        // the host) with it.
+        let holder = spawn_logged(
+            Command::new(bins.get("setpriv"))
+                .args(["--pdeathsig", "KILL"])
+                .arg(bins.get("ip"))
+                .args(["netns", "exec", &net.netns])
+                .arg(bins.get("unshare"))
+                .args([
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--uts",
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                    "--kill-child",
+                    "/bin/sh",
+                ])
+                .arg(&script_path)
+                .env_clear()
+                .env("PATH", super::harness::search_path()),
+            &dir.join("holder.out"),
+            &dir.join("holder.err"),
+        );
+        let mut m = Machine {
+            name: net.name.clone(),
+            net,
+            root,
+            dir,
+            holder,
+            pid_ns: String::new(),
+            nsenter: bins.get("nsenter").to_path_buf(),
+            kill: bins.get("kill").to_path_buf(),
+            services: Vec::new(),
+        };
+        let start = Instant::now();
+        for _ in 0..(HOLDER_READY.as_millis() / 50) {
+            if ready.exists() {
+                break;
+            }
+            if let Ok(Some(status)) = m.holder.try_wait() {
+                panic!(
+                    "{}: the namespace holder exited ({status}): {}",
+                    m.name,
+                    read_lossy(&m.dir.join("holder.err"))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            ready.exists(),
+            "{}: the holder was not ready after {:?}: {}",
+            m.name,
+            start.elapsed(),
+            read_lossy(&m.dir.join("holder.err"))
+        );
+        let link = format!("/proc/{}/ns/pid_for_children", m.holder.id());
+        m.pid_ns = fs::read_link(&link)
+            .unwrap_or_else(|e| panic!("cannot read {link}: {e}"))
+            .to_string_lossy()
+            .into_owned();
+        m
+    }
+
+    /// A command that runs `program` inside the host (all its namespaces,
+    /// working directory `wd`) with exactly the environment `env`.
+    pub fn command<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        &self,
+        program: &str,
+        args: &[&str],
+        env: &[(K, V)],
+        wd: &str,
+    ) -> Command {
+        let pid = self.holder.id();
+        let mut cmd = Command::new(&self.nsenter);
+        for ns in ["mnt", "uts", "net"] {
+            let flag = if ns == "mnt" { "mount" } else { ns };
+            cmd.arg(format!("--{flag}=/proc/{pid}/ns/{ns}"));
+        }
+        cmd.arg(format!("--pid=/proc/{pid}/ns/pid_for_children"))
+            .arg(format!("--wd={wd}"))
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs a program in the host to completion (killed after `timeout`).
+    pub fn run<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        &self,
+        program: &str,
+        args: &[&str],
+        env: &[(K, V)],
+        timeout: Duration,
+    ) -> Outcome {
+        run(&mut self.command(program, args, env, "/"), timeout)
+    }
+
+    /// Starts a long-running program in the host; its output is appended
+    /// to `stdout` and `stderr` (paths outside the host's namespaces).
+    #[allow(clippy::too_many_arguments)]
+    pub fn spawn<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        &mut self,
+        name: &str,
+        program: &str,
+        args: &[&str],
+        env: &[(K, V)],
+        wd: &str,
+        stdout: &Path,
+        stderr: &Path,
+    ) {
+        let open = |p: &Path| {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", p.display()))
+        };
+        let child = self
+            .command(program, args, env, wd)
+            .stdin(Stdio::null())
+            .stdout(open(stdout))
+            .stderr(open(stderr))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: cannot start {name}: {e}", self.name));
+        self.services.push(Service {
+            name: name.to_string(),
+            child,
+        });
+    }
+
+    /// Waits (bounded) for the last service named `name` to exit: its exit
+    /// status, or `None` on timeout.
+    pub fn wait_service(&mut self, name: &str, timeout: Duration) -> Option<ExitStatus> {
+        let s = self
+            .services
+            .iter_mut()
+            .rev()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no service {name} was started"));
+        wait_deadline(&mut s.child, timeout)
+    }
+
+    /// PIDs (in the lab's PID namespace) of this host's live processes whose
+    /// command name is `comm`.
+    pub fn pids(&self, comm: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return out;
+        };
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let ns = fs::read_link(format!("/proc/{pid}/ns/pid"));
+            if ns
+                .map(|l| l.to_string_lossy() != self.pid_ns.as_str())
+                .unwrap_or(true)
+            {
+                continue;
+            }
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // `pid (comm) S ...`: comm may hold spaces or parentheses.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let state = stat[close + 1..].split_whitespace().next().unwrap_or("");
+            if &stat[open + 1..close] == comm && state != "Z" && state != "X" {
+                out.push(pid);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Sends `signal` (e.g. `KILL`) to `pids`, which must belong to this
+    /// host (checked), by PID.
+    pub fn signal(&self, pids: &[u32], signal: &str) {
+        assert!(
+            !pids.is_empty(),
+            "{}: no process to send SIG{signal} to",
+            self.name
+        );
+        for pid in pids {
+            let ns = fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .map(|l| l.to_string_lossy().into_owned());
+            assert_eq!(
+                ns.as_deref().ok(),
+                Some(self.pid_ns.as_str()),
+                "{}: pid {pid} is not one of this host's processes",
+                self.name
+            );
+        }
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let mut cmd = Command::new(&self.kill);
+        cmd.args(["-s", signal]).arg("--").args(&pids);
+        run(&mut cmd, Duration::from_secs(10))
+            .expect_success(&format!("kill -s {signal} {}", pids.join(" ")));
+    }
+
+    /// Waits until no process named `comm` is left (bounded).
+    pub fn wait_gone(&self, comm: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        for _ in 0..(timeout.as_millis() / 20 + 1) {
+            if self.pids(comm).is_empty() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.pids(comm).is_empty()
+    }
+
+    /// Reaps services that have exited (their nsenter parents).
+    pub fn reap(&mut self) {
+        self.services
+            .retain_mut(|s| !matches!(s.child.try_wait(), Ok(Some(_))));
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        // unshare dies; --kill-child SIGKILLs the namespace's init; the
+        // kernel kills every other process of the host.
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        for s in &mut self.services {
+            if wait_deadline(&mut s.child, Duration::from_secs(10)).is_none() {
+                eprintln!(
+                    "warning: {} {} (pid {}) still running: killing it",
+                    self.name,
+                    s.name,
+                    s.child.id()
+                );
+                let _ = s.child.kill();
+                let _ = s.child.wait();
+            }
+        }
+    }
+}
