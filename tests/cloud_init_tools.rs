@@ -16,56 +16,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use base64_decode::decode as b64decode;
+use readers::{base64_decode as b64decode, base64_encode};
 use rmqgen::render::cloud_init::{host_files, Content};
 use serde_json::Value;
 
-/// The base64 decoder the test needs (std has none); tiny and only for tests.
-mod base64_decode {
-    pub fn decode(s: &str) -> Vec<u8> {
-        let val = |c: u8| -> u32 {
-            match c {
-                b'A'..=b'Z' => u32::from(c - b'A'),
-                b'a'..=b'z' => u32::from(c - b'a') + 26,
-                b'0'..=b'9' => u32::from(c - b'0') + 52,
-                b'+' => 62,
-                b'/' => 63,
-                _ => panic!("not base64: {c}"),
-            }
-        };
-        let bytes: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        let mut out = Vec::new();
-        for chunk in bytes.chunks(4) {
-            let pad = chunk.iter().filter(|b| **b == b'=').count();
-            let mut n = 0u32;
-            for (i, b) in chunk.iter().enumerate() {
-                n |= if *b == b'=' { 0 } else { val(*b) } << (18 - 6 * i);
-            }
-            let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            out.extend_from_slice(&three[..3 - pad]);
-        }
-        out
-    }
-
-    pub fn encode(data: &[u8]) -> String {
-        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in data.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-}
+#[path = "common/readers.rs"]
+mod readers;
 
 fn tool_missing(tool: &str) -> bool {
     let found = Command::new("sh")
@@ -190,7 +146,7 @@ fn eval(expr: &str, vars: &BTreeMap<String, String>) -> String {
             .unwrap_or_else(|| panic!("unknown template variable {arg}"))
             .clone()
     };
-    base64_decode::encode(value.as_bytes())
+    base64_encode(value.as_bytes())
 }
 
 fn yaml_to_json(text: &str) -> Value {

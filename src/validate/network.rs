@@ -211,17 +211,7 @@ fn counts(spec: &Spec, d: &mut Sink) {
 }
 
 fn names(spec: &Spec, d: &mut Sink) {
-    let hosts = spec
-        .brokers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (format!("/brokers/{i}/name"), &b.name))
-        .chain(
-            spec.load_balancers
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("/load_balancers/{i}/name"), &l.name)),
-        );
+    let hosts = super::host_names(spec);
     let mut seen: BTreeMap<&str, String> = BTreeMap::new();
     for (p, name) in hosts {
         if !is_label(name) {

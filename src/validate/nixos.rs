@@ -10,17 +10,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     if spec.provisioning != Some(Provisioning::Nixos) {
         return;
     }
-    let hosts = spec
-        .brokers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (format!("/brokers/{i}/name"), &b.name))
-        .chain(
-            spec.load_balancers
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("/load_balancers/{i}/name"), &l.name)),
-        );
+    let hosts = super::host_names(spec);
     for (pointer, name) in hosts {
         if OWN_FILES.contains(&name.as_str()) {
             d.error(
