@@ -6,8 +6,8 @@
 # the check runs as (script security on), the check script installed as a
 # root-owned file (not a symlink into the store, which keepalived resolves
 # once), the advert interval, VRRP version and authentication (through
-# extraConfig / extraGlobalDefs), ordering after HAProxy, and VRRP in the
-# firewall.
+# extraConfig / extraGlobalDefs), ordering after HAProxy, VRRP in the
+# firewall, and removing the VIP when keepalived dies without doing so.
 {
   config,
   lib,
@@ -36,6 +36,15 @@ let
       "#!${pkgs.bash}/bin/bash\n" + lib.removePrefix "#!/bin/bash\n" text
     else
       text;
+
+  # The VIPs of the instance, as nixpkgs' virtualIps entries; also what
+  # ExecStopPost removes.
+  virtualIps = [
+    {
+      addr = "${cfg.virtualIp}/${toString cfg.prefixLength}";
+      dev = cfg.interface;
+    }
+  ];
 
   authPass = if cfg.authPassFile != null then "\${RMQGEN_VRRP_AUTH_PASS}" else cfg.authPass;
   hasAuth = cfg.authPass != null || cfg.authPassFile != null;
@@ -286,12 +295,7 @@ in
         noPreempt = !cfg.preempt;
         unicastSrcIp = cfg.unicastSourceIp;
         unicastPeers = cfg.unicastPeers;
-        virtualIps = [
-          {
-            addr = "${cfg.virtualIp}/${toString cfg.prefixLength}";
-            dev = cfg.interface;
-          }
-        ];
+        inherit virtualIps;
         trackScripts = lib.optional hasCheck check.name;
         extraConfig =
           ''
@@ -324,10 +328,28 @@ in
     };
     users.groups = mkIf (check.user != "root") { ${check.user} = { }; };
 
-    # The check asks the local HAProxy; start after it when it runs here.
-    systemd.services.keepalived = mkIf config.services.haproxy.enable {
-      after = [ "haproxy.service" ];
-      wants = [ "haproxy.service" ];
-    };
+    systemd.services.keepalived = lib.mkMerge [
+      {
+        # A keepalived that dies without shutting down (SIGKILL, a crash)
+        # leaves the VIP configured while a backup claims it: two load
+        # balancers answer for it. systemd runs this as soon as keepalived
+        # is gone, before any restart; after a clean stop the address is
+        # already gone and the failure is ignored (-).
+        serviceConfig.ExecStopPost = map (
+          ip: "-${pkgs.iproute2}/bin/ip address del ${ip.addr} dev ${ip.dev}"
+        ) virtualIps;
+        # Back as a backup (or, with preemption, as the master) a second
+        # later. nixpkgs' keepalived module sets the same two values; they
+        # are repeated here so that the cleanup above is always followed by
+        # a restart, as on the cloud-init path.
+        serviceConfig.Restart = "always";
+        serviceConfig.RestartSec = "1s";
+      }
+      # The check asks the local HAProxy; start after it when it runs here.
+      (mkIf config.services.haproxy.enable {
+        after = [ "haproxy.service" ];
+        wants = [ "haproxy.service" ];
+      })
+    ];
   };
 }

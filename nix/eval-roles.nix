@@ -30,6 +30,7 @@ let
     gnugrep = package "gnugrep" "3.12";
     bash = package "bash" "5.3";
     envsubst = package "envsubst" "1.4.3";
+    iproute2 = package "iproute2" "6.14.0";
     writeText = _: text: text;
     writeScript = _: text: text;
     writeShellScript = _: text: text;

@@ -475,6 +475,44 @@ fn roles_against_nixpkgs() {
                 .as_str()
                 .unwrap()
                 .contains("-p vrrp"));
+            // As the cloud-init drop-in: a keepalived gone without
+            // shutting down takes the VIP with it, then restarts.
+            let dropin = text("keepalived/keepalived.service.d/rmqgen.conf");
+            let directive = |name: &str| -> Vec<String> {
+                dropin
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(&format!("{name}=")))
+                    .map(str::to_string)
+                    .collect()
+            };
+            let unit = &k["serviceConfig"];
+            let stop_post: Vec<String> = unit["ExecStopPost"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: no keepalived ExecStopPost: {unit}"))
+                .iter()
+                .map(|c| {
+                    let c = c.as_str().unwrap();
+                    let args = c
+                        .strip_prefix("-/nix/store/")
+                        .filter(|_| c.contains("-iproute2-"))
+                        .and_then(|c| c.split_once("/bin/ip "));
+                    assert!(args.is_some(), "{at}: {c}");
+                    format!("-/sbin/ip {}", args.unwrap().1)
+                })
+                .collect();
+            assert_eq!(stop_post, directive("ExecStopPost"), "{at}");
+            assert_eq!(
+                stop_post,
+                [format!(
+                    "-/sbin/ip address del {}/{} dev {}",
+                    output.plan.vip, output.plan.network.prefix, output.plan.network.interface
+                )],
+                "{at}"
+            );
+            assert_eq!(unit["Restart"], "always", "{at}");
+            for key in ["Restart", "RestartSec"] {
+                assert_eq!(directive(key), [unit[key].as_str().unwrap()], "{at}: {key}");
+            }
         }
     }
     // The version check: a broker rendered for 4.2 refuses a 3.13 package.
