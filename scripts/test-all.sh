@@ -173,9 +173,29 @@ if ! /usr/bin/python3 -c 'import pika' 2>/dev/null; then
 fi
 /usr/bin/python3 -c 'import pika; print("pika", pika.__version__)'
 # Every spec the lab knows (examples/five-vm.json, examples/lab-quorum.json),
-# one after the other: a scenario=... line each, a summary table per spec,
-# target/lab/<spec>.json and the hosts' logs in target/lab/logs/<spec>/.
-cargo test --test lab -- --ignored --test-threads=1 --nocapture
+# side by side (two test threads, a lab each): a scenario=... spec=... line
+# per scenario, a summary table per spec, target/lab/<spec>.json and the
+# hosts' logs in target/lab/logs/<spec>/.
+cargo test --test lab -- --ignored --test-threads=2 --nocapture
+# Nothing of the lab may outlive it: no namespace, no process.
+# (A lab process lives in a lab network namespace, never in this script's.)
+left=$(ip netns list | grep -c '^rmqlab-' || true)
+stray=""
+for pid in $(for name in beam.smp epmd haproxy keepalived erl_child_setup; do
+    pgrep -x "$name" || true
+done) $(pgrep -f 'amqp_client.py' || true); do
+    ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null || true)  # empty: gone
+    if [ -n "$ns" ] && [ "$ns" != "$(readlink /proc/$$/ns/net)" ]; then
+        stray="$stray $pid"
+    fi
+done
+if [ "$left" != 0 ] || [ -n "$stray" ]; then
+    echo "the lab left $left namespaces and these processes behind:$stray" >&2
+    ip netns list >&2
+    [ -z "$stray" ] || ps -o pid,args -p "${stray# }" >&2 || true
+    exit 1
+fi
+echo "the lab left nothing behind: no rmqlab-* namespace, no process in a lab namespace"
 
 end_section
 printf '\n==================== summary ====================\n'

@@ -20,12 +20,14 @@
 //! keepalived and python3-pika, and takes minutes. Run it with
 //!
 //! ```text
-//! cargo test --test lab -- --ignored --test-threads=1 --nocapture
+//! cargo test --test lab -- --ignored --test-threads=2 --nocapture
 //! ```
 //!
-//! (scripts/test-all.sh installs everything and does). Results: one
-//! `scenario=...` line per scenario, a summary table, target/lab/<spec>.json,
-//! and the hosts' logs in target/lab/logs/<spec>/.
+//! (scripts/test-all.sh installs everything and does). Two threads: the
+//! two specs' labs run side by side, each in its own namespaces
+//! (`rmqlab-<pid>-<lab>-*`). Results: one `scenario=... spec=...` line per
+//! scenario, a summary table per spec, target/lab/<spec>.json, and the
+//! hosts' logs in target/lab/logs/<spec>/.
 
 #[allow(dead_code)]
 #[path = "real_tools/harness.rs"]

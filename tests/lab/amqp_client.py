@@ -202,7 +202,9 @@ def publisher(a, st, deadline):
     # Bounded: at most rate * duration * 4 publish attempts.
     for _ in range(int(a.rate * a.duration * 4) + 100):
         now = time.monotonic()
-        if now >= deadline:
+        # The lab stops publishing once the fault is over for the client;
+        # the duration only bounds it.
+        if now >= deadline or (a.stop_file and os.path.exists(a.stop_file)):
             break
         if ch is None:
             try:
@@ -411,6 +413,7 @@ def main():
             p.add_argument("--drain-timeout", type=float, default=30.0)
             p.add_argument("--quiet", type=float, default=1.0)
             p.add_argument("--ready")
+            p.add_argument("--stop-file")
             p.add_argument("--out", required=True)
 
     p = sub.add_parser("haproxy-stats")

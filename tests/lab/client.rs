@@ -84,6 +84,8 @@ pub struct Running {
     child: Child,
     pub out: PathBuf,
     log: PathBuf,
+    /// Created to ask it to stop.
+    stop_file: Option<PathBuf>,
 }
 
 impl Running {
@@ -96,6 +98,13 @@ impl Running {
                 let _ = self.child.wait();
                 false
             }
+        }
+    }
+
+    /// Asks it to stop (a workload stops publishing, then drains).
+    pub fn stop(&self) {
+        if let Some(f) = &self.stop_file {
+            let _ = fs::write(f, b"");
         }
     }
 
@@ -189,6 +198,8 @@ impl Client {
         duration: Duration,
     ) -> Running {
         let out = self.dir.join("probe.jsonl");
+        let stop_file = self.dir.join("probe.stop");
+        let _ = fs::remove_file(&stop_file);
         let args: Vec<String> = vec![
             "probe".into(),
             "--host".into(),
@@ -207,7 +218,7 @@ impl Client {
                 (duration.as_secs_f64() / interval.as_secs_f64()).ceil() as u64 + 1
             ),
             "--stop-file".into(),
-            self.dir.join("probe.stop").to_string_lossy().into_owned(),
+            stop_file.to_string_lossy().into_owned(),
             "--out".into(),
             out.to_string_lossy().into_owned(),
         ];
@@ -217,16 +228,22 @@ impl Client {
             &self.dir.join("probe.stdout"),
             &log,
         );
-        Running { child, out, log }
+        Running {
+            child,
+            out,
+            log,
+            stop_file: Some(stop_file),
+        }
     }
 
     /// Asks the probe to stop and waits for it.
     pub fn stop_probe(&self, probe: &mut Running) {
-        let _ = fs::write(self.dir.join("probe.stop"), b"");
+        probe.stop();
         probe.wait(Duration::from_secs(10));
     }
 
-    /// Starts a publisher + consumer on `queue` for `duration`.
+    /// Starts a publisher + consumer on `queue`: it publishes until
+    /// [`Running::stop`] (at most `duration`), then drains.
     pub fn start_workload(
         &self,
         queue: &str,
@@ -236,8 +253,10 @@ impl Client {
     ) -> (Running, PathBuf) {
         let out = self.dir.join(format!("workload-{queue}.json"));
         let ready = self.dir.join(format!("workload-{queue}.ready"));
-        let _ = fs::remove_file(&out);
-        let _ = fs::remove_file(&ready);
+        let stop_file = self.dir.join(format!("workload-{queue}.stop"));
+        for f in [&out, &ready, &stop_file] {
+            let _ = fs::remove_file(f);
+        }
         let mut args = self.amqp_args("workload", queue);
         args.extend([
             "--rate".into(),
@@ -248,6 +267,8 @@ impl Client {
             format!("{}", drain.as_secs_f64()),
             "--ready".into(),
             ready.to_string_lossy().into_owned(),
+            "--stop-file".into(),
+            stop_file.to_string_lossy().into_owned(),
             "--out".into(),
             out.to_string_lossy().into_owned(),
         ]);
@@ -257,7 +278,15 @@ impl Client {
             &self.dir.join(format!("workload-{queue}.stdout")),
             &log,
         );
-        (Running { child, out, log }, ready)
+        (
+            Running {
+                child,
+                out,
+                log,
+                stop_file: Some(stop_file),
+            },
+            ready,
+        )
     }
 
     /// Declares a durable queue through the VIP.

@@ -454,7 +454,9 @@ impl Lab {
             if Instant::now() >= deadline {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(500));
+            // Each rabbitmqctl call is an Erlang VM start (~1 s of CPU):
+            // polling faster would slow the very boot it waits for.
+            std::thread::sleep(Duration::from_millis(1500));
         }
         None
     }
@@ -552,7 +554,7 @@ impl Lab {
             if Instant::now() >= deadline {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(1000));
+            std::thread::sleep(Duration::from_millis(2000));
         }
         Err(format!("not fully replicated after {timeout:?}: {last}"))
     }

@@ -4,14 +4,16 @@
 //! namespace and no namespace has a default route, so lab traffic cannot
 //! leave the lab.
 //!
-//! Namespaces are named `rmqlab-<pid>-<n>` after the test process, so a run
-//! that was killed before it could clean up is recognised (its pid is gone)
-//! and removed by the next run.
+//! Namespaces are named `rmqlab-<pid>-<lab>-<n>` after the test process
+//! and the lab's number in it (the labs of two specs run side by side), so
+//! a run that was killed before it could clean up is recognised (its pid is
+//! gone) and removed by the next run.
 
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::harness::{run, Bins, Outcome};
@@ -37,6 +39,8 @@ pub struct Attachment {
 /// and hosts file it created.
 pub struct Network {
     ip: PathBuf,
+    /// `rmqlab-<pid>-<lab>-`: every namespace of this lab starts with it.
+    prefix: String,
     switch: String,
     created: Vec<String>,
     etc_dirs: Vec<PathBuf>,
@@ -50,9 +54,16 @@ impl Network {
     pub fn new(bins: &Bins) -> Network {
         let ip = bins.get("ip").to_path_buf();
         remove_stale(&ip);
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let prefix = format!(
+            "{PREFIX}{}-{}-",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let mut net = Network {
             ip,
-            switch: format!("{PREFIX}{}-switch", std::process::id()),
+            switch: format!("{prefix}switch"),
+            prefix,
             created: Vec::new(),
             etc_dirs: Vec::new(),
             hosts: Vec::new(),
@@ -77,7 +88,7 @@ impl Network {
         hosts_file: &str,
     ) -> Attachment {
         let n = self.hosts.len();
-        let netns = format!("{PREFIX}{}-{n}", std::process::id());
+        let netns = format!("{}{n}", self.prefix);
         self.add_netns(&netns);
         let dir = Path::new(ETC_NETNS).join(&netns);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
