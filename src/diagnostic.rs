@@ -318,6 +318,8 @@ codes! {
         "With provisioning = nixos each host's configuration is nixos/<name>.nix, next to rmqgen's common.nix (what every host shares), image.nix (the first-boot image), flake.nix and the operator's site.nix. A host named common, flake, image or site would overwrite one of them or be overwritten: rename the host.";
     NixosRabbitVersion = "RMQ101", "RabbitMQ version other than the one NixOS ships",
         "With provisioning = nixos the brokers run pkgs.rabbitmq-server of the NixOS release the generated flake follows (rmqgen knows which series that is). The settings depend on the series (no classic mirroring from 4.0, no partition handling from 4.3), so the broker module refuses a package of another series than rabbitmq.version: either use the series NixOS ships, or keep rabbitmq.version and pin a package of that series with services.rmqgen.broker.package (for example in site.nix).";
+    PackageMirrors = "RMQ103", "The VMs cannot reach package mirrors",
+        "With provisioning = cloud-init (the default) each VM's user-data installs its packages at first boot (rabbitmq-server on brokers, haproxy and keepalived on load balancers) with apt from the image's mirrors. Without network.gateway the VMs have no default route, and without network.dns they cannot resolve the mirror's name: the install fails and the host never runs its service. The warning does not apply to an image whose apt sources name a mirror inside network.cidr by address. NixOS hosts are not affected: nixos-rebuild --target-host copies everything from the deploying machine.";
 }
 
 impl fmt::Display for Code {

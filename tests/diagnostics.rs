@@ -110,6 +110,7 @@ const WARNINGS: &[(&str, &[Code])] = &[
     ("quorum-two-replicas", &[Code::Replicas]),
     ("quorum-replicas-before-3-13", &[Code::Replicas]),
     ("nixos-rabbitmq-version", &[Code::NixosRabbitVersion]),
+    ("no-gateway-no-dns", &[Code::PackageMirrors]),
 ];
 
 /// Codes no spec can trigger today. Listed so that [`every_code_is_exercised`]
@@ -341,6 +342,43 @@ fn every_code_is_exercised() {
              remove it from UNREACHABLE"
         );
     }
+}
+
+/// RMQ103: one warning per missing setting, each on its own; and none on
+/// the NixOS path, whose hosts get every store path from the deploying
+/// machine.
+#[test]
+fn package_mirror_warnings() {
+    let messages = |source: &str| -> Vec<String> {
+        rmqgen::diagnose(source)
+            .iter()
+            .filter(|d| d.code == Code::PackageMirrors)
+            .map(|d| {
+                assert_eq!(d.severity, Severity::Warning, "{d}");
+                assert_eq!(d.pointer, "/network", "{d}");
+                d.message.clone()
+            })
+            .collect()
+    };
+    let mut doc: Value = serde_json::from_str(&rmqgen::reference_spec()).unwrap();
+    assert!(messages(&doc.to_string()).is_empty());
+
+    let net = doc["network"].as_object_mut().unwrap();
+    let gateway = net.remove("gateway").unwrap();
+    let no_gateway = messages(&doc.to_string());
+    assert_eq!(no_gateway.len(), 1, "{no_gateway:?}");
+    assert!(no_gateway[0].contains("gateway"), "{no_gateway:?}");
+
+    doc["network"]["gateway"] = gateway;
+    doc["network"]["dns"] = json!([]);
+    let no_dns = messages(&doc.to_string());
+    assert_eq!(no_dns.len(), 1, "{no_dns:?}");
+    assert!(no_dns[0].contains("DNS"), "{no_dns:?}");
+
+    doc["network"].as_object_mut().unwrap().remove("gateway");
+    assert_eq!(messages(&doc.to_string()).len(), 2);
+    doc["provisioning"] = json!("nixos");
+    assert!(messages(&doc.to_string()).is_empty());
 }
 
 /// Codes are unique, look like `RMQnnn`, parse back (case-insensitively)

@@ -1,4 +1,5 @@
-//! Names, addresses, the network and host counts.
+//! Names, addresses, the network and host counts; whether the VMs can
+//! reach package mirrors.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -7,7 +8,7 @@ use super::charset::{is_label, is_safe_token, show};
 use super::Sink;
 use crate::diagnostic::Code;
 use crate::net::{parse_ipv4, Ipv4Net};
-use crate::spec::Spec;
+use crate::spec::{Provisioning, Spec};
 
 pub(super) fn check(spec: &Spec, d: &mut Sink) {
     if !is_label(&spec.name) {
@@ -84,6 +85,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     }
     counts(spec, d);
     names(spec, d);
+    mirrors(spec, d);
 
     // Every address in the spec that must be inside the subnet, with its
     // pointer and whether it belongs to a host (hosts and the VIP must be
@@ -174,6 +176,34 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
                 "the gateway is the router's address; no host or VIP may take it",
             );
         }
+    }
+}
+
+/// On the cloud-init path each VM installs its packages with apt at first
+/// boot: it needs a default route and a resolver. (NixOS hosts need
+/// neither: `nixos-rebuild --target-host` copies every store path from the
+/// deploying machine.) One warning per missing setting, whatever the other.
+fn mirrors(spec: &Spec, d: &mut Sink) {
+    if spec.provisioning.unwrap_or(Provisioning::CloudInit) != Provisioning::CloudInit {
+        return;
+    }
+    const INSTALL: &str =
+        "cloud-init cannot apt-get install rabbitmq-server, haproxy and keepalived";
+    if spec.network.gateway.is_none() {
+        d.warning(
+            Code::PackageMirrors,
+            "/network",
+            format!("without a gateway the VMs have no default route: {INSTALL}"),
+            "set network.gateway to the subnet's router (the VMs' default route)",
+        );
+    }
+    if spec.network.dns.is_empty() {
+        d.warning(
+            Code::PackageMirrors,
+            "/network",
+            format!("without DNS resolvers the VMs cannot look up the package mirror: {INSTALL}"),
+            "list resolvers the VMs can reach in network.dns",
+        );
     }
 }
 
