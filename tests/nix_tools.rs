@@ -32,6 +32,14 @@ use rmqgen::render::nix::{self, Entry, Value};
 
 mod common;
 use common::{keepalived_conf, rabbitmq_conf};
+#[path = "common/examples.rs"]
+mod examples;
+#[path = "common/nix_hostile.rs"]
+mod nix_hostile;
+use nix_hostile::HOSTILE;
+#[path = "common/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -51,29 +59,6 @@ fn nix_instantiate() -> Option<PathBuf> {
             eprintln!("notice: nix-instantiate not found; skipping (install Debian's nix-bin)");
             None
         }
-    }
-}
-
-struct Temp(PathBuf);
-
-impl Temp {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "rmqgen-nix-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Temp(dir)
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -119,13 +104,7 @@ fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Every example, rendered as a NixOS cluster.
 fn nixos_examples() -> Vec<(String, rmqgen::Output)> {
     let mut out = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    for path in paths {
+    for path in examples::example_paths() {
         let mut spec: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         spec["provisioning"] = "nixos".into();
@@ -160,7 +139,7 @@ fn generated_nix_parses() {
         return;
     };
     for (example, output) in nixos_examples() {
-        let dir = Temp::new("parse");
+        let dir = TempDir::new("parse");
         output.bundle.write(&dir.0, &Default::default()).unwrap();
         let mut files = Vec::new();
         nix_files(&dir.0.join("nixos"), &mut files);
@@ -180,7 +159,7 @@ fn repository_flake_checks_offline() {
     let Some(_) = nix_instantiate() else { return };
     // A copy of just the flake's files: a flake inside a Git work tree sees
     // only tracked files, and `path:` of the work tree would copy target/.
-    let dir = Temp::new("flake");
+    let dir = TempDir::new("flake");
     std::fs::copy(Path::new(ROOT).join("flake.nix"), dir.0.join("flake.nix")).unwrap();
     for sub in ["modules", "nix"] {
         let mut files = Vec::new();
@@ -219,45 +198,13 @@ fn repository_flake_checks_offline() {
         .arg(format!("path:{}", dir.0.display())));
 }
 
-/// Texts meant to break out of a Nix string.
-const HOSTILE: &[&str] = &[
-    "",
-    "plain",
-    "quote \" backslash \\ dollar $ brace {",
-    "${builtins.readFile /etc/shadow}",
-    "\\${x}",
-    "$${x}",
-    "a$",
-    "$",
-    "''",
-    "'''",
-    "''${x}",
-    "'${x}",
-    "x'",
-    "tab\there\r\n",
-    "line 1\nline 2\n",
-    "  indented first\n  and second\n",
-    "#!/bin/sh\necho \"${HOME}\" '$x' ''\nend'\n",
-    "top\n\n  blank above, spaces after   \n",
-    "\nstarts with a newline\n",
-    "ends with a quote'\n'\n",
-    "''\\n is not an escape here\n",
-    "${a}${b}''${c}'''${d}\n",
-    "\t tab first\n",
-    "   \nx\n",
-    "ünïcödé ✓ ${x}\n",
-    "no newline at end\nreally",
-    "$'''${''\n'$''\n",
-    "x\n''",
-];
-
 #[test]
 #[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
 fn hostile_strings_evaluate_to_themselves() {
     let Some(tool) = nix_instantiate() else {
         return;
     };
-    let dir = Temp::new("strings");
+    let dir = TempDir::new("strings");
     // Each text as an attribute value, as an attribute name and in a list,
     // at several depths.
     let entries: Vec<Entry> = HOSTILE
@@ -290,7 +237,7 @@ fn host_files_evaluate_to_the_rendered_values() {
     };
     let stub = Path::new(ROOT).join("nix/stub-lib.nix");
     for (example, output) in nixos_examples() {
-        let dir = Temp::new("hosts");
+        let dir = TempDir::new("hosts");
         output.bundle.write(&dir.0, &Default::default()).unwrap();
         for host in &output.plan.hosts {
             let expected = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
@@ -363,7 +310,7 @@ fn roles_against_nixpkgs() {
     };
     let Some(nixpkgs) = nixpkgs() else { return };
     for (example, output) in nixos_examples() {
-        let dir = Temp::new("roles");
+        let dir = TempDir::new("roles");
         output.bundle.write(&dir.0, &Default::default()).unwrap();
         let text = |p: &str| output.bundle.get(p).unwrap().text().to_string();
         let version = format!("{}.0", output.plan.rabbitmq.version);
@@ -520,7 +467,7 @@ fn roles_against_nixpkgs() {
         .into_iter()
         .find(|(e, _)| e == "five-vm-nixos")
         .unwrap();
-    let dir = Temp::new("version");
+    let dir = TempDir::new("version");
     output.bundle.write(&dir.0, &Default::default()).unwrap();
     let got = eval_roles(
         &tool,

@@ -21,7 +21,10 @@ use std::path::Path;
 
 use hcl::expr::{Expression, Operation, TraversalOperator};
 use hcl::{Block, Body};
-use serde_json::Value;
+
+#[path = "common/examples.rs"]
+mod examples;
+use examples::{with_provider, with_provisioning};
 
 /// resource type -> dotted path ("" for the top level) -> allowed keys.
 type Schema = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
@@ -96,65 +99,18 @@ fn schema() -> Schema {
 /// Every example as a cloud-init and as a NixOS cluster, each with its own
 /// provider and with the provider switched.
 fn modules() -> Vec<(String, rmqgen::Output)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let example = std::fs::read_to_string(&path).unwrap();
-        for provisioning in ["cloud-init", "nixos"] {
-            let source = with_provisioning(&example, provisioning);
-            let provider = provider_of(&source);
-            let other = if provider == "libvirt" {
-                "proxmox"
-            } else {
-                "libvirt"
-            };
-            let what = |p: &str| format!("{stem} ({provisioning}, {p})");
-            out.push((what(&provider), compile(&what(&provider), &source)));
-            let switched = with_provider(&source, other);
-            out.push((what(other), compile(&what(other), &switched)));
-        }
-    }
-    out
+    examples::provider_variants()
+        .into_iter()
+        .map(|v| {
+            let what = format!("{} ({}, {})", v.stem, v.provisioning, v.provider);
+            let out = compile(&what, &v.spec);
+            (what, out)
+        })
+        .collect()
 }
 
 fn compile(what: &str, source: &str) -> rmqgen::Output {
     rmqgen::compile(source).unwrap_or_else(|e| panic!("{what}: {e}\n{e:?}"))
-}
-
-/// The spec with `provisioning` set, nothing else changed.
-fn with_provisioning(source: &str, provisioning: &str) -> String {
-    let mut v: Value = serde_json::from_str(source).unwrap();
-    v["provisioning"] = provisioning.into();
-    serde_json::to_string_pretty(&v).unwrap()
-}
-
-fn provider_of(source: &str) -> String {
-    let v: Value = serde_json::from_str(source).unwrap();
-    v.pointer("/target/provider")
-        .and_then(Value::as_str)
-        .unwrap_or("libvirt")
-        .to_string()
-}
-
-/// The spec with `target.provider` set, nothing else changed.
-fn with_provider(source: &str, provider: &str) -> String {
-    let mut v: Value = serde_json::from_str(source).unwrap();
-    let obj = v.as_object_mut().unwrap();
-    let target = obj
-        .entry("target")
-        .or_insert_with(|| Value::Object(Default::default()));
-    target
-        .as_object_mut()
-        .unwrap()
-        .insert("provider".into(), provider.into());
-    serde_json::to_string_pretty(&v).unwrap()
 }
 
 fn tf_files(out: &rmqgen::Output) -> BTreeMap<String, Body> {

@@ -14,7 +14,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+#[path = "common/examples.rs"]
+mod examples;
+#[path = "common/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,72 +41,19 @@ fn runs(cmd: &str, arg: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("rmqgen-terraform-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `(label, spec source)`: every example as a cloud-init and as a NixOS
 /// cluster, each with its provider and with its provider switched, nothing
 /// else changed.
 fn variants() -> Vec<(String, String)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let source = std::fs::read_to_string(&path).unwrap();
-        for provisioning in ["cloud-init", "nixos"] {
-            let mut spec: Value = serde_json::from_str(&source).unwrap();
-            spec["provisioning"] = provisioning.into();
-            let current = spec
-                .pointer("/target/provider")
-                .and_then(Value::as_str)
-                .unwrap_or("libvirt")
-                .to_string();
-            let other = if current == "libvirt" {
-                "proxmox"
-            } else {
-                "libvirt"
-            };
-            out.push((
-                format!("{stem}-{provisioning}-{current}"),
-                serde_json::to_string_pretty(&spec).unwrap(),
-            ));
-            let target = spec
-                .as_object_mut()
-                .unwrap()
-                .entry("target")
-                .or_insert_with(|| Value::Object(Default::default()));
-            target
-                .as_object_mut()
-                .unwrap()
-                .insert("provider".into(), other.into());
-            out.push((
-                format!("{stem}-{provisioning}-{other}"),
-                serde_json::to_string_pretty(&spec).unwrap(),
-            ));
-        }
-    }
-    out
+    examples::provider_variants()
+        .into_iter()
+        .map(|v| {
+            (
+                format!("{}-{}-{}", v.stem, v.provisioning, v.provider),
+                v.spec,
+            )
+        })
+        .collect()
 }
 
 /// Renders every variant under `dir/<label>/`; returns the terraform

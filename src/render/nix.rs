@@ -526,34 +526,8 @@ mod tests {
         text
     }
 
-    const HOSTILE: &[&str] = &[
-        "plain",
-        "",
-        "quote \" backslash \\ dollar $ brace {",
-        "${builtins.readFile /etc/shadow}",
-        "\\${x}",
-        "$${x}",
-        "a$",
-        "$",
-        "''",
-        "'''",
-        "''${x}",
-        "'${x}",
-        "x'",
-        "tab\there\r\n",
-        "line 1\nline 2\n",
-        "  indented first\n  and second\n",
-        "#!/bin/sh\necho \"${HOME}\" '$x' ''\nend'\n",
-        "top\n\n  blank above, spaces after   \n",
-        "\nstarts with a newline\n",
-        "ends with a quote'\n'\n",
-        "''\\n is not an escape here\n",
-        "${a}${b}''${c}'''${d}\n",
-        "\t tab first\n",
-        "   \nx\n",
-        "ünïcödé ✓ ${x}\n",
-        "no newline at end\nreally",
-    ];
+    // `HOSTILE`, the texts `tests/nix_tools.rs` evaluates with Nix.
+    include!("../../tests/common/nix_hostile.rs");
 
     #[test]
     fn hostile_texts_read_back_unchanged() {
