@@ -163,3 +163,28 @@ fn unit_files_are_read_like_systemd() {
         Some("rabbit@rabbitmq-2")
     );
 }
+
+#[test]
+fn the_summary_counts_the_tight_targets() {
+    use report::{Report, ScenarioResult};
+    let mut a = ScenarioResult::new("haproxy-kill", "SIGKILL HAProxy");
+    a.target("VIP failover on HAProxy death within 2.5 s", true);
+    a.target("0 confirmed messages lost", true);
+    let mut b = ScenarioResult::new("link-cut", "ip link set eth0 down");
+    b.target("VIP failover on link loss within 2.5 s", false);
+    let report = Report {
+        spec: "x".into(),
+        scenarios: vec![a, b],
+        ..Default::default()
+    };
+    let table = report.table();
+    assert!(
+        table.ends_with(
+            "x: tight targets met: 2/3; missed: link-cut: VIP failover on link loss within 2.5 s\n"
+        ),
+        "{table}"
+    );
+    assert!(table.contains("| link-cut | ip link set eth0 down |"));
+    let none = Report::default().table();
+    assert!(none.ends_with(": tight targets met: 0/0\n"), "{none}");
+}

@@ -242,6 +242,30 @@ impl Report {
             )
             .unwrap();
         }
+        // The tight targets, in one line: reported, not asserted (a noisy
+        // machine must not turn CI red), and checked from here.
+        let total: usize = self.scenarios.iter().map(|s| s.targets.len()).sum();
+        let missed: Vec<String> = self
+            .scenarios
+            .iter()
+            .flat_map(|s| {
+                s.targets
+                    .iter()
+                    .filter(|t| !t.met)
+                    .map(move |t| format!("{}: {}", s.scenario, t.what))
+            })
+            .collect();
+        write!(
+            t,
+            "\n{}: tight targets met: {}/{total}",
+            self.spec,
+            total - missed.len()
+        )
+        .unwrap();
+        if !missed.is_empty() {
+            write!(t, "; missed: {}", missed.join("; ")).unwrap();
+        }
+        t.push('\n');
         t
     }
 
