@@ -110,8 +110,14 @@ impl ScenarioResult {
         if let Some(w) = &self.workload {
             write!(
                 s,
-                " lost={} dup={} confirmed={} consumed={} nacks={} pub_max_gap_s={:.2}",
-                w.lost, w.dup, w.confirmed, w.consumed_unique, w.nacks, w.pub_max_gap_s
+                " lost={} dup={} confirmed={} consumed={} nacks={} pub_max_gap_s={:.2} cons_max_gap_s={:.2}",
+                w.lost,
+                w.dup,
+                w.confirmed,
+                w.consumed_unique,
+                w.nacks,
+                w.pub_max_gap_s,
+                w.cons_max_gap_s
             )
             .unwrap();
         }
@@ -178,20 +184,21 @@ impl Report {
             "lab summary: {} ({}, RabbitMQ {}, {}), {:.0} s\n\n",
             self.spec, self.queue_ha, self.rabbitmq, self.haproxy, self.total_s
         );
-        t.push_str("| scenario | fault | client outage (s) | failed probes | VIP move (s) | VIP on both (s) | confirmed | lost | dup | other | targets | took (s) |\n");
-        t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        t.push_str("| scenario | fault | client outage (s) | failed probes | VIP move (s) | VIP on both (s) | confirmed | lost | dup | longest gap publisher / consumer (s) | other | targets | took (s) |\n");
+        t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         for s in &self.scenarios {
-            let (confirmed, lost, dup) = s.workload.as_ref().map_or(
-                ("-".to_string(), "-".to_string(), "-".to_string()),
-                |w| {
-                    (
-                        w.confirmed.to_string(),
-                        w.lost.to_string(),
-                        w.dup.to_string(),
-                    )
-                },
-            );
+            let (confirmed, lost, dup, gaps) =
+                s.workload
+                    .as_ref()
+                    .map_or(("-".into(), "-".into(), "-".into(), "-".into()), |w| {
+                        (
+                            w.confirmed.to_string(),
+                            w.lost.to_string(),
+                            w.dup.to_string(),
+                            format!("{:.2} / {:.2}", w.pub_max_gap_s, w.cons_max_gap_s),
+                        )
+                    });
             let other: Vec<String> = s
                 .figures
                 .iter()
@@ -214,7 +221,7 @@ impl Report {
             };
             writeln!(
                 t,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 s.scenario,
                 s.fault,
                 if s.probes > 0 {
@@ -236,6 +243,7 @@ impl Report {
                 confirmed,
                 lost,
                 dup,
+                gaps,
                 other.join(", "),
                 targets.join("; "),
                 s.took_s
