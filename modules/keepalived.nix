@@ -46,6 +46,12 @@ let
     }
   ];
 
+  # Leaving MASTER (preempted, FAULT, or keepalived gone): reset the client
+  # connections the local HAProxy still holds on the VIP, so clients
+  # reconnect through the new holder at once instead of waiting for missed
+  # heartbeats.
+  resetSessions = "${pkgs.iproute2}/bin/ss -K -t state connected src ${cfg.virtualIp}";
+
   authPass = if cfg.authPassFile != null then "\${RMQGEN_VRRP_AUTH_PASS}" else cfg.authPass;
   hasAuth = cfg.authPass != null || cfg.authPassFile != null;
   hasCheck = check.script != null;
@@ -300,6 +306,8 @@ in
         extraConfig =
           ''
             advert_int ${seconds cfg.advertIntervalMs}
+            notify_backup "${resetSessions}" root
+            notify_fault "${resetSessions}" root
           ''
           + lib.optionalString hasAuth ''
             authentication {
@@ -335,9 +343,10 @@ in
         # balancers answer for it. systemd runs this as soon as keepalived
         # is gone, before any restart; after a clean stop the address is
         # already gone and the failure is ignored (-).
-        serviceConfig.ExecStopPost = map (
-          ip: "-${pkgs.iproute2}/bin/ip address del ${ip.addr} dev ${ip.dev}"
-        ) virtualIps;
+        # Then the sessions on it (a crash skips notify_backup).
+        serviceConfig.ExecStopPost =
+          map (ip: "-${pkgs.iproute2}/bin/ip address del ${ip.addr} dev ${ip.dev}") virtualIps
+          ++ [ "-${resetSessions}" ];
         # Back as a backup (or, with preemption, as the master) a second
         # later. nixpkgs' keepalived module sets the same two values; they
         # are repeated here so that the cleanup above is always followed by

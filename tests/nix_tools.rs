@@ -31,7 +31,7 @@ use std::process::Command;
 use rmqgen::render::nix::{self, Entry, Value};
 
 mod common;
-use common::{keepalived_conf, rabbitmq_conf};
+use common::{iproute2_unstored, keepalived_conf, rabbitmq_conf};
 #[path = "common/examples.rs"]
 mod examples;
 #[path = "common/nix_hostile.rs"]
@@ -393,7 +393,7 @@ fn roles_against_nixpkgs() {
             );
             assert_eq!(got["sysctl"]["net.ipv4.ip_nonlocal_bind"], 1, "{at}");
             let k = &got["keepalived"];
-            let nix_conf = keepalived_conf(k["conf"].as_str().unwrap());
+            let nix_conf = keepalived_conf(&iproute2_unstored(k["conf"].as_str().unwrap()));
             let cloud_conf =
                 keepalived_conf(&text(&format!("keepalived/{}/keepalived.conf", host.name)));
             for (key, values) in &cloud_conf {
@@ -439,21 +439,25 @@ fn roles_against_nixpkgs() {
                 .iter()
                 .map(|c| {
                     let c = c.as_str().unwrap();
-                    let args = c
-                        .strip_prefix("-/nix/store/")
-                        .filter(|_| c.contains("-iproute2-"))
-                        .and_then(|c| c.split_once("/bin/ip "));
-                    assert!(args.is_some(), "{at}: {c}");
-                    format!("-/sbin/ip {}", args.unwrap().1)
+                    assert!(c.starts_with("-/nix/store/"), "{at}: {c}");
+                    let c = iproute2_unstored(c);
+                    match c.strip_prefix("-/bin/ip ") {
+                        Some(args) => format!("-/sbin/ip {args}"),
+                        None => c,
+                    }
                 })
                 .collect();
             assert_eq!(stop_post, directive("ExecStopPost"), "{at}");
+            let (vip, net) = (&output.plan.vip, &output.plan.network);
             assert_eq!(
                 stop_post,
-                [format!(
-                    "-/sbin/ip address del {}/{} dev {}",
-                    output.plan.vip, output.plan.network.prefix, output.plan.network.interface
-                )],
+                [
+                    format!(
+                        "-/sbin/ip address del {vip}/{} dev {}",
+                        net.prefix, net.interface
+                    ),
+                    format!("-/bin/ss -K -t state connected src {vip}"),
+                ],
                 "{at}"
             );
             assert_eq!(unit["Restart"], "always", "{at}");

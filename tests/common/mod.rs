@@ -64,3 +64,31 @@ pub fn ms(s: &str) -> u64 {
     let frac = format!("{frac:0<3}");
     whole.parse::<u64>().unwrap() * 1000 + frac[..3].parse::<u64>().unwrap()
 }
+
+/// `text` with every `/nix/store/<hash>-iproute2-<version>/bin/` made
+/// `/bin/`, where Debian has iproute2's programs (`ss`; `ip` is in /sbin
+/// too): the NixOS and cloud-init paths then read alike.
+pub fn iproute2_unstored(text: &str) -> String {
+    const STORE: &str = "/nix/store/";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(STORE) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        match after.find("/bin/") {
+            Some(j)
+                if after[..j].contains("-iproute2-")
+                    && !after[..j].contains(char::is_whitespace) =>
+            {
+                out.push_str("/bin/");
+                rest = &after[j + "/bin/".len()..];
+            }
+            _ => {
+                out.push_str(STORE);
+                rest = &after[STORE.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
