@@ -17,16 +17,11 @@ use serde_json::Value;
 
 mod common;
 use common::{keepalived_conf, ms, one, rabbitmq_conf};
+#[path = "common/examples.rs"]
+mod examples;
 
 fn examples() -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-    paths.sort();
-    paths
+    examples::example_paths()
 }
 
 fn compile(path: &Path, provisioning: &str) -> rmqgen::Output {

@@ -1,7 +1,8 @@
 //! The example specs (`examples/*.json`) and the variants of them the
 //! Terraform tests render, shared by `tests/terraform_module.rs`,
-//! `tests/terraform_tools.rs` and `tests/nix_tools.rs` (each includes this
-//! file with `#[path = "common/examples.rs"] mod examples;`).
+//! `tests/terraform_tools.rs`, `tests/nix_tools.rs` and `tests/nixos.rs`
+//! (each includes this file with `#[path = "common/examples.rs"] mod
+//! examples;`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
