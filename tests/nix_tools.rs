@@ -140,9 +140,12 @@ fn generated_nix_parses() {
     };
     for (example, output) in nixos_examples() {
         let dir = TempDir::new("parse");
-        output.bundle.write(&dir.0, &Default::default()).unwrap();
+        output
+            .bundle
+            .write(dir.path(), &Default::default())
+            .unwrap();
         let mut files = Vec::new();
-        nix_files(&dir.0.join("nixos"), &mut files);
+        nix_files(&dir.path().join("nixos"), &mut files);
         assert!(
             files.len() > output.plan.hosts.len(),
             "{example}: {files:?}"
@@ -160,14 +163,18 @@ fn repository_flake_checks_offline() {
     // A copy of just the flake's files: a flake inside a Git work tree sees
     // only tracked files, and `path:` of the work tree would copy target/.
     let dir = TempDir::new("flake");
-    std::fs::copy(Path::new(ROOT).join("flake.nix"), dir.0.join("flake.nix")).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("flake.nix"),
+        dir.path().join("flake.nix"),
+    )
+    .unwrap();
     for sub in ["modules", "nix"] {
         let mut files = Vec::new();
         nix_files(&Path::new(ROOT).join(sub), &mut files);
         for f in files {
             let rel = f.strip_prefix(ROOT).unwrap();
-            std::fs::create_dir_all(dir.0.join(rel).parent().unwrap()).unwrap();
-            std::fs::copy(&f, dir.0.join(rel)).unwrap();
+            std::fs::create_dir_all(dir.path().join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(&f, dir.path().join(rel)).unwrap();
         }
     }
     let out = run(Command::new("nix")
@@ -178,7 +185,7 @@ fn repository_flake_checks_offline() {
             "show",
             "--json",
         ])
-        .arg(format!("path:{}", dir.0.display())));
+        .arg(format!("path:{}", dir.path().display())));
     let show: serde_json::Value = serde_json::from_str(&out).unwrap();
     for module in ["broker", "loadBalancer", "keepalived", "default"] {
         assert!(
@@ -195,7 +202,7 @@ fn repository_flake_checks_offline() {
             "--no-build",
             "--no-write-lock-file",
         ])
-        .arg(format!("path:{}", dir.0.display())));
+        .arg(format!("path:{}", dir.path().display())));
 }
 
 #[test]
@@ -222,10 +229,10 @@ fn hostile_strings_evaluate_to_themselves() {
         })
         .collect();
     let value = Value::Attrs(entries);
-    let file = dir.0.join("strings.nix");
+    let file = dir.path().join("strings.nix");
     std::fs::write(&file, value.print(0).unwrap() + "\n").unwrap();
     parse(&tool, &file);
-    let got = eval_json(&tool, &dir.0, "import ./strings.nix");
+    let got = eval_json(&tool, dir.path(), "import ./strings.nix");
     assert_eq!(got, value.to_json());
 }
 
@@ -238,14 +245,17 @@ fn host_files_evaluate_to_the_rendered_values() {
     let stub = Path::new(ROOT).join("nix/stub-lib.nix");
     for (example, output) in nixos_examples() {
         let dir = TempDir::new("hosts");
-        output.bundle.write(&dir.0, &Default::default()).unwrap();
+        output
+            .bundle
+            .write(dir.path(), &Default::default())
+            .unwrap();
         for host in &output.plan.hosts {
             let expected = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
                 .unwrap()
                 .to_json();
             let got = eval_json(
                 &tool,
-                &dir.0,
+                dir.path(),
                 &format!(
                     "import ./nixos/{}.nix {{ lib = import {}; }}",
                     host.name,
@@ -255,7 +265,7 @@ fn host_files_evaluate_to_the_rendered_values() {
             assert_eq!(got, expected, "{example}: {}", host.name);
         }
         // The first-boot image's own module, likewise.
-        let got = eval_json(&tool, &dir.0, "import ./nixos/image.nix { }");
+        let got = eval_json(&tool, dir.path(), "import ./nixos/image.nix { }");
         assert_eq!(
             got,
             rmqgen::render::nixos::image_module().to_json(),
@@ -311,12 +321,15 @@ fn roles_against_nixpkgs() {
     let Some(nixpkgs) = nixpkgs() else { return };
     for (example, output) in nixos_examples() {
         let dir = TempDir::new("roles");
-        output.bundle.write(&dir.0, &Default::default()).unwrap();
+        output
+            .bundle
+            .write(dir.path(), &Default::default())
+            .unwrap();
         let text = |p: &str| output.bundle.get(p).unwrap().text().to_string();
         let version = format!("{}.0", output.plan.rabbitmq.version);
         for host in &output.plan.hosts {
             let at = format!("{example}: {}", host.name);
-            let file = dir.0.join(format!("nixos/{}.nix", host.name));
+            let file = dir.path().join(format!("nixos/{}.nix", host.name));
             let got = eval_roles(&tool, &nixpkgs, &file, &version);
             assert_eq!(got["assertions"], serde_json::json!([]), "{at}");
             if let Some(r) = got["rabbitmq"].as_object().filter(|r| !r.is_empty()) {
@@ -472,11 +485,14 @@ fn roles_against_nixpkgs() {
         .find(|(e, _)| e == "five-vm-nixos")
         .unwrap();
     let dir = TempDir::new("version");
-    output.bundle.write(&dir.0, &Default::default()).unwrap();
+    output
+        .bundle
+        .write(dir.path(), &Default::default())
+        .unwrap();
     let got = eval_roles(
         &tool,
         &nixpkgs,
-        &dir.0.join("nixos/rabbitmq-1.nix"),
+        &dir.path().join("nixos/rabbitmq-1.nix"),
         "3.13.7",
     );
     let messages = got["assertions"].to_string();

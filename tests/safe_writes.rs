@@ -10,6 +10,10 @@
 use std::path::Path;
 use std::process::Command;
 
+#[path = "common/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_rmqgen");
 
 fn root_with_unshare() -> bool {
@@ -59,8 +63,9 @@ fn a_full_disk_fails_cleanly_and_keeps_the_old_tree() {
     if !root_with_unshare() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rmqgen-fulldisk-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mount point");
+    // The mount point; the tmpfs is mounted in a private mount namespace.
+    let tmp = TempDir::new("fulldisk");
+    let dir = tmp.path();
     let (small, big) = (
         example("five-vm.json"),
         example("five-brokers-three-lbs.json"),
@@ -83,7 +88,6 @@ fn a_full_disk_fails_cleanly_and_keeps_the_old_tree() {
         bin = BIN,
     );
     let (code, stdout, stderr) = in_mount_ns(&script);
-    std::fs::remove_dir(&dir).ok();
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("render-exit=2"), "{stdout}\n{stderr}");
     assert!(
@@ -107,8 +111,9 @@ fn a_read_only_directory_fails_cleanly() {
     if !root_with_unshare() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rmqgen-readonly-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mount point");
+    // The mount point; the tmpfs is mounted in a private mount namespace.
+    let tmp = TempDir::new("readonly");
+    let dir = tmp.path();
     let (old, new) = (example("five-vm.json"), example("quorum-4x.json"));
     let script = format!(
         r#"
@@ -125,7 +130,6 @@ fn a_read_only_directory_fails_cleanly() {
         bin = BIN,
     );
     let (code, stdout, stderr) = in_mount_ns(&script);
-    std::fs::remove_dir(&dir).ok();
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("render-exit=2"), "{stdout}\n{stderr}");
     assert!(stderr.contains("Read-only file system"), "{stderr}");

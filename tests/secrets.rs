@@ -83,7 +83,7 @@ fn variant(example: &str, kind: Kind) -> Variant {
             Kind::Example => json!({ "from": "terraform-random" }),
             Kind::File => {
                 let value = secret_value(what);
-                let path = dir.0.join(what);
+                let path = dir.path().join(what);
                 std::fs::write(&path, &value).unwrap();
                 values.push(value);
                 json!({ "from": "file", "path": path.to_str().unwrap() })
@@ -176,9 +176,9 @@ fn assert_no_value(what: &str, text: &str, values: &[String]) {
 /// from a file and from stdin. Nothing it prints or writes holds a value.
 fn audit_cli(name: &str, v: &Variant) {
     let dir = TempDir::new(&format!("{name}-cli"));
-    let spec = dir.0.join("spec.json");
+    let spec = dir.path().join("spec.json");
     std::fs::write(&spec, &v.spec).unwrap();
-    let out = dir.0.join("infra");
+    let out = dir.path().join("infra");
     let (spec_s, out_s) = (spec.to_str().unwrap(), out.to_str().unwrap());
     let runs: [(&[&str], bool, i32); 6] = [
         (&["render", spec_s, "--out", out_s], false, 0),

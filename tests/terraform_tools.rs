@@ -90,7 +90,7 @@ fn hashicorp_parser_and_formatter_accept_every_module() {
     }
     let tmp = TempDir::new("hcl");
     let mut failures = Vec::new();
-    for (label, dir) in render_all(&tmp.0) {
+    for (label, dir) in render_all(tmp.path()) {
         let out = Command::new("node")
             .arg(hcl.join("check.mjs"))
             .arg(&dir)
@@ -119,7 +119,7 @@ fn terraform_fmt_accepts_every_module() {
         return;
     }
     let tmp = TempDir::new("fmt");
-    for (label, dir) in render_all(&tmp.0) {
+    for (label, dir) in render_all(tmp.path()) {
         let out = Command::new("terraform")
             .args(["fmt", "-check", "-diff", "-no-color"])
             .current_dir(&dir)

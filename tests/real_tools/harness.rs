@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The crate root: examples are read from here.
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -104,64 +103,10 @@ pub fn require(names: &[&str], root: bool) -> Option<Bins> {
     Some(Bins(found))
 }
 
-/// A private directory (0700), removed on drop, even when a test panics.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A new, empty directory named after `label`.
-    pub fn new(label: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "rmqgen-rt-{label}-{}-{}-{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        Self(path)
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `bytes` to `rel` (parents created 0700) with `mode`.
-    pub fn write(&self, rel: &str, bytes: &[u8], mode: u32) -> PathBuf {
-        write_file(&self.0.join(rel), bytes, mode)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Err(e) = fs::remove_dir_all(&self.0) {
-            eprintln!("warning: could not remove {}: {e}", self.0.display());
-        }
-    }
-}
-
-/// Writes a file with an exact mode, creating parent directories 0700.
-pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> PathBuf {
-    if let Some(parent) = path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
-    }
-    fs::write(path, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-    // Set explicitly: the umask must not decide what keepalived's script
-    // security or RabbitMQ see.
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", path.display()));
-    path.to_path_buf()
-}
+// One scratch directory and one file writer for every test crate.
+#[path = "../common/temp_dir.rs"]
+mod temp_dir;
+pub use temp_dir::{write_file, TempDir};
 
 /// A finished command.
 pub struct Outcome {
