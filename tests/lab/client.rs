@@ -85,7 +85,7 @@ pub struct Running {
     pub out: PathBuf,
     log: PathBuf,
     /// Created to ask it to stop.
-    stop_file: Option<PathBuf>,
+    stop_file: PathBuf,
 }
 
 impl Running {
@@ -103,9 +103,7 @@ impl Running {
 
     /// Asks it to stop (a workload stops publishing, then drains).
     pub fn stop(&self) {
-        if let Some(f) = &self.stop_file {
-            let _ = fs::write(f, b"");
-        }
+        let _ = fs::write(&self.stop_file, b"");
     }
 
     /// Its stderr, for failure messages.
@@ -167,6 +165,32 @@ impl Client {
         cmd
     }
 
+    /// Starts `args` in the background, writing `out`; `<stem>.stop` asks
+    /// it to stop, its stdout and stderr go to `<stem>.stdout` and
+    /// `<stem>.log` in the client's directory.
+    fn spawn(&self, mut args: Vec<String>, stem: &str, out: PathBuf) -> Running {
+        let stop_file = self.dir.join(format!("{stem}.stop"));
+        let _ = fs::remove_file(&stop_file);
+        args.extend([
+            "--stop-file".into(),
+            stop_file.to_string_lossy().into_owned(),
+            "--out".into(),
+            out.to_string_lossy().into_owned(),
+        ]);
+        let log = self.dir.join(format!("{stem}.log"));
+        let child = spawn_logged(
+            &mut self.command(&args),
+            &self.dir.join(format!("{stem}.stdout")),
+            &log,
+        );
+        Running {
+            child,
+            out,
+            log,
+            stop_file,
+        }
+    }
+
     fn amqp_args(&self, cmd: &str, queue: &str) -> Vec<String> {
         let mut a = vec![
             cmd.to_string(),
@@ -197,9 +221,6 @@ impl Client {
         timeout: Duration,
         duration: Duration,
     ) -> Running {
-        let out = self.dir.join("probe.jsonl");
-        let stop_file = self.dir.join("probe.stop");
-        let _ = fs::remove_file(&stop_file);
         let args: Vec<String> = vec![
             "probe".into(),
             "--host".into(),
@@ -217,23 +238,8 @@ impl Client {
                 "{}",
                 (duration.as_secs_f64() / interval.as_secs_f64()).ceil() as u64 + 1
             ),
-            "--stop-file".into(),
-            stop_file.to_string_lossy().into_owned(),
-            "--out".into(),
-            out.to_string_lossy().into_owned(),
         ];
-        let log = self.dir.join("probe.log");
-        let child = spawn_logged(
-            &mut self.command(&args),
-            &self.dir.join("probe.stdout"),
-            &log,
-        );
-        Running {
-            child,
-            out,
-            log,
-            stop_file: Some(stop_file),
-        }
+        self.spawn(args, "probe", self.dir.join("probe.jsonl"))
     }
 
     /// Asks the probe to stop and waits for it.
@@ -251,10 +257,10 @@ impl Client {
         duration: Duration,
         drain: Duration,
     ) -> (Running, PathBuf) {
-        let out = self.dir.join(format!("workload-{queue}.json"));
-        let ready = self.dir.join(format!("workload-{queue}.ready"));
-        let stop_file = self.dir.join(format!("workload-{queue}.stop"));
-        for f in [&out, &ready, &stop_file] {
+        let stem = format!("workload-{queue}");
+        let out = self.dir.join(format!("{stem}.json"));
+        let ready = self.dir.join(format!("{stem}.ready"));
+        for f in [&out, &ready] {
             let _ = fs::remove_file(f);
         }
         let mut args = self.amqp_args("workload", queue);
@@ -267,26 +273,8 @@ impl Client {
             format!("{}", drain.as_secs_f64()),
             "--ready".into(),
             ready.to_string_lossy().into_owned(),
-            "--stop-file".into(),
-            stop_file.to_string_lossy().into_owned(),
-            "--out".into(),
-            out.to_string_lossy().into_owned(),
         ]);
-        let log = self.dir.join(format!("workload-{queue}.log"));
-        let child = spawn_logged(
-            &mut self.command(&args),
-            &self.dir.join(format!("workload-{queue}.stdout")),
-            &log,
-        );
-        (
-            Running {
-                child,
-                out,
-                log,
-                stop_file: Some(stop_file),
-            },
-            ready,
-        )
+        (self.spawn(args, &stem, out), ready)
     }
 
     /// Declares a durable queue through the VIP.
