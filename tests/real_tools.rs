@@ -123,21 +123,11 @@ fn keepalived_accepts_every_rendered_config() {
     for_each_example("keepalived -t", |ex| {
         let out = compile(&ex.name, &ex.source);
         let script = artifact(&out, "keepalived/check-haproxy.sh");
-        let script_path = &script
-            .install
-            .as_ref()
-            .expect("the check script is installed")
-            .path;
         let net = &out.plan.network;
         for lb in &out.plan.load_balancers {
             let path = format!("keepalived/{}/keepalived.conf", lb.name);
             let sandbox = Sandbox::new(&bins, &net.interface, lb.address, net.prefix);
-            let o = sandbox.check(
-                artifact(&out, &path).text(),
-                script.text(),
-                script_path,
-                Host::Faithful,
-            );
+            let o = sandbox.check(artifact(&out, &path).text(), script, Host::Faithful);
             let o = o.expect_success(&format!("{}: {path}", ex.name));
             for alarm in keepalived::ALARMS {
                 assert!(
@@ -162,11 +152,6 @@ fn keepalived_sandbox_rejects_broken_setups() {
     let lb = &out.plan.load_balancers[0];
     let conf = artifact(&out, &format!("keepalived/{}/keepalived.conf", lb.name)).text();
     let script = artifact(&out, "keepalived/check-haproxy.sh");
-    let script_path = &script
-        .install
-        .as_ref()
-        .expect("the check script is installed")
-        .path;
     let net = &out.plan.network;
     let sandbox = Sandbox::new(&bins, &net.interface, lb.address, net.prefix);
     let without = |directive: &str| -> String {
@@ -190,7 +175,7 @@ fn keepalived_sandbox_rejects_broken_setups() {
 
     // The baseline the controls differ from.
     sandbox
-        .check(conf, script.text(), script_path, Host::Faithful)
+        .check(conf, script, Host::Faithful)
         .expect_success("the unmodified reference config");
 
     let cases: [(&str, String, Host, &str); 5] = [
@@ -226,7 +211,7 @@ fn keepalived_sandbox_rejects_broken_setups() {
         ),
     ];
     for (what, text, host, says) in cases {
-        let o = sandbox.check(&text, script.text(), script_path, host);
+        let o = sandbox.check(&text, script, host);
         eprintln!("negative control, {what}: {}", o.status);
         assert!(!o.success(), "keepalived -t accepted {what}: {o}");
         // keepalived's own words: the failure is not the harness's.

@@ -132,8 +132,14 @@ impl<'a> Sandbox<'a> {
         }
     }
 
-    /// `keepalived -t` on `conf`, with `script` installed at `script_path`.
-    pub fn check(&self, conf: &str, script: &str, script_path: &str, host: Host) -> Outcome {
+    /// `keepalived -t` on `conf`, with the check `script` installed where
+    /// the bundle installs it.
+    pub fn check(&self, conf: &str, script: &rmqgen::Artifact, host: Host) -> Outcome {
+        let script_path = &script
+            .install
+            .as_ref()
+            .expect("the check script is installed")
+            .path;
         let dir = self.dir.path();
         // Fresh files per call: a previous call's variant must not leak in.
         for f in ["keepalived.conf", "check-script", "passwd", "group"] {
@@ -141,7 +147,8 @@ impl<'a> Sandbox<'a> {
         }
         self.dir.write("keepalived.conf", conf.as_bytes(), 0o644);
         if host != Host::NoCheckScript {
-            self.dir.write("check-script", script.as_bytes(), 0o755);
+            self.dir
+                .write("check-script", script.text().as_bytes(), 0o755);
         }
         write_user_db(
             dir,
