@@ -117,10 +117,36 @@ impl Diagnostics {
 
     /// Number of errors.
     pub fn error_count(&self) -> usize {
-        self.0
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        self.count(Severity::Error)
+    }
+
+    /// Number of warnings.
+    pub fn warning_count(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.0.iter().filter(|d| d.severity == severity).count()
+    }
+
+    /// How many errors and warnings, for a closing line: `2 errors, 1
+    /// warning`, `1 warning` or `no problems`.
+    ///
+    /// ```
+    /// let d = rmqgen::diagnose(&rmqgen::reference_spec());
+    /// assert_eq!(d.summary(), "1 warning"); // classic mirroring is deprecated
+    /// ```
+    pub fn summary(&self) -> String {
+        fn count(n: usize, what: &str) -> String {
+            format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+        }
+        let (errors, warnings) = (self.error_count(), self.warning_count());
+        match (errors, warnings) {
+            (0, 0) => "no problems".to_string(),
+            (0, w) => count(w, "warning"),
+            (e, 0) => count(e, "error"),
+            (e, w) => format!("{}, {}", count(e, "error"), count(w, "warning")),
+        }
     }
 
     /// True when there are none.
@@ -195,14 +221,24 @@ impl<'a> IntoIterator for &'a Diagnostics {
 
 macro_rules! codes {
     ($( $variant:ident = $code:literal, $title:literal, $explain:literal; )*) => {
-        /// Stable diagnostic codes. `rmqgen explain CODE` prints the long form.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        /// Stable diagnostic codes. `rmqgen explain CODE` prints the long
+        /// form, `rmqgen explain --list` all of them. Codes compare by
+        /// number.
+        ///
+        /// ```
+        /// use rmqgen::Code;
+        /// assert_eq!(Code::parse("rmq062"), Some(Code::NoFailover));
+        /// assert_eq!(Code::NoFailover.number(), 62);
+        /// assert_eq!(Code::first().as_str(), "RMQ001");
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Code {
             $( #[doc = $title] $variant, )*
         }
 
         impl Code {
-            /// Every code, in order.
+            /// Every code, in the order of the table in the source (not
+            /// by number: sort them, they compare by number).
             pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
 
             /// The code as printed, e.g. `RMQ062`.
@@ -227,6 +263,40 @@ macro_rules! codes {
             }
         }
     };
+}
+
+impl Code {
+    /// The number, e.g. 62 for `RMQ062`.
+    pub fn number(self) -> u16 {
+        // Every printed form is `RMQ` and three digits (a unit test says
+        // so); the table is the only input.
+        self.as_str()
+            .bytes()
+            .skip(3)
+            .fold(0, |n, b| n * 10 + u16::from(b.wrapping_sub(b'0')))
+    }
+
+    /// The lowest code (`RMQ001`).
+    pub fn first() -> Code {
+        Code::ALL.iter().copied().min().unwrap_or(Code::Syntax)
+    }
+
+    /// The highest code. Derived from the table, so a new code moves it.
+    pub fn last() -> Code {
+        Code::ALL.iter().copied().max().unwrap_or(Code::Syntax)
+    }
+}
+
+impl PartialOrd for Code {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Code {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.number().cmp(&other.number())
+    }
 }
 
 codes! {
@@ -331,5 +401,54 @@ impl fmt::Display for Code {
 impl Serialize for Code {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_rmq_and_three_digits_and_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            let s = code.as_str();
+            assert_eq!(s.len(), 6, "{s}");
+            assert!(s.starts_with("RMQ"), "{s}");
+            assert!(s[3..].bytes().all(|b| b.is_ascii_digit()), "{s}");
+            assert_eq!(format!("RMQ{:03}", code.number()), s);
+            assert!(seen.insert(code.number()), "{s} is listed twice");
+            assert_eq!(Code::parse(s), Some(*code));
+        }
+        assert_eq!(Code::first(), Code::Syntax);
+        assert_eq!(Code::last().number(), *seen.last().unwrap());
+    }
+
+    #[test]
+    fn codes_sort_by_number() {
+        let mut codes = Code::ALL.to_vec();
+        codes.sort();
+        let numbers: Vec<u16> = codes.iter().map(|c| c.number()).collect();
+        let mut sorted = numbers.clone();
+        sorted.sort_unstable();
+        assert_eq!(numbers, sorted);
+        assert!(
+            Code::Mtu > Code::Domain,
+            "RMQ072 > RMQ071 though listed first"
+        );
+    }
+
+    #[test]
+    fn summary_counts_errors_and_warnings() {
+        let mut d = Diagnostics::new();
+        assert_eq!(d.summary(), "no problems");
+        d.push(Diagnostic::warning(Code::Version, "/a", "w"));
+        assert_eq!(d.summary(), "1 warning");
+        d.push(Diagnostic::error(Code::Name, "/b", "e"));
+        assert_eq!(d.summary(), "1 error, 1 warning");
+        d.push(Diagnostic::error(Code::Name, "/c", "e"));
+        d.push(Diagnostic::warning(Code::Version, "/d", "w"));
+        assert_eq!(d.summary(), "2 errors, 2 warnings");
+        assert_eq!((d.error_count(), d.warning_count()), (2, 2));
     }
 }
