@@ -48,10 +48,14 @@ enum Command {
     Schema,
     /// Print the reference five-VM spec.
     Init,
-    /// Explain a diagnostic code (e.g. RMQ062).
+    /// Explain a diagnostic code (e.g. RMQ062), or list every code.
     Explain {
         /// The code.
-        code: String,
+        #[arg(required_unless_present = "list")]
+        code: Option<String>,
+        /// List every code with its title instead.
+        #[arg(long, conflicts_with = "code")]
+        list: bool,
     },
 }
 
@@ -143,16 +147,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let source = read_spec(&spec)?;
             let d = rmqgen::diagnose(&source);
             match format {
-                Format::Human => {
-                    print_diagnostics(&d);
-                    if !d.has_errors() {
-                        eprintln!("rmqgen: the spec is valid");
-                    }
-                }
-                Format::Json => {
-                    println!("{}", serde_json::to_string_pretty(&d)?);
-                }
+                Format::Human => print_diagnostics(&d),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&d)?),
             }
+            // Always last, on stderr (so JSON on stdout stays parseable).
+            let verdict = if d.has_errors() { "invalid" } else { "valid" };
+            eprintln!("rmqgen: the spec is {verdict}: {}", d.summary());
             Ok(if d.has_errors() {
                 ExitCode::from(1)
             } else {
@@ -167,15 +167,31 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{}", rmqgen::reference_spec());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explain { code } => match rmqgen::Code::parse(&code) {
-            Some(c) => {
-                println!("{c}: {}\n\n{}", c.title(), c.explanation());
-                Ok(ExitCode::SUCCESS)
+        Command::Explain { list: true, .. } => {
+            let mut codes = rmqgen::Code::ALL.to_vec();
+            codes.sort();
+            let mut stdout = std::io::stdout().lock();
+            for c in codes {
+                writeln!(stdout, "{c}  {}", c.title())?;
             }
-            None => {
-                eprintln!("rmqgen: unknown code {code:?}; codes are RMQ001 to RMQ090");
-                Ok(ExitCode::from(2))
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { code, .. } => {
+            let code = code.unwrap_or_default();
+            match rmqgen::Code::parse(&code) {
+                Some(c) => {
+                    println!("{c}: {}\n\n{}", c.title(), c.explanation());
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!(
+                        "rmqgen: unknown code {code:?}; codes are {} to {} (`rmqgen explain --list` lists them)",
+                        rmqgen::Code::first(),
+                        rmqgen::Code::last()
+                    );
+                    Ok(ExitCode::from(2))
+                }
             }
-        },
+        }
     }
 }

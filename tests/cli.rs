@@ -752,3 +752,115 @@ fn an_output_path_that_is_a_file_is_an_io_error() {
         "a file, not a directory\n"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The summary line of validate, and the code list of explain
+// ---------------------------------------------------------------------------
+
+/// The counts `validate` printed, from its own diagnostic lines.
+fn counted(stderr: &str) -> (usize, usize) {
+    let count = |prefix: &str| stderr.lines().filter(|l| l.starts_with(prefix)).count();
+    (count("error["), count("warning["))
+}
+
+#[test]
+fn validate_ends_with_a_summary_of_what_it_printed() {
+    let tmp = TempDir::new("summary");
+    let six = six_mistakes(&tmp);
+    let run = rmqgen(&["validate", &six]);
+    assert_exit(&run, 1);
+    let (errors, warnings) = counted(&run.stderr);
+    assert_eq!(errors, 6, "{}", run.stderr);
+    let want = match warnings {
+        0 => "rmqgen: the spec is invalid: 6 errors".to_string(),
+        1 => "rmqgen: the spec is invalid: 6 errors, 1 warning".to_string(),
+        n => format!("rmqgen: the spec is invalid: 6 errors, {n} warnings"),
+    };
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some(want.as_str()),
+        "{}",
+        run.stderr
+    );
+
+    // The reference spec: valid, one warning (classic mirroring is deprecated).
+    let run = rmqgen(&["validate", FIVE_VM]);
+    assert_exit(&run, 0);
+    assert_eq!(counted(&run.stderr), (0, 1), "{}", run.stderr);
+    assert!(run.stderr.contains("warning[RMQ042]"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("rmqgen: the spec is valid: 1 warning"),
+        "{}",
+        run.stderr
+    );
+
+    // A clean spec: the summary is the only line.
+    let mut doc: Value = serde_json::from_str(&rmqgen::reference_spec()).unwrap();
+    doc["rabbitmq"]["version"] = "4.1".into();
+    doc["rabbitmq"]["queue_ha"] = serde_json::json!({ "mode": "quorum" });
+    let clean = tmp.write("clean.json", serde_json::to_string_pretty(&doc).unwrap());
+    let run = rmqgen(&["validate", &clean]);
+    assert_exit(&run, 0);
+    assert_eq!(run.stderr, "rmqgen: the spec is valid: no problems\n");
+}
+
+#[test]
+fn validate_json_keeps_stdout_parseable_and_summarises_on_stderr() {
+    let tmp = TempDir::new("summary-json");
+    let six = six_mistakes(&tmp);
+    let run = rmqgen(&["validate", &six, "--format", "json"]);
+    assert_exit(&run, 1);
+    let array: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(array.len(), 6);
+    assert_eq!(run.stderr, "rmqgen: the spec is invalid: 6 errors\n");
+}
+
+#[test]
+fn explain_list_prints_every_code_by_number_with_its_title() {
+    let run = rmqgen(&["explain", "--list"]);
+    assert_exit(&run, 0);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), rmqgen::Code::ALL.len(), "{}", run.stdout);
+    let listed: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_once("  ").expect("CODE  title").0)
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort_unstable();
+    assert_eq!(listed, sorted, "listed by number");
+    for code in rmqgen::Code::ALL {
+        let line = format!("{code}  {}", code.title());
+        assert!(lines.contains(&line.as_str()), "{line} missing");
+    }
+    assert_eq!(listed.first(), Some(&"RMQ001"));
+    assert!(listed.contains(&"RMQ103"), "{}", run.stdout);
+}
+
+#[test]
+fn an_unknown_code_names_the_range_of_the_table() {
+    // The range comes from the table, not from a number in the message.
+    let highest = rmqgen::Code::ALL.iter().map(|c| c.as_str()).max().unwrap();
+    assert!(highest >= "RMQ103", "{highest}");
+    let run = rmqgen(&["explain", "RMQ999"]);
+    assert_exit(&run, 2);
+    assert!(run.stdout.is_empty());
+    let range = format!("codes are RMQ001 to {highest}");
+    assert!(run.stderr.contains(&range), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rmqgen explain --list"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn explain_needs_a_code_or_list_but_not_both() {
+    for args in [&["explain"][..], &["explain", "--list", "RMQ062"][..]] {
+        let run = rmqgen(args);
+        assert_exit(&run, 2);
+        assert!(run.stdout.is_empty(), "{args:?}");
+        assert!(!run.stderr.is_empty(), "{args:?}");
+    }
+}
