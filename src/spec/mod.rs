@@ -2,7 +2,7 @@
 //!
 //! These types mirror the JSON document one to one. They are deliberately
 //! permissive about *values* (addresses and versions are strings, numbers are
-//! wide) so that [`crate::validate`] can report every problem at once with a
+//! wide) so that [`crate::validate()`] can report every problem at once with a
 //! JSON pointer, instead of serde stopping at the first one. They are strict
 //! about *shape*: every object denies unknown fields, so a typo is an error.
 //!
@@ -132,6 +132,82 @@ pub struct LoadBalancer {
     /// VM size for this host. Default: `target.resources.load_balancer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+}
+
+impl Spec {
+    /// A spec with what every spec needs; brokers and load balancers are
+    /// still to be added, and every optional section takes its default.
+    ///
+    /// ```
+    /// use rmqgen::spec::{LoadBalancer, Node, QueueHaMode, RabbitMq, Spec};
+    ///
+    /// let mut spec = Spec::new("mq", "10.0.0.0/24", "10.0.0.100", RabbitMq::new("4.1", QueueHaMode::Quorum));
+    /// spec.brokers.push(Node::new("mq-1", "10.0.0.11"));
+    /// spec.load_balancers.push(LoadBalancer::new("lb-1", "10.0.0.21"));
+    /// assert_eq!(spec.network.cidr, "10.0.0.0/24");
+    /// assert!(spec.haproxy.is_none() && spec.target.is_none());
+    /// ```
+    pub fn new(
+        name: impl Into<String>,
+        cidr: impl Into<String>,
+        vip: impl Into<String>,
+        rabbitmq: RabbitMq,
+    ) -> Self {
+        Self {
+            schema: None,
+            name: name.into(),
+            domain: None,
+            network: Network::new(cidr),
+            vip: vip.into(),
+            rabbitmq,
+            brokers: Vec::new(),
+            load_balancers: Vec::new(),
+            haproxy: None,
+            keepalived: None,
+            ssh_authorized_keys: Vec::new(),
+            provisioning: None,
+            target: None,
+        }
+    }
+}
+
+impl Network {
+    /// A network with only its subnet; gateway, DNS, interface and MTU
+    /// default.
+    pub fn new(cidr: impl Into<String>) -> Self {
+        Self {
+            cidr: cidr.into(),
+            gateway: None,
+            dns: Vec::new(),
+            interface: None,
+            mtu: None,
+        }
+    }
+}
+
+impl Node {
+    /// A broker host with the default VM size.
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            address: address.into(),
+            resources: None,
+        }
+    }
+}
+
+impl LoadBalancer {
+    /// A load balancer host with the default priority, initial state and
+    /// VM size.
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            address: address.into(),
+            priority: None,
+            initial_state: None,
+            resources: None,
+        }
+    }
 }
 
 /// How hosts are configured at first boot.

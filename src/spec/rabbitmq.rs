@@ -44,6 +44,70 @@ pub struct RabbitMq {
     pub ports: Option<RabbitPorts>,
 }
 
+impl RabbitMq {
+    /// A RabbitMQ `MAJOR.MINOR` series and a replication mode; the policy,
+    /// vhosts, plugins, ports and the rest default, and there are no users.
+    ///
+    /// ```
+    /// use rmqgen::spec::{QueueHaMode, RabbitMq, SecretSource, User};
+    ///
+    /// let mut rabbitmq = RabbitMq::new("3.13", QueueHaMode::Quorum);
+    /// rabbitmq.users.push(User::new("app", SecretSource::default()));
+    /// assert!(rabbitmq.queue_ha.replicas.is_none());
+    /// ```
+    pub fn new(version: impl Into<String>, mode: QueueHaMode) -> Self {
+        Self {
+            version: version.into(),
+            erlang_cookie: None,
+            queue_ha: QueueHa::new(mode),
+            vhosts: None,
+            users: Vec::new(),
+            plugins: None,
+            partition_handling: None,
+            heartbeat_s: None,
+            ports: None,
+        }
+    }
+}
+
+impl QueueHa {
+    /// A replication policy of this mode with the default name, pattern,
+    /// replica count and synchronisation.
+    pub fn new(mode: QueueHaMode) -> Self {
+        Self {
+            mode,
+            policy_name: None,
+            pattern: None,
+            replicas: None,
+            sync: None,
+        }
+    }
+}
+
+impl User {
+    /// A user with no tags and full permissions on every vhost.
+    pub fn new(name: impl Into<String>, password: SecretSource) -> Self {
+        Self {
+            name: name.into(),
+            password,
+            tags: Vec::new(),
+            permissions: None,
+        }
+    }
+}
+
+impl Permission {
+    /// Full permissions (`.*`) on one vhost.
+    pub fn new(vhost: impl Into<String>) -> Self {
+        Self {
+            vhost: vhost.into(),
+            configure: None,
+            write: None,
+            read: None,
+        }
+    }
+}
+
 /// Broker listener ports.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -25,3 +25,10 @@ pub enum SecretSource {
         name: String,
     },
 }
+
+/// `{"from": "terraform-random"}`, the default of every secret.
+impl Default for SecretSource {
+    fn default() -> Self {
+        SecretSource::TerraformRandom {}
+    }
+}
