@@ -1,15 +1,60 @@
 //! # rmqgen
 //!
 //! Turns one typed topology spec into everything needed to stand up a highly
-//! available RabbitMQ cluster on VMs: per-host HAProxy and keepalived
-//! configuration, RabbitMQ configuration, definitions and the queue-HA
-//! bootstrap.
+//! available RabbitMQ cluster on virtual machines: three brokers (or any
+//! count) behind two or more HAProxy load balancers that share a floating
+//! virtual IP through keepalived, with a queue replication policy.
 //!
 //! Data flows one way:
 //!
 //! ```text
 //! spec.json --parse--> Spec --validate--> Plan --render--> Bundle --write/check--> disk
 //! ```
+//!
+//! ## What it renders
+//!
+//! [`render`] returns a [`Bundle`]: a sorted map from a path in the output
+//! directory to the file's bytes, its mode and, for files that land on a
+//! host, where and on which hosts they are installed. Same spec, same bytes.
+//!
+//! - **Role files**, one rendering per role file, installed on the hosts:
+//!   `haproxy/<lb>/haproxy.cfg` and its systemd drop-in and sysctl,
+//!   `keepalived/<lb>/keepalived.conf` with the HAProxy check script, its
+//!   user and drop-in, `rabbitmq/rabbitmq.conf`, `enabled_plugins` and
+//!   `definitions.json`, the idempotent queue-HA bootstrap
+//!   `bootstrap/queue-ha-policy.sh`, and the `/etc/hosts` fragment
+//!   `hosts/etc-hosts`. [`Bundle::files_for_host`] lists what one host gets.
+//! - **cloud-init**: `cloud-init/<host>.yaml.tftpl`, each host's
+//!   `#cloud-config` user-data as a Terraform template. With the default
+//!   `provisioning: "cloud-init"` it configures the whole host (packages,
+//!   the role files with owner and mode, services in order); with
+//!   `"nixos"` it carries only the host's secrets for the first boot.
+//! - **Terraform**: `terraform/*.tf`, a root module for libvirt or Proxmox VE
+//!   (`target.provider`) that creates the VMs and boots each with its
+//!   user-data. Secrets (Erlang cookie, user and stats passwords) come from
+//!   `random_password`, files or sensitive variables; none is ever in the
+//!   bundle.
+//! - **NixOS** (`provisioning: "nixos"`): `nixos/`, a flake with every host's
+//!   NixOS configuration, the first-boot image and rmqgen's role modules.
+//!
+//! ## The API
+//!
+//! | step | function | input → output |
+//! |---|---|---|
+//! | read | [`load`] / [`parse`] | a file / JSON text → [`Spec`] |
+//! | check | [`validate`] | [`Spec`] → [`Validated`] (the [`Plan`] and its warnings) |
+//! | render | [`render`] | [`Plan`] → [`Bundle`] |
+//! | write | [`Bundle::write`] / [`Bundle::check`] | [`Bundle`] → a directory, or its drift |
+//! | all at once | [`compile`] | JSON text → [`Output`], diagnostics with line and column |
+//!
+//! [`validate`] is the one way to check a spec: it runs every rule, and
+//! either returns the resolved [`Plan`] (there is no plan of an invalid
+//! spec, and no way to render one) or fails with [`Error::Invalid`], which
+//! holds every [`Diagnostic`] and displays all of them, so `?` into
+//! `anyhow` loses none. [`compile`] and [`diagnose`] are the same steps on
+//! JSON text, adding source positions; a spec built or changed in code
+//! goes through [`validate`]. The [`spec`] and [`plan`] modules hold the
+//! types of the document and of the resolved model.
 //!
 //! ```
 //! let source = rmqgen::reference_spec();
@@ -28,19 +73,54 @@
 //! let first = diagnostics.iter().find(|d| d.code == rmqgen::Code::OutsideNetwork).unwrap();
 //! assert_eq!(first.pointer, "/vip");
 //! ```
-
+//!
+//! A spec can be built in code as well; optional sections default:
+//!
+//! ```
+//! use rmqgen::spec::{LoadBalancer, Node, QueueHaMode, RabbitMq, Spec};
+//!
+//! let mut spec = Spec::new(
+//!     "mq",
+//!     "10.0.0.0/24",
+//!     "10.0.0.100",
+//!     RabbitMq::new("4.1", QueueHaMode::Quorum),
+//! );
+//! spec.brokers = (1..=3).map(|i| Node::new(format!("mq-{i}"), format!("10.0.0.{}", 10 + i))).collect();
+//! spec.load_balancers = vec![LoadBalancer::new("lb-1", "10.0.0.21"), LoadBalancer::new("lb-2", "10.0.0.22")];
+//! spec.network.gateway = Some("10.0.0.1".into());
+//! spec.network.dns = vec!["10.0.0.1".into()];
+//!
+//! let validated = rmqgen::validate(&spec)?;
+//! assert!(validated.warnings.is_empty(), "{}", validated.warnings);
+//! let bundle = rmqgen::render(&validated.plan)?;
+//! assert!(bundle.get("keepalived/lb-1/keepalived.conf").is_some());
+//! # Ok::<(), rmqgen::Error>(())
+//! ```
+//!
 #![deny(missing_docs)]
 
 pub mod bundle;
+// Modules whose public items are re-exported below: the documented API is
+// the root, not the module path.
+#[doc(hidden)]
 pub mod diagnostic;
+#[doc(hidden)]
 pub mod error;
 mod locate;
 pub mod net;
 mod parse;
 pub mod plan;
+// Internals the integration tests reach into (cloud-init's host files, the
+// Nix value model, shell quoting). Hidden from the docs, not yet from the
+// compiler; use [`render()`] instead.
+#[doc(hidden)]
 pub mod render;
 pub mod spec;
+// The rule engine. Use [`validate()`], which also builds the plan.
+#[doc(hidden)]
 pub mod validate;
+
+use std::path::Path;
 
 pub use bundle::{Artifact, Bundle, Drift, DriftKind, Install, WriteOptions, WriteReport};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Location, Severity};
@@ -48,26 +128,69 @@ pub use error::{Error, Result};
 pub use plan::Plan;
 pub use spec::Spec;
 
-use diagnostic::Diagnostic as Diag;
-
 /// Parses a spec from JSON text. Syntax errors, wrong types and unknown
-/// fields come back as one diagnostic with a JSON pointer and line/column.
+/// fields come back as [`Error::Invalid`] with one diagnostic that has a
+/// JSON pointer and a line and column. Values are not checked yet: that is
+/// [`validate`].
+///
+/// ```
+/// let spec = rmqgen::parse(&rmqgen::reference_spec())?;
+/// assert_eq!(spec.brokers.len(), 3);
+///
+/// let typo = rmqgen::parse(r#"{"nmae": "mq"}"#).unwrap_err();
+/// assert!(typo.to_string().contains("error[RMQ002]"), "{typo}");
+/// # Ok::<(), rmqgen::Error>(())
+/// ```
 pub fn parse(source: &str) -> Result<Spec> {
     parse::parse(source).map_err(Error::Invalid)
 }
 
-/// A spec that passed validation: its plan, and any warnings.
+/// Reads a spec file and [`parse`]s it. A file that cannot be read is
+/// [`Error::Io`].
+///
+/// ```
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/five-vm.json");
+/// let spec = rmqgen::load(path)?;
+/// assert_eq!(spec.name, "rmq-prod");
+/// assert!(matches!(rmqgen::load("no-such-spec.json"), Err(rmqgen::Error::Io { .. })));
+/// # Ok::<(), rmqgen::Error>(())
+/// ```
+pub fn load(path: impl AsRef<Path>) -> Result<Spec> {
+    let path = path.as_ref();
+    let source = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&source)
+}
+
+/// A spec that passed [`validate`]: its plan, and any warnings.
 #[derive(Debug, Clone)]
 pub struct Validated {
-    /// The resolved model.
+    /// The resolved model: every default filled in, every derived value
+    /// computed. [`render`] takes it.
     pub plan: Plan,
-    /// Warnings (never errors).
+    /// Warnings (never errors). Empty when the spec is clean.
     pub warnings: Diagnostics,
 }
 
-/// Validates a spec and builds its plan. All problems are reported at once.
+/// Validates a spec and builds its plan: the one way to check a spec.
+///
+/// Every rule runs and every problem is reported at once. With no errors
+/// the result holds the [`Plan`] and the warnings; otherwise
+/// [`Error::Invalid`] holds every diagnostic, errors and warnings, sorted by
+/// JSON pointer. A [`Spec`] carries no source text, so these diagnostics
+/// have no line and column; [`compile`] adds them for JSON text.
+///
+/// ```
+/// let mut spec = rmqgen::parse(&rmqgen::reference_spec())?;
+/// let validated = rmqgen::validate(&spec)?;
+/// assert_eq!(validated.plan.brokers.len(), 3);
+///
+/// spec.vip = "10.0.0.1".into(); // outside 192.168.247.0/24
+/// let Err(rmqgen::Error::Invalid(d)) = rmqgen::validate(&spec) else { panic!() };
+/// assert!(d.iter().any(|d| d.code == rmqgen::Code::OutsideNetwork && d.pointer == "/vip"));
+/// # Ok::<(), rmqgen::Error>(())
+/// ```
 pub fn validate(spec: &Spec) -> Result<Validated> {
-    let diagnostics = validate::check(spec);
+    let diagnostics = check(spec);
     if diagnostics.has_errors() {
         return Err(Error::Invalid(diagnostics));
     }
@@ -78,7 +201,21 @@ pub fn validate(spec: &Spec) -> Result<Validated> {
     })
 }
 
-/// Renders every artifact of a plan. Pure: same plan, same bytes.
+/// Every diagnostic of a spec: the one place the rules are run from.
+fn check(spec: &Spec) -> Diagnostics {
+    validate::check(spec)
+}
+
+/// Renders every artifact of a plan into memory. Pure: same plan, same
+/// bytes. [`Bundle::write`] puts them on disk.
+///
+/// ```
+/// let plan = rmqgen::validate(&rmqgen::parse(&rmqgen::reference_spec())?)?.plan;
+/// let bundle = rmqgen::render(&plan)?;
+/// let cfg = bundle.get("keepalived/haproxy-1/keepalived.conf").unwrap();
+/// assert!(cfg.text().contains("virtual_router_id 74"));
+/// # Ok::<(), rmqgen::Error>(())
+/// ```
 pub fn render(plan: &Plan) -> Result<Bundle> {
     render::render(plan)
 }
@@ -94,8 +231,16 @@ pub struct Output {
     pub warnings: Diagnostics,
 }
 
-/// Parse, validate and render JSON text in one step. Diagnostics carry
-/// line/column positions in `source`.
+/// [`parse`], [`validate`] and [`render`] JSON text in one step. Every
+/// diagnostic, in the error or among the warnings, carries its line and
+/// column in `source`.
+///
+/// ```
+/// let output = rmqgen::compile(&rmqgen::reference_spec())?;
+/// assert!(output.bundle.get("terraform/main.tf").is_some());
+/// assert_eq!(output.warnings.summary(), "1 warning");
+/// # Ok::<(), rmqgen::Error>(())
+/// ```
 pub fn compile(source: &str) -> Result<Output> {
     let spec = parse(source)?;
     match validate(&spec) {
@@ -116,24 +261,32 @@ pub fn compile(source: &str) -> Result<Output> {
     }
 }
 
-/// Validates JSON text: every diagnostic (errors and warnings), located.
-/// Never fails; an empty list means the spec is clean.
+/// Every diagnostic of JSON text, errors and warnings, located: what
+/// `rmqgen validate` prints. [`parse`] and the rules of [`validate`]
+/// without building a plan; never fails, and an empty list means the spec
+/// is clean. For a spec in code, call [`validate`].
+///
+/// ```
+/// let bad = rmqgen::reference_spec().replace("\"3.10\"", "\"4.1\"");
+/// let d = rmqgen::diagnose(&bad);
+/// assert!(d.has_errors()); // classic mirroring is gone in 4.x
+/// let first = d.iter().next().unwrap();
+/// assert!(first.location.is_some());
+/// ```
 pub fn diagnose(source: &str) -> Diagnostics {
-    let spec = match parse(source) {
-        Ok(s) => s,
-        Err(Error::Invalid(d)) => return d,
-        Err(e) => {
-            let mut d = Diagnostics::new();
-            d.push(Diag::error(Code::Syntax, "", e.to_string()));
-            return d;
-        }
+    let mut d = match parse::parse(source) {
+        Ok(spec) => check(&spec),
+        Err(d) => d,
     };
-    let mut d = validate::check(&spec);
     d.locate(source);
     d
 }
 
 /// The JSON Schema of the spec, as `schemas/topology.schema.json` holds it.
+///
+/// ```
+/// assert!(rmqgen::schema().contains("\"title\": \"rmqgen topology\""));
+/// ```
 pub fn schema() -> String {
     let schema = schemars::schema_for!(Spec);
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
@@ -142,7 +295,11 @@ pub fn schema() -> String {
 }
 
 /// The reference five-VM spec (`examples/five-vm.json`), as `rmqgen init`
-/// prints it.
+/// prints it: three brokers, two load balancers.
+///
+/// ```
+/// assert!(rmqgen::compile(&rmqgen::reference_spec()).is_ok());
+/// ```
 pub fn reference_spec() -> String {
     include_str!("../examples/five-vm.json").to_string()
 }
