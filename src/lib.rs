@@ -97,6 +97,12 @@
 //! # Ok::<(), rmqgen::Error>(())
 //! ```
 //!
+//! ## Features
+//!
+//! - `cli` (default): the `rmqgen` command-line tool and the dependencies
+//!   only it needs (`clap`, `anyhow`). A program that embeds the library
+//!   turns it off: `rmqgen = { version = "0.1", default-features = false }`.
+
 #![deny(missing_docs)]
 
 pub mod bundle;
