@@ -450,6 +450,14 @@ impl Machine {
 
     /// Every live (not zombie) process of this host, by PID.
     fn members(&self) -> Vec<Proc> {
+        self.members_all()
+            .into_iter()
+            .filter(|p| p.state != 'Z' && p.state != 'X')
+            .collect()
+    }
+
+    /// Every process of this host, zombies included, by PID.
+    fn members_all(&self) -> Vec<Proc> {
         let mut out = Vec::new();
         let Ok(entries) = fs::read_dir("/proc") else {
             return out;
@@ -459,7 +467,7 @@ impl Machine {
                 continue;
             };
             // A process that exits while this runs is simply not listed.
-            if let Some(p) = self.live(pid) {
+            if let Some(p) = self.any(pid) {
                 out.push(p);
             }
         }
@@ -470,12 +478,16 @@ impl Machine {
     /// `pid` as a live process of this host, or `None` when it has exited
     /// (or is a zombie, which no signal reaches) or is not this host's.
     fn live(&self, pid: u32) -> Option<Proc> {
+        self.any(pid).filter(|p| p.state != 'Z' && p.state != 'X')
+    }
+
+    /// `pid` as a process of this host in any state.
+    fn any(&self, pid: u32) -> Option<Proc> {
         let ns = fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
         if ns.to_string_lossy() != self.pid_ns.as_str() {
             return None;
         }
-        let p = Proc::read(pid)?;
-        (p.state != 'Z' && p.state != 'X').then_some(p)
+        Proc::read(pid)
     }
 
     /// The processes named `comm` as a tree: the main one (whose parent is
@@ -581,11 +593,15 @@ impl Machine {
         run(&mut cmd, Duration::from_secs(10))
     }
 
-    /// Waits until no process named `comm` is left (bounded).
+    /// Waits (bounded) until no process named `comm` is left, not even a
+    /// zombie: until it is reaped its PID still answers `kill -0`, and a
+    /// daemon restarted meanwhile (keepalived, reading its old pid file)
+    /// takes it for a copy of itself still running.
     pub fn wait_gone(&self, comm: &str, timeout: Duration) -> bool {
+        let left = || self.members_all().into_iter().any(|p| p.comm == comm);
         let deadline = Instant::now() + timeout;
         for _ in 0..(timeout.as_millis() / 20 + 1) {
-            if self.pids(comm).is_empty() {
+            if !left() {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -593,7 +609,7 @@ impl Machine {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.pids(comm).is_empty()
+        !left()
     }
 
     /// Reaps services that have exited (their nsenter parents).
