@@ -36,8 +36,12 @@ def numbers(scenario):
     return out
 
 
-def fmt(v):
-    return "%.2f" % v
+# Counts, printed as whole numbers; every other figure is seconds.
+COUNTS = {"failed_probes", "lost", "dup"}
+
+
+def fmt(key, v):
+    return ("%d" % v) if key in COUNTS else ("%.2f" % v)
 
 
 def main():
@@ -76,7 +80,7 @@ def main():
                 v = figs[k]
                 print(
                     "  %-18s %-28s %8s %8s %8s  %d"
-                    % (scenario, k, fmt(min(v)), fmt(statistics.median(v)), fmt(max(v)), len(v))
+                    % (scenario, k, fmt(k, min(v)), fmt(k, statistics.median(v)), fmt(k, max(v)), len(v))
                 )
     return 0
 
