@@ -210,15 +210,18 @@ const TEARDOWN: Duration = Duration::from_secs(30);
 
 /// One process, from /proc/PID/stat.
 #[derive(Clone, Debug)]
-struct Proc {
-    pid: u32,
-    comm: String,
-    state: char,
-    ppid: u32,
+pub struct Proc {
+    pub pid: u32,
+    /// Command name (at most 15 bytes, as the kernel keeps it).
+    pub comm: String,
+    /// `R`, `S`, `D`, `T`, `Z` (zombie: exited, not yet reaped)...
+    pub state: char,
+    pub ppid: u32,
 }
 
 impl Proc {
-    fn read(pid: u32) -> Option<Proc> {
+    /// `None` once the process is gone (reaped).
+    pub fn read(pid: u32) -> Option<Proc> {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // `pid (comm) S ppid ...`: comm may hold spaces or parentheses.
         let (open, close) = (stat.find('(')?, stat.rfind(')')?);
