@@ -436,7 +436,7 @@ stage_lab() {
         fi
         verdicts+=("$(printf 'run %d: %s (lab exit %s, leftover check %s) in %d s' \
             "$i" "$v" "$rc" "$left" $((SECONDS - start)))")
-        printf 'lab run %d of %d: %s\n' "$i" "$repeat" "${verdicts[-1]}"
+        printf '%s\n' "${verdicts[-1]}"
     done
     printf '\n==================== lab: %d runs ====================\n' "$repeat"
     printf '%s\n' "${verdicts[@]}"
