@@ -188,3 +188,38 @@ fn the_summary_counts_the_tight_targets() {
     let none = Report::default().table();
     assert!(none.ends_with(": tight targets met: 0/0\n"), "{none}");
 }
+
+#[test]
+fn processes_are_read_from_proc_zombies_included() {
+    use host::Proc;
+    let me = Proc::read(std::process::id()).expect("this process");
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let ppid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("PPid");
+    assert_eq!((me.pid, me.ppid), (std::process::id(), ppid));
+    assert_ne!(me.state, 'Z');
+    // An exited child not yet waited for is a zombie: still listed (its
+    // PID still answers kill -0), and gone once reaped.
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", "exit 0"])
+        .spawn()
+        .expect("sh");
+    let pid = child.id();
+    let zombie = (0..500).find_map(|_| {
+        let p = Proc::read(pid).filter(|p| p.state == 'Z');
+        if p.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        p
+    });
+    let zombie = zombie.expect("the exited child shows as a zombie");
+    assert_eq!(
+        (zombie.comm.as_str(), zombie.ppid),
+        ("sh", std::process::id())
+    );
+    child.wait().expect("reap");
+    assert!(Proc::read(pid).is_none(), "a reaped child is gone");
+}

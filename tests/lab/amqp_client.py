@@ -199,6 +199,7 @@ def publisher(a, st, deadline):
     consecutive_nacks = 0
     period = 1.0 / a.rate
     next_t = time.monotonic()
+    ready = not a.ready
     # Bounded: at most rate * duration * 4 publish attempts.
     for _ in range(int(a.rate * a.duration * 4) + 100):
         now = time.monotonic()
@@ -253,8 +254,14 @@ def publisher(a, st, deadline):
             st.pub_max_gap = max(st.pub_max_gap, t - last_confirm)
         last_confirm = t
         i += 1
-        if i == 20 and a.ready:
-            open(a.ready, "w").close()
+        # Ready once publishing is confirmed and the consumer receives:
+        # a fault injected then hits a workload that is fully going.
+        if not ready and i >= 20:
+            with st.lock:
+                consuming = bool(st.counts)
+            if consuming:
+                open(a.ready, "w").close()
+                ready = True
     close_quietly(conn)
     st.publisher_done.set()
 

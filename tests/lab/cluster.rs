@@ -55,6 +55,8 @@ const RABBITMQ_LOGS: &str = "/var/log/rabbitmq";
 /// host's /dev/log to it).
 const HAPROXY_DEVLOG_DIR: &str = "/var/lib/haproxy/dev";
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the syslog sink may take to bind its socket.
+const SYSLOG_READY: Duration = Duration::from_secs(30);
 const SYSLOG_SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/syslog_sink.py");
 
 /// Copies the lab's logs to target/lab/logs/<spec>/ when dropped (after
@@ -633,6 +635,28 @@ impl Lab {
             "/",
             &m.dir.join("syslog.out"),
             &m.dir.join("syslog.err"),
+        );
+        // Ready once its socket is there and writable by the haproxy user:
+        // HAProxy, started next, drops what it logs before that (and the
+        // lab times DOWN/UP events from that log).
+        let socket = under(&m.root, Path::new(&sock));
+        let step = Duration::from_millis(50);
+        let ready = (0..SYSLOG_READY.as_millis() / step.as_millis() + 1).any(|_| {
+            let ok = fs::metadata(&socket).is_ok_and(|md| {
+                std::os::unix::fs::FileTypeExt::is_socket(&md.file_type())
+                    && std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o666 == 0o666
+            });
+            if !ok {
+                std::thread::sleep(step);
+            }
+            ok
+        });
+        assert!(
+            ready,
+            "{}: the syslog sink did not bind {} within {SYSLOG_READY:?}: {}",
+            m.name,
+            socket.display(),
+            read_lossy(&m.dir.join("syslog.err"))
         );
     }
 

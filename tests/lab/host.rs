@@ -202,6 +202,58 @@ pub struct Machine {
 
 /// How long the holder may take to set the host up.
 const HOLDER_READY: Duration = Duration::from_secs(20);
+/// How long a process tree may take to settle to one main process.
+const TREE_SETTLE: Duration = Duration::from_secs(10);
+/// How long the kernel may take to end a host's processes once its PID
+/// namespace's init is gone.
+const TEARDOWN: Duration = Duration::from_secs(30);
+
+/// One process, from /proc/PID/stat.
+#[derive(Clone, Debug)]
+pub struct Proc {
+    pub pid: u32,
+    /// Command name (at most 15 bytes, as the kernel keeps it).
+    pub comm: String,
+    /// `R`, `S`, `D`, `T`, `Z` (zombie: exited, not yet reaped)...
+    pub state: char,
+    pub ppid: u32,
+}
+
+impl Proc {
+    /// `None` once the process is gone (reaped).
+    pub fn read(pid: u32) -> Option<Proc> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) S ppid ...`: comm may hold spaces or parentheses.
+        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+        let mut rest = stat.get(close + 1..)?.split_whitespace();
+        let state = rest.next()?.chars().next()?;
+        let ppid = rest.next()?.parse().ok()?;
+        Some(Proc {
+            pid,
+            comm: stat.get(open + 1..close)?.to_string(),
+            state,
+            ppid,
+        })
+    }
+}
+
+/// A host's processes of one name, as a tree (see [`Machine::tree`]).
+#[derive(Clone, Debug)]
+pub struct Tree {
+    /// The one whose parent has another name.
+    pub main: u32,
+    /// Its direct children of the same name.
+    pub children: Vec<u32>,
+    /// Every other process of that name (deeper descendants).
+    pub rest: Vec<u32>,
+}
+
+impl Tree {
+    /// Every process but the main one.
+    pub fn helpers(&self) -> Vec<u32> {
+        self.children.iter().chain(&self.rest).copied().collect()
+    }
+}
 
 impl Machine {
     /// Starts the holder: sets the host name, mounts a private /run and the
@@ -392,6 +444,23 @@ impl Machine {
     /// PIDs (in the lab's PID namespace) of this host's live processes whose
     /// command name is `comm`.
     pub fn pids(&self, comm: &str) -> Vec<u32> {
+        self.members()
+            .into_iter()
+            .filter(|p| p.comm == comm)
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    /// Every live (not zombie) process of this host, by PID.
+    fn members(&self) -> Vec<Proc> {
+        self.members_all()
+            .into_iter()
+            .filter(|p| p.state != 'Z' && p.state != 'X')
+            .collect()
+    }
+
+    /// Every process of this host, zombies included, by PID.
+    fn members_all(&self) -> Vec<Proc> {
         let mut out = Vec::new();
         let Ok(entries) = fs::read_dir("/proc") else {
             return out;
@@ -400,57 +469,142 @@ impl Machine {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
-            let ns = fs::read_link(format!("/proc/{pid}/ns/pid"));
-            if ns
-                .map(|l| l.to_string_lossy() != self.pid_ns.as_str())
-                .unwrap_or(true)
-            {
-                continue;
-            }
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // `pid (comm) S ...`: comm may hold spaces or parentheses.
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                continue;
-            };
-            let state = stat[close + 1..].split_whitespace().next().unwrap_or("");
-            if &stat[open + 1..close] == comm && state != "Z" && state != "X" {
-                out.push(pid);
+            // A process that exits while this runs is simply not listed.
+            if let Some(p) = self.any(pid) {
+                out.push(p);
             }
         }
-        out.sort_unstable();
+        out.sort_unstable_by_key(|p| p.pid);
         out
     }
 
-    /// Sends `signal` (e.g. `KILL`) to `pids`, which must belong to this
-    /// host (checked), by PID.
-    pub fn signal(&self, pids: &[u32], signal: &str) {
+    /// `pid` as a live process of this host, or `None` when it has exited
+    /// (or is a zombie, which no signal reaches) or is not this host's.
+    fn live(&self, pid: u32) -> Option<Proc> {
+        self.any(pid).filter(|p| p.state != 'Z' && p.state != 'X')
+    }
+
+    /// `pid` as a process of this host in any state.
+    fn any(&self, pid: u32) -> Option<Proc> {
+        let ns = fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
+        if ns.to_string_lossy() != self.pid_ns.as_str() {
+            return None;
+        }
+        Proc::read(pid)
+    }
+
+    /// The processes named `comm` as a tree: the main one (whose parent is
+    /// not named `comm`), its direct children and the rest (grandchildren
+    /// such as the short-lived script runs keepalived forks). Polls
+    /// (bounded) until there is exactly one main process: a process
+    /// that is half forked, or whose parent just exited, is transient.
+    pub fn tree(&self, comm: &str) -> Tree {
+        let deadline = Instant::now() + TREE_SETTLE;
+        let mut last = Vec::new();
+        for _ in 0..(TREE_SETTLE.as_millis() / 50 + 1) {
+            let all: Vec<Proc> = self
+                .members()
+                .into_iter()
+                .filter(|p| p.comm == comm)
+                .collect();
+            let pids: Vec<u32> = all.iter().map(|p| p.pid).collect();
+            let main: Vec<u32> = all
+                .iter()
+                .filter(|p| !pids.contains(&p.ppid))
+                .map(|p| p.pid)
+                .collect();
+            if let [main] = main[..] {
+                let (children, rest) = all
+                    .iter()
+                    .filter(|p| p.pid != main)
+                    .partition::<Vec<&Proc>, _>(|p| p.ppid == main);
+                return Tree {
+                    main,
+                    children: children.iter().map(|p| p.pid).collect(),
+                    rest: rest.iter().map(|p| p.pid).collect(),
+                };
+            }
+            last = all;
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{}: not exactly one main {comm} process within {TREE_SETTLE:?}: {last:?}",
+            self.name
+        )
+    }
+
+    /// Sends `signal` (e.g. `KILL`) by PID, one process at a time, first to
+    /// every process of `targets`, then to every process of `others`.
+    ///
+    /// `targets` are the processes the scenario is about (a broker's
+    /// Erlang VM, HAProxy's master, keepalived): each must be a live
+    /// process of this host when it is signalled and must take the signal;
+    /// anything else panics. `others` are processes that go with them (a
+    /// VM's short-lived children, workers that exit when their master
+    /// dies): one that has exited by the time its turn comes (`kill` fails
+    /// with "No such process" and /proc confirms it is gone) is gone, not
+    /// an error. Returns the `others` that were signalled.
+    pub fn signal(&self, targets: &[u32], others: &[u32], signal: &str) -> Vec<u32> {
         assert!(
-            !pids.is_empty(),
+            !targets.is_empty(),
             "{}: no process to send SIG{signal} to",
             self.name
         );
-        for pid in pids {
-            let ns = fs::read_link(format!("/proc/{pid}/ns/pid"))
-                .map(|l| l.to_string_lossy().into_owned());
-            assert_eq!(
-                ns.as_deref().ok(),
-                Some(self.pid_ns.as_str()),
-                "{}: pid {pid} is not one of this host's processes",
-                self.name
+        for &pid in targets {
+            let before = self.live(pid).unwrap_or_else(|| {
+                panic!(
+                    "{}: pid {pid} is not a live process of this host: it cannot take SIG{signal}",
+                    self.name
+                )
+            });
+            let o = self.kill_one(pid, signal);
+            assert!(
+                o.success(),
+                "{}: {} (pid {pid}) did not take SIG{signal} (still alive: {}): {o}",
+                self.name,
+                before.comm,
+                self.live(pid).is_some()
             );
         }
-        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-        let mut cmd = Command::new(&self.kill);
-        cmd.args(["-s", signal]).arg("--").args(&pids);
-        run(&mut cmd, Duration::from_secs(10))
-            .expect_success(&format!("kill -s {signal} {}", pids.join(" ")));
+        let mut sent = Vec::new();
+        for &pid in others {
+            if self.live(pid).is_none() {
+                continue;
+            }
+            let o = self.kill_one(pid, signal);
+            if o.success() {
+                sent.push(pid);
+            } else {
+                // It exited between the check and the signal: gone. A
+                // failure for any other reason leaves it alive.
+                assert!(
+                    self.live(pid).is_none(),
+                    "{}: kill -s {signal} {pid} failed and the process is still there: {o}",
+                    self.name
+                );
+            }
+        }
+        sent
     }
 
-    /// Waits until no process named `comm` is left (bounded).
+    fn kill_one(&self, pid: u32, signal: &str) -> Outcome {
+        let mut cmd = Command::new(&self.kill);
+        cmd.args(["-s", signal, "--", &pid.to_string()]);
+        run(&mut cmd, Duration::from_secs(10))
+    }
+
+    /// Waits (bounded) until no process named `comm` is left, not even a
+    /// zombie: until it is reaped its PID still answers `kill -0`, and a
+    /// daemon restarted meanwhile (keepalived, reading its old pid file)
+    /// takes it for a copy of itself still running.
     pub fn wait_gone(&self, comm: &str, timeout: Duration) -> bool {
+        let left = || self.members_all().into_iter().any(|p| p.comm == comm);
         let deadline = Instant::now() + timeout;
         for _ in 0..(timeout.as_millis() / 20 + 1) {
-            if self.pids(comm).is_empty() {
+            if !left() {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -458,7 +612,7 @@ impl Machine {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.pids(comm).is_empty()
+        !left()
     }
 
     /// Reaps services that have exited (their nsenter parents).
@@ -474,6 +628,26 @@ impl Drop for Machine {
         // kernel kills every other process of the host.
         let _ = self.holder.kill();
         let _ = self.holder.wait();
+        // That kill is asynchronous: the host's processes are gone only
+        // once the kernel has ended them (a large Erlang VM takes a while
+        // to unmap). Wait for it, so that whatever comes next (deleting
+        // the network namespace, the leftover check in test-all.sh, the
+        // next lab run) finds none of them.
+        let deadline = Instant::now() + TEARDOWN;
+        let mut left = self.members();
+        for _ in 0..(TEARDOWN.as_millis() / 50 + 1) {
+            if left.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            left = self.members();
+        }
+        if !left.is_empty() {
+            eprintln!(
+                "warning: {}: processes still alive {TEARDOWN:?} after the host was stopped: {left:?}",
+                self.name
+            );
+        }
         for s in &mut self.services {
             if wait_deadline(&mut s.child, Duration::from_secs(10)).is_none() {
                 eprintln!(

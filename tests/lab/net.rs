@@ -23,6 +23,11 @@ const IP_TIMEOUT: Duration = Duration::from_secs(30);
 /// `ip netns exec NS` bind-mounts every file of this directory's `NS/`
 /// subdirectory over the file of the same name in /etc.
 const ETC_NETNS: &str = "/etc/netns";
+/// Held while a lab creates a directory in [`ETC_NETNS`] or removes
+/// [`ETC_NETNS`] itself: the two labs run side by side in one process, and
+/// one finding it empty and removing it just as the other has created it
+/// but not yet its own subdirectory would fail the other's attach.
+static ETC_NETNS_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// One host's end of the network.
 #[derive(Clone, Debug)]
@@ -91,7 +96,11 @@ impl Network {
         let netns = format!("{}{n}", self.prefix);
         self.add_netns(&netns);
         let dir = Path::new(ETC_NETNS).join(&netns);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        {
+            let _etc = ETC_NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            fs::create_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        }
         self.etc_dirs.push(dir.clone());
         super::harness::write_file(&dir.join("hosts"), hosts_file.as_bytes(), 0o644);
 
@@ -161,7 +170,9 @@ impl Drop for Network {
                 eprintln!("warning: could not remove {}: {e}", dir.display());
             }
         }
-        // Only if empty, i.e. the lab created it.
+        // Only if empty, i.e. the lab created it (and the other lab of this
+        // process is not creating its directory in it right now).
+        let _etc = ETC_NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let _ = fs::remove_dir(ETC_NETNS);
     }
 }

@@ -38,6 +38,8 @@ const PRE_FAULT: Duration = Duration::from_secs(2);
 /// How long the VIP is watched for a failback after a restored piece is
 /// back in the VRRP group.
 const FAILBACK_WATCH: Duration = Duration::from_secs(2);
+/// How long an expected failback is waited for.
+const FAILBACK_MAX: Duration = Duration::from_secs(20);
 /// The steady state.
 const STEADY: Duration = Duration::from_secs(60);
 const STEADY_SAMPLE: Duration = Duration::from_millis(300);
@@ -602,21 +604,29 @@ fn rejoin_vrrp(
             ),
         ),
     }
-    std::thread::sleep(FAILBACK_WATCH);
-    let events = lab.vip().events();
     let n = lab.lbs.len();
     // Who else held the VIP when `lb` came back (a SIGKILLed keepalived
     // leaves `lb` itself holding a stale one).
-    let others: Vec<usize> = super::vip::holders_at(&events, n, t_restore)
+    let others: Vec<usize> = super::vip::holders_at(&lab.vip().events(), n, t_restore)
         .into_iter()
         .filter(|&h| h != lb)
         .collect();
-    let t_back = failback_time(lab, lb, t_restore);
-    let happened = t_back.is_some();
     let outranks = others
         .iter()
         .all(|&h| plan.load_balancers[lb].priority > plan.load_balancers[h].priority);
     let expected = plan.keepalived.preempt && outranks;
+    // A failback the spec expects is waited for (bounded: a loaded machine
+    // may take longer than the watch); one it rules out can only be
+    // watched for. Either way the VIP is then watched FAILBACK_WATCH more.
+    if expected {
+        poll(FAILBACK_MAX, Duration::from_millis(100), || {
+            failback_time(lab, lb, t_restore)
+        });
+    }
+    std::thread::sleep(FAILBACK_WATCH);
+    let events = lab.vip().events();
+    let t_back = failback_time(lab, lb, t_restore);
+    let happened = t_back.is_some();
     r.figure("failback", if happened { "yes" } else { "no" });
     r.require(
         happened == expected,
@@ -666,10 +676,16 @@ fn broker_kill(lab: &mut Lab, _fb: &mut Vec<Failback>) -> ScenarioResult {
         .position(|b| b.node_name == leader)
         .unwrap_or_else(|| panic!("leader {leader} is not a broker"));
     let (wl, _) = begin(lab, "broker-kill");
-    let pids = lab.brokers[victim].pids("beam.smp");
+    // The Erlang VM must take the signal; a short-lived child of it that
+    // exits first is gone, not an error.
+    let vm = lab.brokers[victim].tree("beam.smp");
     r.fault = format!("SIGKILL {leader} (leads {q})");
     let t_fault = now();
-    lab.brokers[victim].signal(&pids, "KILL");
+    lab.brokers[victim].signal(&[vm.main], &vm.helpers(), "KILL");
+    r.require(
+        lab.brokers[victim].wait_gone("beam.smp", Duration::from_secs(15)),
+        format!("{leader}'s Erlang VM did not exit after SIGKILL"),
+    );
     let t_end = finish(lab, &mut r, wl, t_fault);
     probe_outage(lab, &mut r, t_fault, t_end, None);
     r.target(
@@ -685,7 +701,8 @@ fn broker_kill(lab: &mut Lab, _fb: &mut Vec<Failback>) -> ScenarioResult {
     }
     let _ = t_end;
 
-    // Debian's unit restarts a failed broker after RestartSec=10.
+    // Debian's unit restarts a failed broker after RestartSec=10 (systemd
+    // first waits for the unit's last process to end: wait_gone above).
     sleep_until(t_fault + RABBITMQ_RESTART_SEC.as_secs_f64());
     lab.brokers[victim].reap();
     let t_restart = now();
@@ -711,13 +728,19 @@ fn haproxy_kill(lab: &mut Lab, failbacks: &mut Vec<Failback>) -> ScenarioResult 
     let mut r = ScenarioResult::new("haproxy-kill", "");
     let (wl, _q) = begin(lab, "haproxy-kill");
     let h = holder(lab);
-    let pids = lab.lbs[h].pids("haproxy");
+    // The master must take the signal; a worker that exits as its master
+    // dies (or the master as its last worker does) is gone, not an error.
+    let haproxy = lab.lbs[h].tree("haproxy");
     r.fault = format!(
         "SIGKILL HAProxy on {} (VIP holder), kept down",
         lab.lbs[h].name
     );
     let t_fault = now();
-    lab.lbs[h].signal(&pids, "KILL");
+    lab.lbs[h].signal(&[haproxy.main], &haproxy.helpers(), "KILL");
+    r.require(
+        lab.lbs[h].wait_gone("haproxy", Duration::from_secs(15)),
+        "HAProxy did not exit after SIGKILL",
+    );
     let t_end = finish(lab, &mut r, wl, t_fault);
     vip_moved(lab, &mut r, h, t_fault, t_end);
     probe_outage(lab, &mut r, t_fault, t_end, Some(h));
@@ -727,7 +750,8 @@ fn haproxy_kill(lab: &mut Lab, failbacks: &mut Vec<Failback>) -> ScenarioResult 
     );
 
     // haproxy.service's Restart=always would restart it within 100 ms; the
-    // scenario kept it down (a crash loop) and now lets it come back.
+    // scenario kept it down (a crash loop) and now lets it come back (every
+    // old process is gone: wait_gone above, as systemd waits for the unit).
     lab.lbs[h].reap();
     let offset = lab.keepalived_log(h).len();
     let t_restore = now();
@@ -739,41 +763,14 @@ fn haproxy_kill(lab: &mut Lab, failbacks: &mut Vec<Failback>) -> ScenarioResult 
     r
 }
 
-/// The main keepalived process (whose parent is not keepalived).
-fn keepalived_main(lab: &Lab, lb: usize) -> Vec<u32> {
-    let all = lab.lbs[lb].pids("keepalived");
-    let main: Vec<u32> = all
-        .iter()
-        .copied()
-        .filter(|p| {
-            let status = read_lossy(Path::new(&format!("/proc/{p}/status")));
-            let ppid = status
-                .lines()
-                .find_map(|l| l.strip_prefix("PPid:"))
-                .and_then(|v| v.trim().parse::<u32>().ok())
-                .unwrap_or(0);
-            !all.contains(&ppid)
-        })
-        .collect();
-    assert_eq!(
-        main.len(),
-        1,
-        "{}: keepalived processes {all:?}",
-        lab.lbs[lb].name
-    );
-    main
-}
-
 fn keepalived_death(lab: &mut Lab, failbacks: &mut Vec<Failback>, signal: &str) -> ScenarioResult {
     let name = format!("keepalived-{}", signal.to_ascii_lowercase());
     let mut r = ScenarioResult::new(&name, "");
     let (wl, _q) = begin(lab, &name);
     let h = holder(lab);
-    let pids = if signal == "KILL" {
-        lab.lbs[h].pids("keepalived")
-    } else {
-        keepalived_main(lab, h)
-    };
+    // The main process, its VRRP child, and any script run the VRRP child
+    // has just forked (short-lived: gone is not an error).
+    let tree = lab.lbs[h].tree("keepalived");
     r.fault = format!(
         "SIG{signal} {} keepalived on {} (VIP holder)",
         if signal == "KILL" {
@@ -790,13 +787,17 @@ fn keepalived_death(lab: &mut Lab, failbacks: &mut Vec<Failback>, signal: &str) 
         // parent dies and would then release the VIP cleanly, depending on
         // the order the signals land in: it is stopped first, so it cannot.
         // (Not the main process: its parent, nsenter, would stop too.)
-        let main = keepalived_main(lab, h);
-        let children: Vec<u32> = pids.iter().copied().filter(|p| !main.contains(p)).collect();
-        if !children.is_empty() {
-            lab.lbs[h].signal(&children, "STOP");
+        // The main process's children must be stopped; a script run
+        // that ends meanwhile is gone.
+        if !tree.children.is_empty() {
+            lab.lbs[h].signal(&tree.children, &tree.rest, "STOP");
         }
+        let mut targets = vec![tree.main];
+        targets.extend(&tree.children);
+        lab.lbs[h].signal(&targets, &tree.rest, "KILL");
+    } else {
+        lab.lbs[h].signal(&[tree.main], &[], signal);
     }
-    lab.lbs[h].signal(&pids, signal);
     let gone = lab.lbs[h].wait_gone("keepalived", Duration::from_secs(15));
     r.require(gone, "keepalived did not exit");
     let t_gone = now();

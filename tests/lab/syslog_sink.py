@@ -21,8 +21,14 @@ def main():
     except FileNotFoundError:
         pass
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(path)
-    # HAProxy sends after dropping privileges to its own user.
+    # HAProxy sends after dropping privileges to its own user: the socket
+    # is created writable for everyone (umask 0 for the bind), so it is
+    # never there without being usable.
+    old_umask = os.umask(0)
+    try:
+        s.bind(path)
+    finally:
+        os.umask(old_umask)
     os.chmod(path, 0o666)
     s.settimeout(1.0)
     deadline = time.monotonic() + max_s

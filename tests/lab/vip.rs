@@ -7,12 +7,19 @@ use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::harness::{run, Bins};
 use super::report::now;
+
+/// A throwaway address each monitor must report before the watch counts
+/// as started (loopback range: never a VIP, never routed).
+const MARKER: &str = "127.77.77.77/32";
+/// How long a monitor may take to subscribe.
+const SUBSCRIBE: Duration = Duration::from_secs(30);
 
 /// One change of one load balancer's VIP state.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,6 +63,8 @@ impl VipWatch {
             readers: Vec::new(),
         };
         let needle = format!(" inet {vip}/");
+        let marker = format!(" inet {MARKER} ");
+        let mut subscribed = Vec::new();
         for (i, lb) in w.lbs.iter().enumerate() {
             let mut child = Command::new(bins.get("setpriv"))
                 .args(["--pdeathsig", "KILL"])
@@ -67,11 +76,15 @@ impl VipWatch {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start ip monitor: {e}"));
             let out = child.stdout.take().expect("piped stdout");
-            let (events, needle) = (events.clone(), needle.clone());
+            let (events, needle, marker) = (events.clone(), needle.clone(), marker.clone());
+            let seen = Arc::new(AtomicBool::new(false));
+            subscribed.push(seen.clone());
             w.readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(out).lines() {
                     let Ok(line) = line else { break };
-                    if line.contains(&needle) {
+                    if line.contains(&marker) {
+                        seen.store(true, Ordering::SeqCst);
+                    } else if line.contains(&needle) {
                         let held = !line.starts_with("Deleted");
                         let e = VipEvent {
                             t: now(),
@@ -84,8 +97,11 @@ impl VipWatch {
             }));
             w.monitors.push(child);
         }
-        // The monitors need a moment to subscribe; then the state as of now.
-        std::thread::sleep(Duration::from_millis(200));
+        // Each monitor is listening once it reports an address added after
+        // it started; then the state as of now.
+        for (lb, seen) in w.lbs.iter().zip(&subscribed) {
+            w.await_subscribed(lb, seen);
+        }
         let t = now();
         let held = w.sample();
         let mut ev = w.events.lock().expect("vip events");
@@ -94,6 +110,37 @@ impl VipWatch {
         }
         drop(ev);
         w
+    }
+
+    /// Adds and removes [`MARKER`] on `lb`'s loopback until its monitor
+    /// has reported it (bounded).
+    fn await_subscribed(&self, lb: &Watched, seen: &AtomicBool) {
+        let start = Instant::now();
+        let addr = |verb: &str| {
+            run(
+                Command::new(&self.ip).args(["-n", &lb.netns, "addr", verb, MARKER, "dev", "lo"]),
+                Duration::from_secs(10),
+            )
+        };
+        let step = Duration::from_millis(20);
+        for _ in 0..(SUBSCRIBE.as_millis() / 500 + 1) {
+            addr("add").expect_success(&format!("{}: ip addr add {MARKER} dev lo", lb.netns));
+            for _ in 0..25 {
+                if seen.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(step);
+            }
+            addr("del").expect_success(&format!("{}: ip addr del {MARKER} dev lo", lb.netns));
+            if seen.load(Ordering::SeqCst) || start.elapsed() >= SUBSCRIBE {
+                break;
+            }
+        }
+        assert!(
+            seen.load(Ordering::SeqCst),
+            "{}: `ip monitor address` did not report a test address within {SUBSCRIBE:?}",
+            lb.netns
+        );
     }
 
     /// Which load balancers hold the VIP right now (`ip addr show`).
