@@ -31,6 +31,8 @@ STAGES=(
     "fmt|no|cargo fmt --check"
     "clippy|no|cargo clippy --all-targets -- -D warnings"
     "unit|no|cargo test (unit, snapshot, CLI, doctests)"
+    "example|no|cargo run --example embed (the library embedded in a Rust program)"
+    "lib-only|no|the library without the CLI: clippy --no-default-features, cargo doc -D warnings"
     "real-tools|yes|cargo test --test real_tools -- --ignored --test-threads=1"
     "cloud-init|yes|cargo test --test cloud_init_tools -- --ignored"
     "safe-writes|yes|cargo test --test safe_writes -- --ignored (full disk, read-only directory)"
@@ -338,6 +340,11 @@ stage_toolchain() {
 stage_fmt() { cargo fmt --check; }
 stage_clippy() { cargo clippy --all-targets -- -D warnings; }
 stage_unit() { cargo test; }
+stage_example() { cargo run --quiet --example embed >/dev/null; }
+stage_lib-only() {
+    cargo clippy --no-default-features --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+}
 stage_real-tools() { cargo test --test real_tools -- --ignored --test-threads=1; }
 stage_cloud-init() { cargo test --test cloud_init_tools -- --ignored; }
 stage_safe-writes() { cargo test --test safe_writes -- --ignored; }
