@@ -250,7 +250,7 @@ fn host_files_evaluate_to_the_rendered_values() {
             .write(dir.path(), &Default::default())
             .unwrap();
         for host in &output.plan.hosts {
-            let expected = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
+            let expected = rmqgen::render::nixos::host_module(&output.plan, &output.roles, host)
                 .unwrap()
                 .to_json();
             let got = eval_json(

@@ -117,7 +117,7 @@ fn nixos_hosts_carry_the_cloud_init_settings() {
             .collect();
         for host in &nixos.plan.hosts {
             let at = format!("{example}: {}", host.name);
-            let m = rmqgen::render::nixos::host_module(&nixos.plan, &nixos.bundle, host)
+            let m = rmqgen::render::nixos::host_module(&nixos.plan, &nixos.roles, host)
                 .unwrap()
                 .to_json();
             // The NIC Terraform creates (with the plan's MAC) gets the name
@@ -356,7 +356,7 @@ fn nixos_files_name_secrets_by_path_only() {
     for path in examples() {
         let output = compile(&path, "nixos");
         for host in &output.plan.hosts {
-            let m = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
+            let m = rmqgen::render::nixos::host_module(&output.plan, &output.roles, host)
                 .unwrap()
                 .to_json();
             walk("", &m, &format!("{}: {}", path.display(), host.name));
@@ -399,7 +399,7 @@ fn nixos_seed_writes_what_the_modules_read() {
         let output = compile(&path, "nixos");
         for host in &output.plan.hosts {
             let at = format!("{}: {}", path.display(), host.name);
-            let files = host_files(&output.plan, &output.bundle, host);
+            let files = host_files(&output.plan, &output.roles, host);
             let written: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
             for f in &files {
                 assert!(
@@ -411,7 +411,7 @@ fn nixos_seed_writes_what_the_modules_read() {
                 assert!(f.mode & 0o077 == 0, "{at}: {} is {:o}", f.path, f.mode);
                 assert!(!f.defer && !f.append, "{at}: {}", f.path);
             }
-            let m = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
+            let m = rmqgen::render::nixos::host_module(&output.plan, &output.roles, host)
                 .unwrap()
                 .to_json();
             let r = &m["services"]["rmqgen"];

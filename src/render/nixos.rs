@@ -32,8 +32,8 @@
 use serde::Serialize;
 
 use super::nix::{self, Entry, Value};
-use super::render_template;
-use crate::bundle::{Artifact, Bundle};
+use super::roles::RoleFile;
+use super::{render_template, Roles};
 use crate::error::Error;
 use crate::plan::{defaults, paths, Host, Plan, Role};
 
@@ -66,11 +66,15 @@ const CHECK_NAME: &str = "chk_haproxy";
 const ROOT_DEVICE: &str = "/dev/disk/by-label/nixos";
 const GRUB_DEVICE: &str = "/dev/vda";
 
-fn text<'a>(bundle: &'a Bundle, path: &str) -> Result<&'a str, Error> {
-    bundle
-        .get(path)
-        .map(Artifact::text)
-        .ok_or_else(|| Error::Internal(format!("the NixOS renderer needs {path}")))
+/// The role file of one load balancer.
+fn of_host<'a>(
+    files: &'a std::collections::BTreeMap<String, RoleFile>,
+    host: &str,
+) -> Result<&'a str, Error> {
+    files
+        .get(host)
+        .map(|f| f.contents.as_str())
+        .ok_or_else(|| Error::Internal(format!("no role file for load balancer {host}")))
 }
 
 fn secret_path(plan: &Plan, id: &str) -> Result<String, Error> {
@@ -171,7 +175,7 @@ fn networking(plan: &Plan, host: &Host) -> Value {
     attrs(entries)
 }
 
-fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
+fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
     let r = &plan.rabbitmq;
     let node = plan
         .brokers
@@ -203,7 +207,7 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
             r.policy.membership_reconciliation,
         ),
         Entry::new("plugins", nix::strings(&r.plugins)),
-        Entry::new("definitions", text(bundle, "rabbitmq/definitions.json")?),
+        Entry::new("definitions", roles.broker.definitions.contents.as_str()),
         Entry::new("definitionsPath", paths::DEFINITIONS),
         Entry::new(
             "cookieFile",
@@ -216,7 +220,7 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
             "bootstrap",
             attrs(vec![
                 Entry::new("enable", true),
-                Entry::new("script", text(bundle, "bootstrap/queue-ha-policy.sh")?),
+                Entry::new("script", roles.broker.bootstrap.contents.as_str()),
                 Entry::new(
                     "secretFiles",
                     nix::strings(r.users.iter().map(|u| &u.password_file)),
@@ -227,7 +231,7 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
     Ok(attrs(entries))
 }
 
-fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>, Error> {
+fn load_balancer(plan: &Plan, roles: &Roles, host: &Host) -> Result<Vec<Entry>, Error> {
     let h = &plan.haproxy;
     let k = &plan.keepalived;
     let lb = plan
@@ -240,10 +244,7 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
     ports.push(h.stats.port);
     let haproxy = attrs(vec![
         Entry::new("enable", true),
-        Entry::new(
-            "config",
-            text(bundle, &format!("haproxy/{}/haproxy.cfg", lb.name))?,
-        ),
+        Entry::new("config", of_host(&roles.haproxy.configs, &lb.name)?),
         Entry::new(
             "environmentFile",
             Value::from(secret_path(plan, "haproxy-stats-password")?).default_priority(),
@@ -277,7 +278,7 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
         Entry::new(
             "check",
             attrs(vec![
-                Entry::new("script", text(bundle, "keepalived/check-haproxy.sh")?),
+                Entry::new("script", roles.keepalived.check_script.contents.as_str()),
                 Entry::new("path", paths::CHECK_SCRIPT),
                 Entry::new("name", CHECK_NAME),
                 Entry::new("interval", interval),
@@ -298,7 +299,7 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
 /// The NixOS module of one host, as a value: what `nixos/<host>.nix`
 /// holds after its `{ lib, ... }:` header. Tests compare it with the
 /// cloud-init artifacts and with what Nix evaluates the file to.
-pub fn host_module(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
+pub fn host_module(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
     let mut entries = vec![
         nic_name(plan, host),
         Entry::new("networking", networking(plan, host)),
@@ -306,14 +307,14 @@ pub fn host_module(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, E
     match host.role {
         Role::Broker => entries.push(Entry::new(
             "services.rmqgen.broker",
-            broker(plan, bundle, host)?,
+            broker(plan, roles, host)?,
         )),
-        Role::LoadBalancer => entries.extend(load_balancer(plan, bundle, host)?),
+        Role::LoadBalancer => entries.extend(load_balancer(plan, roles, host)?),
     }
     Ok(attrs(entries))
 }
 
-fn host_file(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<String, Error> {
+fn host_file(plan: &Plan, roles: &Roles, host: &Host) -> Result<String, Error> {
     let role = match host.role {
         Role::Broker => "broker",
         Role::LoadBalancer => "load balancer",
@@ -325,7 +326,7 @@ fn host_file(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<String, Error>
          {{ lib, ... }}:\n{}\n",
         host.name,
         plan.name,
-        host_module(plan, bundle, host)?.print(0)?
+        host_module(plan, roles, host)?.print(0)?
     ))
 }
 
@@ -439,13 +440,14 @@ struct FlakeCtx<'a> {
     description: String,
 }
 
-/// Adds `nixos/` for a plan whose provisioning is NixOS.
-pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
+/// The files of `nixos/` (bundle path, text), for a plan whose
+/// provisioning is NixOS.
+pub(super) fn render(plan: &Plan, roles: &Roles) -> Result<Vec<(String, String)>, Error> {
     let mut files = Vec::new();
     for host in &plan.hosts {
         files.push((
             format!("nixos/{}.nix", host.name),
-            host_file(plan, bundle, host)?,
+            host_file(plan, roles, host)?,
         ));
     }
     files.push(("nixos/common.nix".into(), common_file(plan)?));
@@ -473,8 +475,5 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
     for (name, source) in MODULES {
         files.push((format!("nixos/rmqgen/{name}"), (*source).to_string()));
     }
-    for (path, text) in files {
-        bundle.insert(path, Artifact::file(text));
-    }
-    Ok(())
+    Ok(files)
 }
