@@ -22,12 +22,15 @@
 //! The modules travel with the hosts (rather than as a flake input) so the
 //! options a host file sets are always the ones that rmqgen version defines.
 //!
-//! Values are computed once: where nixpkgs takes free text (HAProxy's
-//! configuration, the check and bootstrap scripts, the definitions) a host
-//! file carries the very artifact text the cloud-init path installs; typed
-//! options (priorities, peers, router id, ports, ...) come from the same
-//! [`Plan`] fields the templates read. No secret is in any of these files:
-//! they name the paths where the secrets are provided on the hosts.
+//! One source per role file: a host file hands the modules the very role
+//! files the cloud-init path installs ([`Roles`]): rabbitmq.conf,
+//! enabled_plugins, definitions.json, haproxy.cfg, keepalived.conf and the
+//! check and bootstrap scripts, as text. The modules install them and wire
+//! the services around them; the few typed options a host file still sets
+//! are that wiring (node name, ports to open, the VIP a dead keepalived
+//! leaves behind, where the secrets are), from the same [`Plan`] fields the
+//! templates read. No secret is in any of these files: they name the paths
+//! where the secrets are provided on the hosts.
 
 use serde::Serialize;
 
@@ -57,9 +60,6 @@ pub const MODULES: &[(&str, &str)] = &[
 /// own: validation rejects them.
 pub(crate) const OWN_FILES: &[&str] = &["common", "flake", "image", "site"];
 
-/// Name of the keepalived `vrrp_script` (as `keepalived.conf.j2` writes it).
-const CHECK_NAME: &str = "chk_haproxy";
-
 /// The disk of the VM image (nixpkgs' `make-disk-image`, as
 /// nixos-generators' qcow format builds it): an ext4 root labelled `nixos`,
 /// GRUB on the first virtio disk.
@@ -81,16 +81,6 @@ fn secret_path(plan: &Plan, id: &str) -> Result<String, Error> {
     plan.secret(id)
         .map(|s| s.install_path())
         .ok_or_else(|| Error::Internal(format!("no secret {id} in the plan")))
-}
-
-fn whole_seconds(ms: u32) -> Result<u32, Error> {
-    if ms % 1000 == 0 {
-        Ok(ms / 1000)
-    } else {
-        Err(Error::Internal(format!(
-            "{ms} ms is not whole seconds (validation should have said so)"
-        )))
-    }
 }
 
 fn attrs(entries: Vec<Entry>) -> Value {
@@ -185,12 +175,9 @@ fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
     let mut entries = vec![
         Entry::new("enable", true),
         Entry::new("version", r.version.to_string()),
-        Entry::new("clusterName", plan.name.as_str()),
         Entry::new("nodeName", node.node_name.as_str()),
-        Entry::new(
-            "clusterNodes",
-            nix::strings(plan.brokers.iter().map(|b| &b.node_name)),
-        ),
+        Entry::new("configText", roles.broker.conf.contents.as_str()),
+        Entry::new("enabledPluginsText", roles.broker.plugins.contents.as_str()),
         Entry::new(
             "ports",
             attrs(vec![
@@ -200,13 +187,8 @@ fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
                 Entry::new("distribution", r.ports.distribution),
             ]),
         ),
-        Entry::new("heartbeat", r.heartbeat_s),
-        Entry::new("partitionHandling", r.partition_handling),
-        Entry::new(
-            "quorumMembershipReconciliation",
-            r.policy.membership_reconciliation,
-        ),
         Entry::new("plugins", nix::strings(&r.plugins)),
+        Entry::new("openFirewall", true),
         Entry::new("definitions", roles.broker.definitions.contents.as_str()),
         Entry::new("definitionsPath", paths::DEFINITIONS),
         Entry::new(
@@ -233,7 +215,6 @@ fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
 
 fn load_balancer(plan: &Plan, roles: &Roles, host: &Host) -> Result<Vec<Entry>, Error> {
     let h = &plan.haproxy;
-    let k = &plan.keepalived;
     let lb = plan
         .load_balancers
         .iter()
@@ -254,41 +235,25 @@ fn load_balancer(plan: &Plan, roles: &Roles, host: &Host) -> Result<Vec<Entry>, 
             "frontendPorts",
             Value::List(ports.into_iter().map(Value::from).collect()),
         ),
+        Entry::new("openFirewall", true),
     ]);
-    let interval = whole_seconds(k.check_interval_ms)?;
+    // keepalived.conf holds the instance; the VIP, prefix and interface are
+    // what the unit removes when keepalived dies without doing so.
     let keepalived = attrs(vec![
         Entry::new("enable", true),
+        Entry::new("configText", of_host(&roles.keepalived.configs, &lb.name)?),
         Entry::new("interface", plan.network.interface.as_str()),
         Entry::new("virtualIp", plan.vip.to_string()),
         Entry::new("prefixLength", u32::from(plan.network.prefix)),
-        Entry::new("virtualRouterId", k.virtual_router_id),
-        Entry::new("instanceName", k.instance.as_str()),
-        Entry::new("routerId", lb.name.as_str()),
-        Entry::new("priority", lb.priority),
-        Entry::new("initialState", lb.initial_state),
-        Entry::new("preempt", k.preempt),
-        Entry::new("vrrpVersion", k.vrrp_version),
-        Entry::new("advertIntervalMs", k.advert_int_ms),
-        Entry::new("unicastSourceIp", k.unicast.then(|| lb.address.to_string())),
-        Entry::new(
-            "unicastPeers",
-            nix::strings(lb.peers.iter().filter(|_| k.unicast)),
-        ),
-        Entry::new("authPass", k.auth_pass.clone()),
         Entry::new(
             "check",
             attrs(vec![
                 Entry::new("script", roles.keepalived.check_script.contents.as_str()),
                 Entry::new("path", paths::CHECK_SCRIPT),
-                Entry::new("name", CHECK_NAME),
-                Entry::new("interval", interval),
-                Entry::new("timeout", interval),
-                Entry::new("fall", k.check_fall),
-                Entry::new("rise", k.check_rise),
-                Entry::new("weight", k.track_weight),
                 Entry::new("user", paths::SCRIPT_USER),
             ]),
         ),
+        Entry::new("openFirewall", true),
     ]);
     Ok(vec![
         Entry::new("services.rmqgen.loadBalancer", haproxy),
