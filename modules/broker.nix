@@ -8,10 +8,14 @@
 #   the listeners and the pinned distribution port;
 # - definitions imported at boot, and the queue-HA bootstrap as an
 #   idempotent oneshot unit that runs once every broker is up;
-# - firewall ports (AMQP, management, Prometheus, epmd, distribution).
+# - firewall ports (AMQP, management, Prometheus, epmd, distribution), when
+#   openFirewall is set.
 #
-# rmqgen renders the values of these options from its spec; the module also
-# works on its own.
+# Two ways to configure RabbitMQ itself: rmqgen's generated hosts set
+# `configText` and `enabledPluginsText` to the very rabbitmq.conf and
+# enabled_plugins it renders for every other distribution (one source: the
+# files on a NixOS broker are byte for byte those cloud-init writes). Used on
+# its own, the module writes rabbitmq.conf from the typed options below.
 {
   config,
   lib,
@@ -30,12 +34,16 @@ let
   cfg = config.services.rmqgen.broker;
   dataDir = config.services.rabbitmq.dataDir;
   hasPlugin = name: builtins.elem name cfg.plugins;
+  rendered = cfg.configText != null;
+  confPath = "/etc/rabbitmq/rabbitmq.conf";
+  pluginsPath = "/etc/rabbitmq/enabled_plugins";
 
-  # rabbitmq.conf, key by key; the same keys rmqgen writes into the
-  # rabbitmq.conf it renders for other distributions.
+  # rabbitmq.conf from the typed options, key by key (without configText).
   settings =
-    {
+    lib.optionalAttrs (cfg.clusterName != null) {
       "cluster_name" = cfg.clusterName;
+    }
+    // {
       "cluster_formation.peer_discovery_backend" = "classic_config";
       "listeners.tcp.default" = toString cfg.ports.amqp;
       "distribution.listener.port_range.min" = toString cfg.ports.distribution;
@@ -102,10 +110,37 @@ in
       '';
     };
 
+    configText = mkOption {
+      type = types.nullOr types.lines;
+      default = null;
+      example = literalExpression "builtins.readFile ./rabbitmq.conf";
+      description = ''
+        The whole rabbitmq.conf, as rmqgen renders it. Installed as is at
+        {file}`${confPath}` (0640, root:rabbitmq) and read by RabbitMQ; the
+        options that only shape rabbitmq.conf (clusterName, clusterNodes,
+        heartbeat, partitionHandling, quorumMembershipReconciliation,
+        extraSettings) are then not used. It is written to the Nix store:
+        no secret belongs in it. `null`: rabbitmq.conf is written from the
+        typed options.
+      '';
+    };
+
+    enabledPluginsText = mkOption {
+      type = types.nullOr types.lines;
+      default = null;
+      example = "[rabbitmq_management,rabbitmq_prometheus].\n";
+      description = ''
+        The whole enabled_plugins file (an Erlang list of atoms ending in a
+        full stop), as rmqgen renders it; installed at {file}`${pluginsPath}`.
+        `null`: written from {option}`services.rmqgen.broker.plugins`.
+      '';
+    };
+
     clusterName = mkOption {
-      type = types.str;
+      type = types.nullOr types.str;
+      default = null;
       example = "rmq-prod";
-      description = "The cluster name (`cluster_name`).";
+      description = "The cluster name (`cluster_name`); required without configText.";
     };
 
     nodeName = mkOption {
@@ -120,7 +155,8 @@ in
     };
 
     clusterNodes = mkOption {
-      type = types.nonEmptyListOf types.str;
+      type = types.listOf types.str;
+      default = [ ];
       example = [
         "rabbit@rabbitmq-1"
         "rabbit@rabbitmq-2"
@@ -129,6 +165,7 @@ in
       description = ''
         Every broker's node name. The brokers find each other from this list
         at first boot (classic_config peer discovery): no `join_cluster`.
+        Required without configText (which lists them itself).
       '';
     };
 
@@ -175,7 +212,10 @@ in
         "rabbitmq_management"
         "rabbitmq_prometheus"
       ];
-      description = "Plugins to enable.";
+      description = ''
+        Plugins to enable (and, with openFirewall, whose ports to open).
+        With enabledPluginsText, list the same plugins here.
+      '';
     };
 
     definitions = mkOption {
@@ -225,7 +265,8 @@ in
 
     openFirewall = mkOption {
       type = types.bool;
-      default = true;
+      default = false;
+      example = true;
       description = ''
         Open AMQP, epmd (4369), the distribution port and, with their plugins,
         the management and Prometheus ports.
@@ -248,8 +289,9 @@ in
       script = mkOption {
         type = types.lines;
         default = "";
+        example = literalExpression "builtins.readFile ./queue-ha-policy.sh";
         description = ''
-          The idempotent bootstrap script (rmqgen's queue-ha-policy.sh): it
+          Required with bootstrap.enable. The idempotent bootstrap script (rmqgen's queue-ha-policy.sh): it
           applies the queue-HA policy, vhosts, users and permissions once all
           brokers run. It runs as root with the broker's node name and HOME,
           so rabbitmqctl uses the broker's cookie.
@@ -284,8 +326,20 @@ in
         message = "services.rmqgen.broker.cookieFile must be an absolute path outside the Nix store, not ${cfg.cookieFile}.";
       }
       {
-        assertion = builtins.elem cfg.nodeName cfg.clusterNodes;
+        assertion = rendered || (cfg.clusterName != null && cfg.clusterNodes != [ ]);
+        message = "services.rmqgen.broker needs clusterName and clusterNodes, or the whole rabbitmq.conf as configText.";
+      }
+      {
+        assertion = rendered || builtins.elem cfg.nodeName cfg.clusterNodes;
         message = "services.rmqgen.broker.nodeName ${cfg.nodeName} is not in services.rmqgen.broker.clusterNodes.";
+      }
+      {
+        assertion = !rendered || cfg.extraSettings == { };
+        message = "services.rmqgen.broker.extraSettings has no effect with configText: put the keys into the spec (or the text) instead.";
+      }
+      {
+        assertion = !cfg.bootstrap.enable || builtins.match "[[:space:]]*" cfg.bootstrap.script == null;
+        message = "services.rmqgen.broker.bootstrap.enable is set but bootstrap.script is empty: the unit would fail every 30 s. Set bootstrap.script (rmqgen's queue-ha-policy.sh) or disable the bootstrap.";
       }
       {
         assertion = builtins.all isOutsideStore cfg.bootstrap.secretFiles;
@@ -298,20 +352,53 @@ in
       inherit (cfg) package plugins;
       # Forced: nixpkgs adds listeners.tcp.1 = 127.0.0.1:5672 by default,
       # which would clash with the cluster listener on all interfaces.
-      configItems = lib.mkForce (settings // cfg.extraSettings);
+      # Unused with configText (RABBITMQ_CONFIG_FILE points at it instead).
+      configItems = lib.mkForce (if rendered then { } else settings // cfg.extraSettings);
     };
 
-    environment.etc = mkIf (cfg.definitions != null) {
-      ${lib.removePrefix "/etc/" cfg.definitionsPath} = {
-        text = cfg.definitions;
-        mode = "0640";
-        user = "root";
-        group = "rabbitmq";
-      };
-    };
+    # The rendered files, installed as is (copies, not store symlinks), at
+    # the paths the Debian packages read them from.
+    environment.etc = lib.mkMerge [
+      (mkIf (cfg.definitions != null) {
+        ${lib.removePrefix "/etc/" cfg.definitionsPath} = {
+          text = cfg.definitions;
+          mode = "0640";
+          user = "root";
+          group = "rabbitmq";
+        };
+      })
+      (mkIf rendered {
+        ${lib.removePrefix "/etc/" confPath} = {
+          text = cfg.configText;
+          mode = "0640";
+          user = "root";
+          group = "rabbitmq";
+        };
+      })
+      (mkIf (cfg.enabledPluginsText != null) {
+        ${lib.removePrefix "/etc/" pluginsPath} = {
+          text = cfg.enabledPluginsText;
+          mode = "0644";
+          user = "root";
+          group = "rabbitmq";
+        };
+      })
+    ];
 
     systemd.services.rabbitmq = {
-      environment.RABBITMQ_NODENAME = cfg.nodeName;
+      environment = {
+        RABBITMQ_NODENAME = cfg.nodeName;
+      }
+      // lib.optionalAttrs rendered { RABBITMQ_CONFIG_FILE = lib.mkForce confPath; }
+      // lib.optionalAttrs (cfg.enabledPluginsText != null) {
+        RABBITMQ_ENABLED_PLUGINS_FILE = lib.mkForce pluginsPath;
+      };
+      # The files in /etc are not part of the unit: restart when they change.
+      restartTriggers = lib.filter (t: t != null) [
+        cfg.configText
+        cfg.enabledPluginsText
+        cfg.definitions
+      ];
       serviceConfig.LoadCredential = [ "erlang-cookie:${cfg.cookieFile}" ];
       # Runs as the rabbitmq user; `install` replaces an older cookie.
       preStart = lib.mkBefore ''

@@ -8,6 +8,14 @@
 # once), the advert interval, VRRP version and authentication (through
 # extraConfig / extraGlobalDefs), ordering after HAProxy, VRRP in the
 # firewall, and removing the VIP when keepalived dies without doing so.
+#
+# Two ways to configure the instance: rmqgen's generated hosts set
+# `configText` to the keepalived.conf it renders for every other
+# distribution (one source), installed at /etc/keepalived/keepalived.conf
+# and run as is; the only change is the one absolute tool path a Debian
+# host has and NixOS lacks (`/bin/ss` in the notify hooks, pointed into the
+# store). Used on its own, the module builds the instance from the typed
+# options below through nixpkgs' vrrpInstances / vrrpScripts.
 {
   config,
   lib,
@@ -55,10 +63,80 @@ let
   authPass = if cfg.authPassFile != null then "\${RMQGEN_VRRP_AUTH_PASS}" else cfg.authPass;
   hasAuth = cfg.authPass != null || cfg.authPassFile != null;
   hasCheck = check.script != null;
+  rendered = cfg.configText != null;
+  confPath = "/etc/keepalived/keepalived.conf";
+
+  # The instance from the typed options, on nixpkgs' services.keepalived
+  # (without configText).
+  typed = {
+    enableScriptSecurity = true;
+    secretFile = mkIf (cfg.authPassFile != null) cfg.authPassFile;
+    extraGlobalDefs = ''
+      router_id ${cfg.routerId}
+      script_user ${check.user}
+      vrrp_version ${toString cfg.vrrpVersion}
+    '';
+
+    vrrpScripts = mkIf hasCheck {
+      ${check.name} = {
+        script = check.path;
+        inherit (check)
+          interval
+          timeout
+          fall
+          rise
+          weight
+          user
+          ;
+      };
+    };
+
+    vrrpInstances.${cfg.instanceName} = {
+      inherit (cfg) interface priority virtualRouterId;
+      state = cfg.initialState;
+      noPreempt = !cfg.preempt;
+      unicastSrcIp = cfg.unicastSourceIp;
+      unicastPeers = cfg.unicastPeers;
+      inherit virtualIps;
+      trackScripts = lib.optional hasCheck check.name;
+      extraConfig =
+        ''
+          advert_int ${seconds cfg.advertIntervalMs}
+          notify_backup "${resetSessions}" root
+          notify_fault "${resetSessions}" root
+        ''
+        + lib.optionalString hasAuth ''
+          authentication {
+            auth_type PASS
+            auth_pass ${authPass}
+          }
+        '';
+    };
+  };
+
+  # The rendered configuration with Debian's tool paths pointed into the
+  # store (NixOS has no /bin/ss); nothing else is changed.
+  renderedConf = lib.replaceStrings [ "\"/bin/ss " ] [ "\"${pkgs.iproute2}/bin/ss " ] cfg.configText;
 in
 {
   options.services.rmqgen.keepalived = {
     enable = mkEnableOption "the keepalived VRRP instance holding an rmqgen cluster's VIP";
+
+    configText = mkOption {
+      type = types.nullOr types.lines;
+      default = null;
+      example = lib.literalExpression "builtins.readFile ./keepalived.conf";
+      description = ''
+        The whole keepalived.conf, as rmqgen renders it. Installed at
+        {file}`${confPath}` and passed to keepalived with `-f`; the options
+        that only shape keepalived.conf (virtualRouterId, instanceName,
+        routerId, priority, initialState, preempt, vrrpVersion,
+        advertIntervalMs, unicast*, authPass, the check's timing) are then
+        not used. Its notify hooks' `/bin/ss` is pointed at the store's.
+        It is written to the Nix store. `null`: the instance is built from
+        the typed options.
+      '';
+    };
 
     interface = mkOption {
       type = types.str;
@@ -79,8 +157,10 @@ in
     };
 
     virtualRouterId = mkOption {
-      type = types.ints.between 1 255;
-      description = "VRRP virtual router id, unique on the L2 segment.";
+      type = types.nullOr (types.ints.between 1 255);
+      default = null;
+      example = 51;
+      description = "VRRP virtual router id, unique on the L2 segment. Required without configText.";
     };
 
     instanceName = mkOption {
@@ -97,8 +177,13 @@ in
     };
 
     priority = mkOption {
-      type = types.ints.between 1 254;
-      description = "VRRP priority: the highest healthy load balancer holds the VIP.";
+      type = types.nullOr (types.ints.between 1 254);
+      default = null;
+      example = 150;
+      description = ''
+        VRRP priority: the highest healthy load balancer holds the VIP.
+        Required without configText.
+      '';
     };
 
     initialState = mkOption {
@@ -177,7 +262,9 @@ in
           the local HAProxy has a live broker). Installed at
           {option}`services.rmqgen.keepalived.check.path` as a root-owned
           0755 file; a `#!/bin/bash` line is pointed at the store's bash.
-          `null`: no track script.
+          `null`: no track script, so nothing moves the VIP when HAProxy
+          fails (evaluation warns; with configText naming the script's path
+          it is an error).
         '';
       };
 
@@ -235,13 +322,32 @@ in
 
     openFirewall = mkOption {
       type = types.bool;
-      default = true;
+      default = false;
+      example = true;
       description = "Accept VRRP (IP protocol 112) and AH.";
     };
   };
 
   config = mkIf cfg.enable {
+    warnings = lib.optional (!rendered && !hasCheck) ''
+      services.rmqgen.keepalived.check.script is not set: no track script watches HAProxy, so
+      the VIP stays on this load balancer when its HAProxy fails. Set check.script (rmqgen's
+      check-haproxy.sh, or any script that fails while the local HAProxy cannot serve).
+    '';
+
     assertions = [
+      {
+        assertion = rendered || (cfg.virtualRouterId != null && cfg.priority != null);
+        message = "services.rmqgen.keepalived needs virtualRouterId and priority, or the whole keepalived.conf as configText.";
+      }
+      {
+        assertion = !rendered || hasCheck || !lib.hasInfix check.path cfg.configText;
+        message = "services.rmqgen.keepalived.configText tracks ${check.path}, but check.script is not set: keepalived would drop the track script and the VIP would never move.";
+      }
+      {
+        assertion = !rendered || (cfg.authPass == null && cfg.authPassFile == null);
+        message = "services.rmqgen.keepalived.authPass and authPassFile have no effect with configText (its authentication block is the spec's).";
+      }
       {
         assertion = !(cfg.authPass != null && cfg.authPassFile != null);
         message = "Set services.rmqgen.keepalived.authPass or authPassFile, not both.";
@@ -270,62 +376,31 @@ in
       }
     ];
 
-    services.keepalived = {
-      enable = true;
-      enableScriptSecurity = true;
-      openFirewall = cfg.openFirewall;
-      secretFile = mkIf (cfg.authPassFile != null) cfg.authPassFile;
-      extraGlobalDefs = ''
-        router_id ${cfg.routerId}
-        script_user ${check.user}
-        vrrp_version ${toString cfg.vrrpVersion}
-      '';
+    services.keepalived = lib.mkMerge [
+      {
+        enable = true;
+        openFirewall = cfg.openFirewall;
+      }
+      (mkIf (!rendered) typed)
+    ];
 
-      vrrpScripts = mkIf hasCheck {
-        ${check.name} = {
-          script = check.path;
-          inherit (check)
-            interval
-            timeout
-            fall
-            rise
-            weight
-            user
-            ;
+    # The rendered configuration, a copy at the Debian path, run as is.
+    environment.etc = lib.mkMerge [
+      (mkIf rendered {
+        ${lib.removePrefix "/etc/" confPath} = {
+          text = renderedConf;
+          mode = "0644";
         };
-      };
-
-      vrrpInstances.${cfg.instanceName} = {
-        inherit (cfg) interface priority virtualRouterId;
-        state = cfg.initialState;
-        noPreempt = !cfg.preempt;
-        unicastSrcIp = cfg.unicastSourceIp;
-        unicastPeers = cfg.unicastPeers;
-        inherit virtualIps;
-        trackScripts = lib.optional hasCheck check.name;
-        extraConfig =
-          ''
-            advert_int ${seconds cfg.advertIntervalMs}
-            notify_backup "${resetSessions}" root
-            notify_fault "${resetSessions}" root
-          ''
-          + lib.optionalString hasAuth ''
-            authentication {
-              auth_type PASS
-              auth_pass ${authPass}
-            }
-          '';
-      };
-    };
-
-    # A copy, not a symlink into the store: keepalived resolves a script's
-    # symlinks once at start, and checks that only root can change the path.
-    environment.etc = mkIf hasCheck {
-      ${lib.removePrefix "/etc/" check.path} = {
-        text = patchShebang check.script;
-        mode = "0755";
-      };
-    };
+      })
+      # A copy, not a symlink into the store: keepalived resolves a script's
+      # symlinks once at start, and checks that only root can change the path.
+      (mkIf hasCheck {
+        ${lib.removePrefix "/etc/" check.path} = {
+          text = patchShebang check.script;
+          mode = "0755";
+        };
+      })
+    ];
 
     users.users = mkIf (check.user != "root") {
       ${check.user} = {
@@ -354,6 +429,12 @@ in
         serviceConfig.Restart = "always";
         serviceConfig.RestartSec = "1s";
       }
+      # The rendered configuration instead of nixpkgs' generated one; the
+      # file in /etc is not part of the unit, so its text triggers restarts.
+      (mkIf rendered {
+        serviceConfig.ExecStart = lib.mkForce "${lib.getExe config.services.keepalived.package} -f ${confPath} -p /run/keepalived.pid";
+        restartTriggers = [ renderedConf ];
+      })
       # The check asks the local HAProxy; start after it when it runs here.
       (mkIf config.services.haproxy.enable {
         after = [ "haproxy.service" ];

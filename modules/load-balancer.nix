@@ -26,12 +26,29 @@ in
     enable = mkEnableOption "an HAProxy load balancer of an rmqgen cluster";
 
     config = mkOption {
-      type = types.lines;
+      type = types.nullOr types.lines;
+      default = null;
+      example = lib.literalExpression "builtins.readFile ./haproxy.cfg";
       description = ''
-        The HAProxy configuration (rmqgen renders one per load balancer).
-        Passed to {option}`services.haproxy.config` unchanged; it is written
-        to the Nix store, so it holds no secret: the statistics password is
-        referenced as an environment variable.
+        The whole HAProxy configuration, as text (rmqgen renders one per
+        load balancer; generated hosts set it). Passed to
+        {option}`services.haproxy.config` unchanged; it is written to the
+        Nix store, so it holds no secret: the statistics password is
+        referenced as an environment variable. Set this or
+        {option}`services.rmqgen.loadBalancer.configFile`.
+      '';
+    };
+
+    configFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      example = lib.literalExpression "./haproxy.cfg";
+      description = ''
+        A file holding the whole HAProxy configuration (for example the
+        `haproxy/<host>/haproxy.cfg` rmqgen rendered, kept beside your
+        flake): read at evaluation time and used as
+        {option}`services.rmqgen.loadBalancer.config`. It ends up in the
+        Nix store like that text.
       '';
     };
 
@@ -85,13 +102,18 @@ in
 
     openFirewall = mkOption {
       type = types.bool;
-      default = true;
+      default = false;
+      example = true;
       description = "Open {option}`services.rmqgen.loadBalancer.frontendPorts`.";
     };
   };
 
   config = mkIf cfg.enable {
     assertions = [
+      {
+        assertion = (cfg.config == null) != (cfg.configFile == null);
+        message = "services.rmqgen.loadBalancer needs the HAProxy configuration: set config (text) or configFile (a path), exactly one.";
+      }
       {
         assertion =
           cfg.environmentFile == null
@@ -102,7 +124,7 @@ in
 
     services.haproxy = {
       enable = true;
-      inherit (cfg) config;
+      config = if cfg.configFile != null then builtins.readFile cfg.configFile else cfg.config;
     };
 
     systemd.services.haproxy.serviceConfig = {

@@ -15,26 +15,7 @@
 }:
 let
   lib = import (nixpkgs + "/lib");
-  package = name: version: {
-    type = "derivation";
-    inherit name version;
-    pname = name;
-    outPath = "/nix/store/00000000000000000000000000000000-${name}-${version}";
-    meta.mainProgram = name;
-  };
-  pkgs = {
-    rabbitmq-server = package "rabbitmq-server" rabbitmqVersion;
-    haproxy = package "haproxy" "3.2.0";
-    keepalived = package "keepalived" "2.3.4";
-    coreutils = package "coreutils" "9.7";
-    gnugrep = package "gnugrep" "3.12";
-    bash = package "bash" "5.3";
-    envsubst = package "envsubst" "1.4.3";
-    iproute2 = package "iproute2" "6.14.0";
-    writeText = _: text: text;
-    writeScript = _: text: text;
-    writeShellScript = _: text: text;
-  };
+  pkgs = import ./stub-pkgs.nix { inherit rabbitmqVersion; };
   eval = lib.evalModules {
     specialArgs = {
       inherit pkgs;
@@ -54,6 +35,9 @@ let
   units = cfg.systemd.services;
   etc = name: cfg.environment.etc.${name} or null;
   keepalivedStart = units.keepalived.serviceConfig.ExecStart;
+  # A configuration file named by a unit: a file rmqgen's modules install
+  # in /etc, or (the stand-in writeText) nixpkgs' generated text itself.
+  fileText = p: if lib.hasPrefix "/etc/" p then (etc (lib.removePrefix "/etc/" p)).text else p;
 in
 {
   assertions = failed;
@@ -64,8 +48,8 @@ in
   users = lib.attrNames cfg.users.users;
   groups = lib.attrNames cfg.users.groups;
   rabbitmq = lib.optionalAttrs cfg.services.rabbitmq.enable {
-    conf = units.rabbitmq.environment.RABBITMQ_CONFIG_FILE;
-    enabledPlugins = units.rabbitmq.environment.RABBITMQ_ENABLED_PLUGINS_FILE;
+    conf = fileText units.rabbitmq.environment.RABBITMQ_CONFIG_FILE;
+    enabledPlugins = fileText units.rabbitmq.environment.RABBITMQ_ENABLED_PLUGINS_FILE;
     nodeName = units.rabbitmq.environment.RABBITMQ_NODENAME;
     loadCredential = units.rabbitmq.serviceConfig.LoadCredential;
     preStart = units.rabbitmq.preStart;
@@ -78,13 +62,14 @@ in
     inherit (units.haproxy) serviceConfig;
   };
   keepalived = lib.optionalAttrs cfg.services.keepalived.enable {
-    # ExecStart is "<keepalived> -f <the configuration> -p <pid file>"; the
-    # stand-in writeText made the configuration its own text.
+    # ExecStart is "<keepalived> -f <the configuration> -p <pid file>": the
+    # rendered file in /etc, or nixpkgs' (the stand-in writeText made it its
+    # own text).
     conf =
       let
         afterFlag = lib.last (lib.splitString " -f " keepalivedStart);
       in
-      lib.removeSuffix " -p /run/keepalived.pid" afterFlag;
+      fileText (lib.removeSuffix " -p /run/keepalived.pid" afterFlag);
     checkScript = etc "keepalived/check-haproxy.sh";
     inherit (units.keepalived) after serviceConfig;
   };

@@ -47,6 +47,10 @@ let
         type = types.lines;
         default = "";
       };
+      restartTriggers = mkOption {
+        type = types.listOf types.anything;
+        default = [ ];
+      };
       serviceConfig = unitSettings;
       unitConfig = unitSettings;
       timerConfig = unitSettings;

@@ -231,6 +231,8 @@ pub fn render(plan: &Plan) -> Result<Bundle> {
 pub struct Output {
     /// The resolved model.
     pub plan: Plan,
+    /// The role files, as every delivery path installs them.
+    pub roles: render::Roles,
     /// Every generated file.
     pub bundle: Bundle,
     /// Warnings, with source locations.
@@ -251,10 +253,12 @@ pub fn compile(source: &str) -> Result<Output> {
     let spec = parse(source)?;
     match validate(&spec) {
         Ok(Validated { plan, mut warnings }) => {
-            let bundle = render(&plan)?;
+            let roles = render::roles::render(&plan)?;
+            let bundle = render::deliver(&plan, &roles)?;
             warnings.locate(source);
             Ok(Output {
                 plan,
+                roles,
                 bundle,
                 warnings,
             })

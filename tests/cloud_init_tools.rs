@@ -236,7 +236,7 @@ fn user_data_writes_exactly_the_host_files() {
                 assert_eq!(doc["hostname"], host.name.as_str());
             }
             let written = doc["write_files"].as_array().expect("write_files");
-            let expected = host_files(&out.plan, &out.bundle, host);
+            let expected = host_files(&out.plan, &out.roles, host);
             assert_eq!(written.len(), expected.len(), "{path}");
             for (w, e) in written.iter().zip(&expected) {
                 assert_eq!(w["path"], e.path.as_str(), "{path}");

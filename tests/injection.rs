@@ -383,7 +383,7 @@ fn read_user_data(out: &rmqgen::Output, path: &str, text: &str) -> Result<Vec<St
     let vars = secret_vars(&out.plan);
     let rendered = readers::templatefile(text, &vars)?;
     let doc = readers::yaml(&rendered).map_err(|e| format!("YAML: {e}"))?;
-    let expected = host_files(&out.plan, &out.bundle, host);
+    let expected = host_files(&out.plan, &out.roles, host);
     let written = doc["write_files"].as_array().cloned().unwrap_or_default();
     if written.len() != expected.len() {
         return Err(format!(
@@ -439,7 +439,7 @@ fn check_nixos_host(
     literals: &[String],
     text: &str,
 ) -> Result<(), String> {
-    let module = rmqgen::render::nixos::host_module(&out.plan, &out.bundle, host)
+    let module = rmqgen::render::nixos::host_module(&out.plan, &out.roles, host)
         .map_err(|e| e.to_string())?
         .to_json();
     let mut values = Vec::new();

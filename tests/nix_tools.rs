@@ -250,7 +250,7 @@ fn host_files_evaluate_to_the_rendered_values() {
             .write(dir.path(), &Default::default())
             .unwrap();
         for host in &output.plan.hosts {
-            let expected = rmqgen::render::nixos::host_module(&output.plan, &output.bundle, host)
+            let expected = rmqgen::render::nixos::host_module(&output.plan, &output.roles, host)
                 .unwrap()
                 .to_json();
             let got = eval_json(
@@ -499,5 +499,350 @@ fn roles_against_nixpkgs() {
     assert!(
         messages.contains("rendered for the 4.2 series"),
         "{messages}"
+    );
+}
+
+/// nixpkgs' `lib/` (all that `nix/eval-files.nix` needs): from
+/// `RMQGEN_NIXPKGS_LIB`, else `RMQGEN_NIXPKGS/lib`. Without either the
+/// module tests below print a notice and pass, unless `CI` is set.
+fn nixpkgs_lib() -> Option<PathBuf> {
+    let dir = std::env::var_os("RMQGEN_NIXPKGS_LIB")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("RMQGEN_NIXPKGS").map(|p| PathBuf::from(p).join("lib")));
+    match dir {
+        Some(p) => Some(p),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but neither RMQGEN_NIXPKGS_LIB nor RMQGEN_NIXPKGS is")
+        }
+        None => {
+            eprintln!(
+                "notice: RMQGEN_NIXPKGS_LIB (nixpkgs' lib/) is not set; skipping the module evaluation"
+            );
+            None
+        }
+    }
+}
+
+/// `nix/eval-files.nix` of one host module file: what rmqgen's modules
+/// install and refuse, with stand-ins for the rest of NixOS.
+fn eval_files(
+    tool: &Path,
+    lib: &Path,
+    host_file: &Path,
+    rabbitmq_version: &str,
+) -> serde_json::Value {
+    let out = run(Command::new(tool)
+        .args(["--eval", "--strict", "--json", "--store", "dummy://"])
+        .arg(Path::new(ROOT).join("nix/eval-files.nix"))
+        .arg("--arg")
+        .arg("lib")
+        .arg(lib)
+        .arg("--arg")
+        .arg("host")
+        .arg(host_file)
+        .args(["--argstr", "rabbitmqVersion", rabbitmq_version]));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The stand-in store paths of `nix/stub-pkgs.nix`.
+const STUB_BASH: &str = "/nix/store/00000000000000000000000000000000-bash-5.3/bin/bash";
+const STUB_SS: &str = "/nix/store/00000000000000000000000000000000-iproute2-6.14.0/bin/ss";
+
+/// One source per role file: every role file the cloud-init user-data of a
+/// host writes is, on the same host provisioned with NixOS, either
+/// installed by rmqgen's modules at the same path with the same bytes,
+/// mode, owner and group, or handed to a nixpkgs service as the same text
+/// (haproxy.cfg, the bootstrap script), or replaced by NixOS's own
+/// mechanism for it (the drop-ins, sysctl, sysusers and /etc/hosts, whose
+/// settings `tests/nixos.rs` and `roles_against_nixpkgs` compare).
+///
+/// Byte for byte except the two Debian paths NixOS lacks, mapped to the
+/// store and nothing else: the check script's `#!/bin/bash` and the
+/// `/bin/ss` of keepalived.conf's notify hooks.
+#[test]
+#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+fn role_files_are_byte_identical_on_both_paths() {
+    use rmqgen::render::cloud_init::{host_files, Content};
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let Some(lib) = nixpkgs_lib() else { return };
+    // Replaced by NixOS's own settings, not installed as files.
+    const NATIVE: &[&str] = &[
+        "/etc/hosts",
+        "/etc/systemd/system/haproxy.service.d/rmqgen.conf",
+        "/etc/systemd/system/keepalived.service.d/rmqgen.conf",
+        "/etc/sysctl.d/60-rmqgen-load-balancer.conf",
+        "/etc/sysusers.d/rmqgen-keepalived.conf",
+        "/usr/sbin/policy-rc.d",
+    ];
+    let mut identical = std::collections::BTreeSet::new();
+    for path in examples::example_paths() {
+        let example = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let mut spec: serde_json::Value = serde_json::from_str(&source).unwrap();
+        spec["provisioning"] = "cloud-init".into();
+        let cloud = rmqgen::compile(&spec.to_string()).unwrap();
+        spec["provisioning"] = "nixos".into();
+        let nixos = rmqgen::compile(&spec.to_string()).unwrap();
+        let dir = TempDir::new("files");
+        nixos.bundle.write(dir.path(), &Default::default()).unwrap();
+        for host in &cloud.plan.hosts {
+            let at = format!("{example}: {}", host.name);
+            let got = eval_files(
+                &tool,
+                &lib,
+                &dir.path().join(format!("nixos/{}.nix", host.name)),
+                &format!("{}.0", nixos.plan.rabbitmq.version),
+            );
+            assert_eq!(got["assertions"], serde_json::json!([]), "{at}");
+            assert_eq!(got["warnings"], serde_json::json!([]), "{at}");
+            let etc = got["etc"].as_object().unwrap();
+            for file in host_files(&cloud.plan, &cloud.roles, host) {
+                let Content::Text(text) = &file.content else {
+                    continue;
+                };
+                let p = file.path.as_str();
+                if NATIVE.contains(&p) {
+                    assert!(!etc.contains_key(p), "{at}: {p} is NixOS's own");
+                    continue;
+                }
+                if p == "/etc/haproxy/haproxy.cfg" {
+                    assert_eq!(got["haproxyConfig"], text.as_str(), "{at}: {p}");
+                    identical.insert(format!("{p} (services.haproxy.config)"));
+                    continue;
+                }
+                if file.mode & 0o111 != 0 && p.starts_with("/usr/local/sbin/") {
+                    // The bootstrap: a unit on the bootstrap host only.
+                    if cloud.plan.rabbitmq.bootstrap_host == host.name {
+                        assert_eq!(got["bootstrapStart"], text.as_str(), "{at}: {p}");
+                        identical.insert(format!("{p} (the bootstrap unit's ExecStart)"));
+                    }
+                    continue;
+                }
+                let installed = etc
+                    .get(p)
+                    .unwrap_or_else(|| panic!("{at}: NixOS does not install {p}"));
+                let expected = if text.starts_with("#!/bin/bash\n") {
+                    text.replacen("#!/bin/bash", &format!("#!{STUB_BASH}"), 1)
+                } else {
+                    text.replace("\"/bin/ss ", &format!("\"{STUB_SS} "))
+                };
+                assert_eq!(installed["text"], expected.as_str(), "{at}: {p}");
+                assert_eq!(installed["mode"], format!("{:04o}", file.mode), "{at}: {p}");
+                let who = |v: &serde_json::Value| match v.as_str().unwrap() {
+                    "+0" => "root".to_string(),
+                    other => other.to_string(),
+                };
+                assert_eq!(who(&installed["user"]), file.owner, "{at}: {p}");
+                assert_eq!(who(&installed["group"]), file.group, "{at}: {p}");
+                identical.insert(p.to_string());
+            }
+        }
+    }
+    // Every role file that can be is a file on both paths.
+    for p in [
+        "/etc/rabbitmq/rabbitmq.conf",
+        "/etc/rabbitmq/enabled_plugins",
+        "/etc/rabbitmq/definitions.json",
+        "/etc/keepalived/keepalived.conf",
+        "/etc/keepalived/check-haproxy.sh",
+    ] {
+        assert!(identical.contains(p), "{p} never compared: {identical:?}");
+    }
+    eprintln!("identical on both paths: {identical:?}");
+}
+
+/// A NixOS module file of `text` in `dir`, evaluated with rmqgen's modules.
+fn eval_module(tool: &Path, lib: &Path, dir: &Path, name: &str, text: &str) -> serde_json::Value {
+    let file = dir.join(format!("{name}.nix"));
+    std::fs::write(&file, text).unwrap();
+    eval_files(tool, lib, &file, "4.2.5")
+}
+
+fn messages(v: &serde_json::Value) -> String {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The modules used on their own from a user's flake: the mistakes that
+/// used to evaluate into a broken host are refused or warned about, and
+/// nothing opens a port unless asked (the nixpkgs convention).
+#[test]
+#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+fn modules_alone_refuse_or_warn_about_unsafe_settings() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let Some(lib) = nixpkgs_lib() else { return };
+    let dir = TempDir::new("alone");
+    let eval = |name: &str, text: &str| eval_module(&tool, &lib, dir.path(), name, text);
+    let keepalived = |extra: &str| {
+        format!(
+            "{{ services.rmqgen.keepalived = {{ enable = true; interface = \"ens3\"; \
+             virtualIp = \"10.0.0.10\"; prefixLength = 24; {extra} }}; }}"
+        )
+    };
+
+    // keepalived without a check script: evaluates, but warns that nothing
+    // tracks HAProxy; with one, no warning.
+    let got = eval(
+        "ka-no-check",
+        &keepalived("virtualRouterId = 51; priority = 150;"),
+    );
+    assert_eq!(messages(&got["assertions"]), "");
+    assert!(
+        messages(&got["warnings"]).contains("no track script watches HAProxy"),
+        "{got}"
+    );
+    let got = eval(
+        "ka-check",
+        &keepalived(
+            "virtualRouterId = 51; priority = 150; check.script = \"#!/bin/bash\\nexit 0\\n\";",
+        ),
+    );
+    assert_eq!(got["warnings"], serde_json::json!([]), "{got}");
+    assert_eq!(messages(&got["assertions"]), "");
+    assert_eq!(got["firewall"], serde_json::json!([]));
+
+    // keepalived with neither the typed instance nor a configuration.
+    let got = eval("ka-nothing", &keepalived(""));
+    assert!(
+        messages(&got["assertions"]).contains("needs virtualRouterId and priority"),
+        "{got}"
+    );
+
+    // A rendered keepalived.conf that tracks the check script, without it.
+    let got = eval(
+        "ka-text-no-check",
+        &keepalived(
+            "configText = ''\n  vrrp_script chk { script \"/etc/keepalived/check-haproxy.sh\" }\n'';",
+        ),
+    );
+    assert!(
+        messages(&got["assertions"]).contains("check.script is not set"),
+        "{got}"
+    );
+
+    // The load balancer: configuration as text, as a file, or refused.
+    std::fs::write(dir.path().join("haproxy.cfg"), "global\n    maxconn 10\n").unwrap();
+    let got = eval(
+        "lb-file",
+        "{ services.rmqgen.loadBalancer = { enable = true; configFile = ./haproxy.cfg; \
+         frontendPorts = [ 5672 ]; }; }",
+    );
+    assert_eq!(messages(&got["assertions"]), "");
+    assert_eq!(got["haproxyConfig"], "global\n    maxconn 10\n");
+    assert_eq!(
+        got["firewall"],
+        serde_json::json!([]),
+        "openFirewall is opt-in"
+    );
+    let got = eval(
+        "lb-open",
+        "{ services.rmqgen.loadBalancer = { enable = true; config = \"global\\n\"; \
+         frontendPorts = [ 5672 ]; openFirewall = true; }; }",
+    );
+    assert_eq!(messages(&got["assertions"]), "");
+    assert_eq!(got["firewall"], serde_json::json!([5672]));
+    for (name, text) in [
+        ("lb-none", "{ services.rmqgen.loadBalancer.enable = true; }"),
+        (
+            "lb-both",
+            "{ services.rmqgen.loadBalancer = { enable = true; config = \"global\\n\"; \
+             configFile = ./haproxy.cfg; }; }",
+        ),
+    ] {
+        let got = eval(name, text);
+        assert!(
+            messages(&got["assertions"]).contains("set config (text) or configFile"),
+            "{name}: {got}"
+        );
+    }
+
+    // A broker from typed options: no port opened unless asked; an
+    // enabled bootstrap without a script, or no cluster settings, refused.
+    let broker = |extra: &str| {
+        format!(
+            "{{ services.rmqgen.broker = {{ enable = true; version = \"4.2\"; \
+             cookieFile = \"/run/keys/cookie\"; {extra} }}; }}"
+        )
+    };
+    let cluster = "clusterName = \"c\"; clusterNodes = [ \"rabbit@nixos\" ];";
+    let got = eval("broker", &broker(cluster));
+    assert_eq!(messages(&got["assertions"]), "");
+    assert_eq!(
+        got["firewall"],
+        serde_json::json!([]),
+        "openFirewall is opt-in"
+    );
+    let conf = got["rabbitmqEnvironment"].clone();
+    assert!(conf.get("RABBITMQ_CONFIG_FILE").is_none(), "{conf}");
+    let got = eval(
+        "broker-bootstrap",
+        &broker(&format!("{cluster} bootstrap.enable = true;")),
+    );
+    assert!(
+        messages(&got["assertions"]).contains("bootstrap.script is empty"),
+        "{got}"
+    );
+    let got = eval(
+        "broker-bootstrap-blank",
+        &broker(&format!(
+            "{cluster} bootstrap.enable = true; bootstrap.script = \"  \\n\";"
+        )),
+    );
+    assert!(
+        messages(&got["assertions"]).contains("bootstrap.script is empty"),
+        "{got}"
+    );
+    let got = eval("broker-nothing", &broker(""));
+    assert!(
+        messages(&got["assertions"]).contains("needs clusterName and clusterNodes"),
+        "{got}"
+    );
+    let got = eval(
+        "broker-text",
+        &broker("configText = \"cluster_name = c\\n\"; extraSettings.heartbeat = \"30\";"),
+    );
+    assert!(
+        messages(&got["assertions"]).contains("extraSettings has no effect with configText"),
+        "{got}"
+    );
+}
+
+/// Every option a user must set (one without a default) shows an example
+/// in the option documentation.
+#[test]
+#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+fn required_module_options_have_examples() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let Some(lib) = nixpkgs_lib() else { return };
+    let expr = format!(
+        "let lib = import {lib}; pkgs = import {root}/nix/stub-pkgs.nix {{ }}; \
+         eval = lib.evalModules {{ specialArgs = {{ inherit pkgs; }}; modules = [ \
+         {root}/nix/nixos-stubs.nix {root}/nix/service-stubs.nix {root}/modules/default.nix ]; }}; \
+         docs = lib.optionAttrSetToDocList eval.options.services.rmqgen; \
+         in {{ all = map (o: o.name) docs; \
+         missing = map (o: o.name) (lib.filter (o: !(o ? default) && !(o ? example)) docs); }}",
+        lib = lib.display(),
+        root = ROOT,
+    );
+    let got = eval_json(&tool, Path::new(ROOT), &expr);
+    let all = got["all"].as_array().unwrap();
+    assert!(
+        all.iter().any(|o| o == "services.rmqgen.broker.cookieFile"),
+        "{got}"
+    );
+    assert_eq!(
+        got["missing"],
+        serde_json::json!([]),
+        "options without default or example"
     );
 }

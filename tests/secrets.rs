@@ -402,7 +402,7 @@ fn audit_secret_files(name: &str, out: &rmqgen::Output) {
         assert_eq!(s.role, role, "{at}");
     }
     for host in &plan.hosts {
-        let files = host_files(plan, &out.bundle, host);
+        let files = host_files(plan, &out.roles, host);
         let secrets: Vec<_> = files
             .iter()
             .filter(|f| matches!(f.content, Content::Secret { .. }))
@@ -485,7 +485,7 @@ fn audit_nix_store(name: &str, out: &rmqgen::Output) {
     // role (user passwords only on the broker that runs the bootstrap).
     let mut named = BTreeSet::new();
     for host in &out.plan.hosts {
-        let m = rmqgen::render::nixos::host_module(&out.plan, &out.bundle, host)
+        let m = rmqgen::render::nixos::host_module(&out.plan, &out.roles, host)
             .unwrap()
             .to_json();
         let mut found = Vec::new();

@@ -8,6 +8,20 @@
 //! mode and where each file is installed, so an added or removed file shows
 //! up) and `warnings@<stem>` (the warnings as `rmqgen validate` prints them).
 //!
+//! Each role file's text is snapshotted once, so a line of a role template
+//! changes one snapshot per artifact family:
+//! - a role file family (`haproxy/<host>/haproxy.cfg`, `rabbitmq/rabbitmq.conf`,
+//!   ...) has its full text in one snapshot, of the reference example
+//!   ([`REFERENCE`]) and its first host; every other member (other hosts,
+//!   other examples) is snapshotted as the lines in which it differs from
+//!   that reference;
+//! - delivery artifacts (cloud-init user-data, NixOS host files, Terraform)
+//!   are snapshotted as rendered from the same roles with each role file's
+//!   text replaced by a one-line reference to it. They do embed the text (the
+//!   user-data writes it, the NixOS host hands it to the modules); that the
+//!   embedded bytes are exactly the role file's is asserted by
+//!   `tests/cloud_init_tools.rs`, `tests/nixos.rs` and `tests/nix_tools.rs`.
+//!
 //! Review a change with `cargo insta review`, or accept everything with
 //! `INSTA_UPDATE=always cargo test` and read the diff before committing.
 
@@ -19,6 +33,9 @@ use serde::Serialize;
 
 const SNAPSHOT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots");
 const EXAMPLES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+
+/// The example whose role files are snapshotted in full: the reference spec.
+const REFERENCE: &str = "five-vm";
 
 fn stem(path: &Path) -> String {
     path.file_stem()
@@ -64,6 +81,10 @@ struct ArtifactInfo<'a> {
     mode: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     install: Option<InstallInfo<'a>>,
+    /// For a role file that is not its family's reference: the snapshot
+    /// (`<bundle path>@<example>`) whose text this one's lines differ from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    differs_from: Option<&'a str>,
 }
 
 /// [`rmqgen::Install`] with the mode in octal.
@@ -78,7 +99,7 @@ struct InstallInfo<'a> {
 }
 
 impl<'a> ArtifactInfo<'a> {
-    fn new(path: &'a str, artifact: &'a rmqgen::Artifact) -> Self {
+    fn new(path: &'a str, artifact: &'a rmqgen::Artifact, differs_from: Option<&'a str>) -> Self {
         Self {
             path,
             mode: format!("{:04o}", artifact.mode),
@@ -90,6 +111,7 @@ impl<'a> ArtifactInfo<'a> {
                 append: i.append,
                 hosts: &i.hosts,
             }),
+            differs_from,
         }
     }
 }
@@ -117,17 +139,127 @@ fn artifact_list(bundle: &rmqgen::Bundle) -> String {
     out
 }
 
+/// The family of a role file: its bundle path with the host it is rendered
+/// for (a path segment naming a host) spelled `<host>`.
+fn family(output: &rmqgen::Output, bundle_path: &str) -> String {
+    bundle_path
+        .split('/')
+        .map(|seg| {
+            if output.plan.hosts.iter().any(|h| h.name == seg) {
+                "<host>"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The reference member of every role file family: (name, text).
+fn reference_role_files() -> std::collections::BTreeMap<String, (String, String)> {
+    let output = compile(&Path::new(EXAMPLES_DIR).join(format!("{REFERENCE}.json")));
+    let mut out = std::collections::BTreeMap::new();
+    for file in output.roles.files() {
+        out.entry(family(&output, &file.bundle_path))
+            .or_insert_with(|| {
+                (
+                    format!("{}@{REFERENCE}", file.bundle_path),
+                    file.contents.clone(),
+                )
+            });
+    }
+    out
+}
+
+/// The lines in which `text` differs from `reference`, without line numbers
+/// or context (so a line changed elsewhere in both does not show here): a
+/// longest-common-subsequence diff, each run of changes after `@@`.
+fn line_diff(reference: &str, text: &str) -> String {
+    let a: Vec<&str> = reference.lines().collect();
+    let b: Vec<&str> = text.lines().collect();
+    // lcs[i][j]: length of the longest common subsequence of a[i..], b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = String::new();
+    let mut in_hunk = false;
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            in_hunk = false;
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if !in_hunk {
+            out.push_str("@@\n");
+            in_hunk = true;
+        }
+        if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            writeln!(out, "-{}", a[i]).unwrap();
+            i += 1;
+        } else {
+            writeln!(out, "+{}", b[j]).unwrap();
+            j += 1;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(the same text)\n");
+    }
+    out
+}
+
+/// A delivery artifact's snapshot stands for a role file's text by this line.
+fn role_file_reference(file: &rmqgen::render::RoleFile) -> String {
+    format!("(role file {}, snapshotted on its own)\n", file.bundle_path)
+}
+
 #[test]
 fn every_artifact_of_every_example() {
+    let references = reference_role_files();
     insta::glob!("../examples", "*.json", |path| {
         let example = stem(path);
         let output = compile(path);
         assert!(!output.bundle.is_empty(), "{example}: empty bundle");
+        // The same delivery, with every role file's text replaced by a
+        // reference to it.
+        let by_reference = rmqgen::render::deliver(
+            &output.plan,
+            &output.roles.with_contents(role_file_reference),
+        )
+        .unwrap();
+        let paths = |b: &rmqgen::Bundle| b.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(paths(&by_reference), paths(&output.bundle), "{example}");
 
         for (path, artifact) in output.bundle.iter() {
             let text = std::str::from_utf8(&artifact.bytes)
                 .unwrap_or_else(|e| panic!("{example}: {path} is not UTF-8: {e}"));
-            let info = ArtifactInfo::new(path, artifact);
+            let role_file = output
+                .roles
+                .files()
+                .into_iter()
+                .find(|f| f.bundle_path == path);
+            let mut reference = None;
+            let text = match role_file {
+                Some(_) => {
+                    let (name, ref_text) = &references[&family(&output, path)];
+                    if *name == format!("{path}@{example}") {
+                        text.to_string()
+                    } else {
+                        reference = Some(name.as_str());
+                        line_diff(ref_text, text)
+                    }
+                }
+                None => by_reference.get(path).unwrap().text().to_string(),
+            };
+            let info = ArtifactInfo::new(path, artifact, reference);
             insta::with_settings!({
                 snapshot_path => "../snapshots",
                 prepend_module_to_snapshot => false,

@@ -2,9 +2,9 @@
 //! (`cloud-init/<host>.yaml.tftpl`) because secrets enter only when
 //! Terraform renders them with `templatefile`.
 //!
-//! Every file a host gets is listed once, by [`host_files`]; the user-data
-//! and the lab both use that list, so the lab runs exactly what cloud-init
-//! would write.
+//! Every file a host gets is listed once, by [`host_files`], from the
+//! [`Roles`] and the plan's secrets; the user-data and the lab both use that
+//! list, so the lab runs exactly what cloud-init would write.
 //!
 //! With NixOS provisioning the user-data is a seed for the NixOS image's
 //! own cloud-init (`nixos/image.nix`): it writes the host's secrets and
@@ -22,8 +22,7 @@
 use serde_json::{json, Map, Value};
 
 use super::yaml;
-use crate::bundle::{Artifact, Bundle};
-use crate::error::Error;
+use super::Roles;
 use crate::plan::{paths, Host, Plan, Role};
 use crate::spec::Provisioning;
 
@@ -69,12 +68,13 @@ pub struct HostFile {
 
 /// Every file cloud-init writes on `host`, in the order it writes them.
 ///
-/// With cloud-init provisioning: the `policy-rc.d` guard, the role
-/// artifacts of `bundle` installed there, and the host's secrets. With
+/// With cloud-init provisioning: the `policy-rc.d` guard, the role files
+/// of `roles` installed there (sorted by bundle path), and the host's
+/// secrets. With
 /// NixOS provisioning: the host's secrets only, at the paths the NixOS
 /// modules read them from, written in cloud-init's first stage (root owns
 /// them all, so nothing waits for a package).
-pub fn host_files(plan: &Plan, bundle: &Bundle, host: &Host) -> Vec<HostFile> {
+pub fn host_files(plan: &Plan, roles: &Roles, host: &Host) -> Vec<HostFile> {
     if plan.provisioning == Provisioning::Nixos {
         return secret_files(plan, host, false);
     }
@@ -90,14 +90,14 @@ pub fn host_files(plan: &Plan, bundle: &Bundle, host: &Host) -> Vec<HostFile> {
         append: false,
         defer: false,
     }];
-    for (_, artifact, install) in bundle.files_for_host(&host.name) {
+    for file in roles.for_host(&host.name) {
         files.push(HostFile {
-            path: install.path.clone(),
-            owner: install.owner.clone(),
-            group: install.group.clone(),
-            mode: install.mode,
-            content: Content::Text(artifact.text().to_string()),
-            append: install.append,
+            path: file.path.clone(),
+            owner: file.owner.clone(),
+            group: file.group.clone(),
+            mode: file.mode,
+            content: Content::Text(file.contents.clone()),
+            append: file.append,
             defer: true,
         });
     }
@@ -207,9 +207,9 @@ fn packages(role: Role) -> &'static [&'static str] {
 /// The user-data of one host, as a Terraform template: the whole host on
 /// the cloud-init path, the first-boot seed (secrets only) on the NixOS
 /// path.
-pub fn user_data(plan: &Plan, bundle: &Bundle, host: &Host) -> String {
+pub fn user_data(plan: &Plan, roles: &Roles, host: &Host) -> String {
     if plan.provisioning == Provisioning::Nixos {
-        return nixos_seed(plan, bundle, host);
+        return nixos_seed(plan, roles, host);
     }
     let mut doc = Map::new();
     doc.insert("hostname".into(), host.name.clone().into());
@@ -230,7 +230,7 @@ pub fn user_data(plan: &Plan, bundle: &Bundle, host: &Host) -> String {
     }
     doc.insert("package_update".into(), true.into());
     doc.insert("packages".into(), json!(packages(host.role)));
-    let files: Vec<Value> = host_files(plan, bundle, host)
+    let files: Vec<Value> = host_files(plan, roles, host)
         .iter()
         .map(write_file)
         .collect();
@@ -247,8 +247,8 @@ pub fn user_data(plan: &Plan, bundle: &Bundle, host: &Host) -> String {
 /// The user-data of a NixOS host: its secrets as `write_files`, nothing
 /// else (the image's cloud-init runs no other module, and the network
 /// config travels separately).
-fn nixos_seed(plan: &Plan, bundle: &Bundle, host: &Host) -> String {
-    let files: Vec<Value> = host_files(plan, bundle, host)
+fn nixos_seed(plan: &Plan, roles: &Roles, host: &Host) -> String {
+    let files: Vec<Value> = host_files(plan, roles, host)
         .iter()
         .map(write_file)
         .collect();
@@ -263,22 +263,43 @@ fn nixos_seed(plan: &Plan, bundle: &Bundle, host: &Host) -> String {
     )
 }
 
-/// Adds `cloud-init/<host>.yaml.tftpl` for every host.
-pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
-    let rendered: Vec<(String, String)> = plan
-        .hosts
-        .iter()
-        .map(|h| {
-            (
-                format!("cloud-init/{}.yaml.tftpl", h.name),
-                user_data(plan, bundle, h),
-            )
-        })
-        .collect();
-    for (path, text) in rendered {
-        bundle.insert(path, Artifact::file(text));
+/// The user-data of every host, as the bundle holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserData {
+    /// (host name, bundle path, template text), in the plan's host order.
+    files: Vec<(String, String, String)>,
+}
+
+impl UserData {
+    /// The bundle path of `host`'s user-data template, if there is one.
+    pub fn path_of(&self, host: &str) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|(h, _, _)| h == host)
+            .map(|(_, p, _)| p.as_str())
     }
-    Ok(())
+
+    /// (bundle path, text) of every template.
+    pub(super) fn into_files(self) -> impl Iterator<Item = (String, String)> {
+        self.files.into_iter().map(|(_, p, t)| (p, t))
+    }
+}
+
+/// `cloud-init/<host>.yaml.tftpl` of every host.
+pub(super) fn render(plan: &Plan, roles: &Roles) -> UserData {
+    UserData {
+        files: plan
+            .hosts
+            .iter()
+            .map(|h| {
+                (
+                    h.name.clone(),
+                    super::terraform::user_data_template(&h.name),
+                    user_data(plan, roles, h),
+                )
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,17 @@
-//! Renderers: pure functions from the [`Plan`] to artifacts, one per
-//! artifact family. Line-oriented formats come from minijinja templates
-//! embedded at compile time; structured formats are built through serde.
+//! Renderers: pure functions from the [`Plan`] to artifacts. Line-oriented
+//! formats come from minijinja templates embedded at compile time;
+//! structured formats are built through serde.
+//!
+//! Two stages, ordered by their types: [`roles`] renders what lands on a
+//! host (each role file once), then the delivery renderers ([`cloud_init`],
+//! [`nixos`], and Terraform, which reads cloud-init's user-data) take those
+//! [`Roles`] and say how it gets there. The bundle is assembled from both.
 
-mod bootstrap;
 pub mod cloud_init;
 mod escape;
-mod haproxy;
-mod hosts;
-mod keepalived;
 pub mod nix;
 pub mod nixos;
-mod rabbitmq;
+pub mod roles;
 pub(crate) mod terraform;
 mod yaml;
 
@@ -21,11 +22,13 @@ use minijinja::value::Serde;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::bundle::{Bundle, Install};
+use crate::bundle::{Artifact, Bundle};
 use crate::error::Error;
-use crate::plan::{Plan, Role};
+use crate::plan::Plan;
+use crate::spec::Provisioning;
 
 pub use escape::shell_quote;
+pub use roles::{RoleFile, Roles};
 
 /// Every template, by name, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -118,42 +121,33 @@ fn render_template(name: &str, ctx: impl Serialize) -> Result<String, Error> {
     Ok(tmpl.render(Serde(ctx))?)
 }
 
-/// Names of hosts with a role.
-fn hosts_with(plan: &Plan, role: Role) -> Vec<String> {
-    plan.hosts
-        .iter()
-        .filter(|h| h.role == role)
-        .map(|h| h.name.clone())
-        .collect()
-}
-
-/// An install record owned by root.
-fn root_file(hosts: Vec<String>, path: &str, mode: u32) -> Install {
-    Install {
-        hosts,
-        path: path.to_string(),
-        owner: "root".into(),
-        group: "root".into(),
-        mode,
-        append: false,
-    }
-}
-
-/// Renders every role artifact of the plan.
+/// Renders every artifact of the plan: the role files, then how each
+/// provisioning path delivers them.
 pub fn render(plan: &Plan) -> Result<Bundle, Error> {
+    deliver(plan, &roles::render(plan)?)
+}
+
+/// The bundle of `plan` around role files already rendered: the role files
+/// themselves, every host's user-data (the whole host on the cloud-init
+/// path, only its secrets, the NixOS image's first-boot seed, on the NixOS
+/// path), the NixOS flake and the Terraform module.
+pub fn deliver(plan: &Plan, roles: &Roles) -> Result<Bundle, Error> {
     let mut bundle = Bundle::new();
-    hosts::render(plan, &mut bundle)?;
-    rabbitmq::render(plan, &mut bundle)?;
-    bootstrap::render(plan, &mut bundle)?;
-    haproxy::render(plan, &mut bundle)?;
-    keepalived::render(plan, &mut bundle)?;
-    // The user-data of every host: the whole host on the cloud-init path,
-    // only its secrets (the NixOS image's first-boot seed) on the NixOS path.
-    cloud_init::render(plan, &mut bundle)?;
-    if plan.provisioning == crate::spec::Provisioning::Nixos {
-        nixos::render(plan, &mut bundle)?;
+    for (path, artifact) in roles.artifacts() {
+        bundle.insert(path, artifact);
     }
-    terraform::render(plan, &mut bundle)?;
+    let user_data = cloud_init::render(plan, roles);
+    if plan.provisioning == Provisioning::Nixos {
+        for (path, text) in nixos::render(plan, roles)? {
+            bundle.insert(path, Artifact::file(text));
+        }
+    }
+    for (path, text) in terraform::render(plan, &user_data)? {
+        bundle.insert(path, Artifact::file(text));
+    }
+    for (path, text) in user_data.into_files() {
+        bundle.insert(path, Artifact::file(text));
+    }
     Ok(bundle)
 }
 

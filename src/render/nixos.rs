@@ -22,18 +22,21 @@
 //! The modules travel with the hosts (rather than as a flake input) so the
 //! options a host file sets are always the ones that rmqgen version defines.
 //!
-//! Values are computed once: where nixpkgs takes free text (HAProxy's
-//! configuration, the check and bootstrap scripts, the definitions) a host
-//! file carries the very artifact text the cloud-init path installs; typed
-//! options (priorities, peers, router id, ports, ...) come from the same
-//! [`Plan`] fields the templates read. No secret is in any of these files:
-//! they name the paths where the secrets are provided on the hosts.
+//! One source per role file: a host file hands the modules the very role
+//! files the cloud-init path installs ([`Roles`]): rabbitmq.conf,
+//! enabled_plugins, definitions.json, haproxy.cfg, keepalived.conf and the
+//! check and bootstrap scripts, as text. The modules install them and wire
+//! the services around them; the few typed options a host file still sets
+//! are that wiring (node name, ports to open, the VIP a dead keepalived
+//! leaves behind, where the secrets are), from the same [`Plan`] fields the
+//! templates read. No secret is in any of these files: they name the paths
+//! where the secrets are provided on the hosts.
 
 use serde::Serialize;
 
 use super::nix::{self, Entry, Value};
-use super::render_template;
-use crate::bundle::{Artifact, Bundle};
+use super::roles::RoleFile;
+use super::{render_template, Roles};
 use crate::error::Error;
 use crate::plan::{defaults, paths, Host, Plan, Role};
 
@@ -57,36 +60,27 @@ pub const MODULES: &[(&str, &str)] = &[
 /// own: validation rejects them.
 pub(crate) const OWN_FILES: &[&str] = &["common", "flake", "image", "site"];
 
-/// Name of the keepalived `vrrp_script` (as `keepalived.conf.j2` writes it).
-const CHECK_NAME: &str = "chk_haproxy";
-
 /// The disk of the VM image (nixpkgs' `make-disk-image`, as
 /// nixos-generators' qcow format builds it): an ext4 root labelled `nixos`,
 /// GRUB on the first virtio disk.
 const ROOT_DEVICE: &str = "/dev/disk/by-label/nixos";
 const GRUB_DEVICE: &str = "/dev/vda";
 
-fn text<'a>(bundle: &'a Bundle, path: &str) -> Result<&'a str, Error> {
-    bundle
-        .get(path)
-        .map(Artifact::text)
-        .ok_or_else(|| Error::Internal(format!("the NixOS renderer needs {path}")))
+/// The role file of one load balancer.
+fn of_host<'a>(
+    files: &'a std::collections::BTreeMap<String, RoleFile>,
+    host: &str,
+) -> Result<&'a str, Error> {
+    files
+        .get(host)
+        .map(|f| f.contents.as_str())
+        .ok_or_else(|| Error::Internal(format!("no role file for load balancer {host}")))
 }
 
 fn secret_path(plan: &Plan, id: &str) -> Result<String, Error> {
     plan.secret(id)
         .map(|s| s.install_path())
         .ok_or_else(|| Error::Internal(format!("no secret {id} in the plan")))
-}
-
-fn whole_seconds(ms: u32) -> Result<u32, Error> {
-    if ms % 1000 == 0 {
-        Ok(ms / 1000)
-    } else {
-        Err(Error::Internal(format!(
-            "{ms} ms is not whole seconds (validation should have said so)"
-        )))
-    }
 }
 
 fn attrs(entries: Vec<Entry>) -> Value {
@@ -171,7 +165,7 @@ fn networking(plan: &Plan, host: &Host) -> Value {
     attrs(entries)
 }
 
-fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
+fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
     let r = &plan.rabbitmq;
     let node = plan
         .brokers
@@ -181,12 +175,9 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
     let mut entries = vec![
         Entry::new("enable", true),
         Entry::new("version", r.version.to_string()),
-        Entry::new("clusterName", plan.name.as_str()),
         Entry::new("nodeName", node.node_name.as_str()),
-        Entry::new(
-            "clusterNodes",
-            nix::strings(plan.brokers.iter().map(|b| &b.node_name)),
-        ),
+        Entry::new("configText", roles.broker.conf.contents.as_str()),
+        Entry::new("enabledPluginsText", roles.broker.plugins.contents.as_str()),
         Entry::new(
             "ports",
             attrs(vec![
@@ -196,14 +187,9 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
                 Entry::new("distribution", r.ports.distribution),
             ]),
         ),
-        Entry::new("heartbeat", r.heartbeat_s),
-        Entry::new("partitionHandling", r.partition_handling),
-        Entry::new(
-            "quorumMembershipReconciliation",
-            r.policy.membership_reconciliation,
-        ),
         Entry::new("plugins", nix::strings(&r.plugins)),
-        Entry::new("definitions", text(bundle, "rabbitmq/definitions.json")?),
+        Entry::new("openFirewall", true),
+        Entry::new("definitions", roles.broker.definitions.contents.as_str()),
         Entry::new("definitionsPath", paths::DEFINITIONS),
         Entry::new(
             "cookieFile",
@@ -216,7 +202,7 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
             "bootstrap",
             attrs(vec![
                 Entry::new("enable", true),
-                Entry::new("script", text(bundle, "bootstrap/queue-ha-policy.sh")?),
+                Entry::new("script", roles.broker.bootstrap.contents.as_str()),
                 Entry::new(
                     "secretFiles",
                     nix::strings(r.users.iter().map(|u| &u.password_file)),
@@ -227,9 +213,8 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
     Ok(attrs(entries))
 }
 
-fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>, Error> {
+fn load_balancer(plan: &Plan, roles: &Roles, host: &Host) -> Result<Vec<Entry>, Error> {
     let h = &plan.haproxy;
-    let k = &plan.keepalived;
     let lb = plan
         .load_balancers
         .iter()
@@ -240,10 +225,7 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
     ports.push(h.stats.port);
     let haproxy = attrs(vec![
         Entry::new("enable", true),
-        Entry::new(
-            "config",
-            text(bundle, &format!("haproxy/{}/haproxy.cfg", lb.name))?,
-        ),
+        Entry::new("config", of_host(&roles.haproxy.configs, &lb.name)?),
         Entry::new(
             "environmentFile",
             Value::from(secret_path(plan, "haproxy-stats-password")?).default_priority(),
@@ -253,41 +235,25 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
             "frontendPorts",
             Value::List(ports.into_iter().map(Value::from).collect()),
         ),
+        Entry::new("openFirewall", true),
     ]);
-    let interval = whole_seconds(k.check_interval_ms)?;
+    // keepalived.conf holds the instance; the VIP, prefix and interface are
+    // what the unit removes when keepalived dies without doing so.
     let keepalived = attrs(vec![
         Entry::new("enable", true),
+        Entry::new("configText", of_host(&roles.keepalived.configs, &lb.name)?),
         Entry::new("interface", plan.network.interface.as_str()),
         Entry::new("virtualIp", plan.vip.to_string()),
         Entry::new("prefixLength", u32::from(plan.network.prefix)),
-        Entry::new("virtualRouterId", k.virtual_router_id),
-        Entry::new("instanceName", k.instance.as_str()),
-        Entry::new("routerId", lb.name.as_str()),
-        Entry::new("priority", lb.priority),
-        Entry::new("initialState", lb.initial_state),
-        Entry::new("preempt", k.preempt),
-        Entry::new("vrrpVersion", k.vrrp_version),
-        Entry::new("advertIntervalMs", k.advert_int_ms),
-        Entry::new("unicastSourceIp", k.unicast.then(|| lb.address.to_string())),
-        Entry::new(
-            "unicastPeers",
-            nix::strings(lb.peers.iter().filter(|_| k.unicast)),
-        ),
-        Entry::new("authPass", k.auth_pass.clone()),
         Entry::new(
             "check",
             attrs(vec![
-                Entry::new("script", text(bundle, "keepalived/check-haproxy.sh")?),
+                Entry::new("script", roles.keepalived.check_script.contents.as_str()),
                 Entry::new("path", paths::CHECK_SCRIPT),
-                Entry::new("name", CHECK_NAME),
-                Entry::new("interval", interval),
-                Entry::new("timeout", interval),
-                Entry::new("fall", k.check_fall),
-                Entry::new("rise", k.check_rise),
-                Entry::new("weight", k.track_weight),
                 Entry::new("user", paths::SCRIPT_USER),
             ]),
         ),
+        Entry::new("openFirewall", true),
     ]);
     Ok(vec![
         Entry::new("services.rmqgen.loadBalancer", haproxy),
@@ -298,7 +264,7 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
 /// The NixOS module of one host, as a value: what `nixos/<host>.nix`
 /// holds after its `{ lib, ... }:` header. Tests compare it with the
 /// cloud-init artifacts and with what Nix evaluates the file to.
-pub fn host_module(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
+pub fn host_module(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
     let mut entries = vec![
         nic_name(plan, host),
         Entry::new("networking", networking(plan, host)),
@@ -306,14 +272,14 @@ pub fn host_module(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, E
     match host.role {
         Role::Broker => entries.push(Entry::new(
             "services.rmqgen.broker",
-            broker(plan, bundle, host)?,
+            broker(plan, roles, host)?,
         )),
-        Role::LoadBalancer => entries.extend(load_balancer(plan, bundle, host)?),
+        Role::LoadBalancer => entries.extend(load_balancer(plan, roles, host)?),
     }
     Ok(attrs(entries))
 }
 
-fn host_file(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<String, Error> {
+fn host_file(plan: &Plan, roles: &Roles, host: &Host) -> Result<String, Error> {
     let role = match host.role {
         Role::Broker => "broker",
         Role::LoadBalancer => "load balancer",
@@ -325,7 +291,7 @@ fn host_file(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<String, Error>
          {{ lib, ... }}:\n{}\n",
         host.name,
         plan.name,
-        host_module(plan, bundle, host)?.print(0)?
+        host_module(plan, roles, host)?.print(0)?
     ))
 }
 
@@ -439,13 +405,14 @@ struct FlakeCtx<'a> {
     description: String,
 }
 
-/// Adds `nixos/` for a plan whose provisioning is NixOS.
-pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
+/// The files of `nixos/` (bundle path, text), for a plan whose
+/// provisioning is NixOS.
+pub(super) fn render(plan: &Plan, roles: &Roles) -> Result<Vec<(String, String)>, Error> {
     let mut files = Vec::new();
     for host in &plan.hosts {
         files.push((
             format!("nixos/{}.nix", host.name),
-            host_file(plan, bundle, host)?,
+            host_file(plan, roles, host)?,
         ));
     }
     files.push(("nixos/common.nix".into(), common_file(plan)?));
@@ -473,8 +440,5 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
     for (name, source) in MODULES {
         files.push((format!("nixos/rmqgen/{name}"), (*source).to_string()));
     }
-    for (path, text) in files {
-        bundle.insert(path, Artifact::file(text));
-    }
-    Ok(())
+    Ok(files)
 }

@@ -190,7 +190,7 @@ impl Lab {
         let mut lbs = Vec::new();
         let mut keepalived_unit = KeepalivedUnit::default();
         for host in &plan.hosts {
-            let files: Vec<HostFile> = host_files(plan, &out.bundle, host);
+            let files: Vec<HostFile> = host_files(plan, &out.roles, host);
             let att = net.attach(
                 &host.name,
                 &n.interface,

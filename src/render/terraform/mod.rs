@@ -42,7 +42,7 @@ use self::expr::{
     call, each_key, each_value, for_map, ident, list, object, op, path, resource, string_map,
     template, type_keyword, Part,
 };
-use crate::bundle::{Artifact, Bundle};
+use super::cloud_init::UserData;
 use crate::error::Error;
 use crate::plan::{Host, Plan, Role, Secret};
 use crate::spec::{Provider, Provisioning, SecretSource};
@@ -332,21 +332,21 @@ pub(crate) struct Target {
     resources: Vec<Block>,
 }
 
-/// Renders `terraform/*.tf`. Runs after the cloud-init renderer: every
-/// user-data template the module reads must be in the bundle.
-pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
+/// Renders `terraform/*.tf` (bundle path, text). Takes cloud-init's
+/// user-data: every template the module reads must be among it.
+pub(super) fn render(plan: &Plan, user_data: &UserData) -> Result<Vec<(String, String)>, Error> {
     for host in &plan.hosts {
         let template = user_data_template(&host.name);
-        if bundle.get(&template).is_none() {
+        if user_data.path_of(&host.name) != Some(template.as_str()) {
             return Err(Error::Internal(format!(
-                "the Terraform module reads {template}, which the bundle lacks"
+                "the Terraform module reads {template}, which cloud-init did not render"
             )));
         }
     }
-    for (name, text) in files(plan)? {
-        bundle.insert(format!("{DIR}/{name}"), Artifact::file(text));
-    }
-    Ok(())
+    Ok(files(plan)?
+        .into_iter()
+        .map(|(name, text)| (format!("{DIR}/{name}"), text))
+        .collect())
 }
 
 /// The module's files, by name.

@@ -3,10 +3,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{hosts_with, render_template};
-use crate::bundle::{Artifact, Bundle, Install};
+use super::{hosts_with, RoleFile};
 use crate::error::Error;
 use crate::plan::{paths, Plan, RabbitPlan, Role};
+use crate::render::render_template;
 
 #[derive(Serialize)]
 struct Ctx<'a> {
@@ -47,18 +47,28 @@ struct DefPolicy<'a> {
     definition: &'a Map<String, Value>,
 }
 
-fn broker_file(plan: &Plan, path: &str, mode: u32) -> Install {
-    Install {
-        hosts: hosts_with(plan, Role::Broker),
-        path: path.to_string(),
-        owner: "root".into(),
+/// A file on every broker, readable by the `rabbitmq` group.
+fn broker_file(
+    plan: &Plan,
+    bundle_path: &str,
+    path: &str,
+    mode: u32,
+    contents: String,
+) -> RoleFile {
+    RoleFile {
         group: "rabbitmq".into(),
-        mode,
-        append: false,
+        ..RoleFile::root(
+            bundle_path.into(),
+            path,
+            hosts_with(plan, Role::Broker),
+            mode,
+            contents,
+        )
     }
 }
 
-pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
+/// `rabbitmq.conf`, `enabled_plugins` and `definitions.json`.
+pub(super) fn render(plan: &Plan) -> Result<(RoleFile, RoleFile, RoleFile), Error> {
     let r = &plan.rabbitmq;
     let conf = render_template(
         "rabbitmq.conf",
@@ -68,16 +78,22 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
             definitions_path: paths::DEFINITIONS,
         },
     )?;
-    bundle.insert(
+    let conf = broker_file(
+        plan,
         "rabbitmq/rabbitmq.conf",
-        Artifact::file(conf).installed(broker_file(plan, paths::RABBITMQ_CONF, 0o640)),
+        paths::RABBITMQ_CONF,
+        0o640,
+        conf,
     );
 
     // Erlang term: a list of atoms, terminated by a full stop.
     let plugins = format!("[{}].\n", r.plugins.join(","));
-    bundle.insert(
+    let plugins = broker_file(
+        plan,
         "rabbitmq/enabled_plugins",
-        Artifact::file(plugins).installed(broker_file(plan, paths::ENABLED_PLUGINS, 0o644)),
+        paths::ENABLED_PLUGINS,
+        0o644,
+        plugins,
     );
 
     let defs = Definitions {
@@ -104,11 +120,15 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
             })
             .collect(),
     };
-    let mut json = serde_json::to_vec_pretty(&defs).map_err(|e| Error::Internal(e.to_string()))?;
-    json.push(b'\n');
-    bundle.insert(
+    let mut json =
+        serde_json::to_string_pretty(&defs).map_err(|e| Error::Internal(e.to_string()))?;
+    json.push('\n');
+    let definitions = broker_file(
+        plan,
         "rabbitmq/definitions.json",
-        Artifact::file(json).installed(broker_file(plan, paths::DEFINITIONS, 0o640)),
+        paths::DEFINITIONS,
+        0o640,
+        json,
     );
-    Ok(())
+    Ok((conf, plugins, definitions))
 }

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use super::{hosts_with, render_template, root_file};
-use crate::bundle::{Artifact, Bundle};
+use super::{hosts_with, RoleFile};
 use crate::error::Error;
 use crate::plan::{paths, Plan, RabbitPlan, Role};
+use crate::render::render_template;
 
 #[derive(Serialize)]
 struct Ctx<'a> {
@@ -15,7 +15,7 @@ struct Ctx<'a> {
     definitions_path: &'static str,
 }
 
-pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
+pub(super) fn render(plan: &Plan) -> Result<RoleFile, Error> {
     let policy_json = serde_json::to_string(&plan.rabbitmq.policy.definition)
         .map_err(|e| Error::Internal(e.to_string()))?;
     let text = render_template(
@@ -29,12 +29,11 @@ pub(super) fn render(plan: &Plan, bundle: &mut Bundle) -> Result<(), Error> {
     )?;
     // Installed on every broker (any of them can re-run it); first boot runs
     // it on `rabbitmq.bootstrap_host` only.
-    let brokers = hosts_with(plan, Role::Broker);
-    bundle.insert(
-        "bootstrap/queue-ha-policy.sh",
-        Artifact::file(text)
-            .executable()
-            .installed(root_file(brokers, paths::BOOTSTRAP, 0o755)),
-    );
-    Ok(())
+    Ok(RoleFile::root(
+        "bootstrap/queue-ha-policy.sh".into(),
+        paths::BOOTSTRAP,
+        hosts_with(plan, Role::Broker),
+        0o755,
+        text,
+    ))
 }

@@ -1,0 +1,78 @@
+//! `haproxy.cfg` per load balancer and the haproxy.service drop-in.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{hosts_with, HaProxy, RoleFile};
+use crate::error::Error;
+use crate::plan::{paths, HaProxyPlan, LoadBalancer, Plan, Role};
+use crate::render::render_template;
+
+#[derive(Serialize)]
+struct Ctx<'a> {
+    plan: &'a Plan,
+    h: &'a HaProxyPlan,
+    lb: &'a LoadBalancer,
+    stats_env: &'static str,
+    stats_password_ref: String,
+}
+
+#[derive(Serialize)]
+struct DropinCtx<'a> {
+    plan: &'a Plan,
+    stats_env: &'static str,
+    env_file: &'static str,
+}
+
+pub(super) fn render(plan: &Plan) -> Result<HaProxy, Error> {
+    let mut configs = BTreeMap::new();
+    for lb in &plan.load_balancers {
+        let text = render_template(
+            "haproxy.cfg",
+            Ctx {
+                plan,
+                h: &plan.haproxy,
+                lb,
+                stats_env: paths::STATS_PASSWORD_ENV,
+                // HAProxy expands environment variables inside double quotes.
+                stats_password_ref: format!("${{{}}}", paths::STATS_PASSWORD_ENV),
+            },
+        )?;
+        configs.insert(
+            lb.name.clone(),
+            RoleFile::root(
+                format!("haproxy/{}/haproxy.cfg", lb.name),
+                paths::HAPROXY_CFG,
+                vec![lb.name.clone()],
+                0o644,
+                text,
+            ),
+        );
+    }
+    let ctx = || DropinCtx {
+        plan,
+        stats_env: paths::STATS_PASSWORD_ENV,
+        env_file: paths::HAPROXY_ENV,
+    };
+    let lbs = hosts_with(plan, Role::LoadBalancer);
+    let dropin = RoleFile::root(
+        "haproxy/haproxy.service.d/rmqgen.conf".into(),
+        paths::HAPROXY_DROPIN,
+        lbs.clone(),
+        0o644,
+        render_template("haproxy-dropin.conf", ctx())?,
+    );
+    let sysctl = RoleFile::root(
+        "haproxy/sysctl.conf".into(),
+        paths::LB_SYSCTL,
+        lbs,
+        0o644,
+        render_template("sysctl-load-balancer.conf", ctx())?,
+    );
+    Ok(HaProxy {
+        configs,
+        dropin,
+        sysctl,
+    })
+}

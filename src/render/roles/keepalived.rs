@@ -1,0 +1,85 @@
+//! `keepalived.conf` per load balancer, the HAProxy check script and the
+//! keepalived.service drop-in.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{hosts_with, Keepalived, RoleFile};
+use crate::error::Error;
+use crate::plan::{paths, HaProxyPlan, KeepalivedPlan, LoadBalancer, Plan, Role};
+use crate::render::render_template;
+
+#[derive(Serialize)]
+struct Ctx<'a> {
+    plan: &'a Plan,
+    k: &'a KeepalivedPlan,
+    h: &'a HaProxyPlan,
+    lb: Option<&'a LoadBalancer>,
+    max_priority: u32,
+    script_user: &'static str,
+    check_script: &'static str,
+    sysusers_path: &'static str,
+}
+
+pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
+    let max_priority = plan
+        .load_balancers
+        .iter()
+        .map(|l| l.priority)
+        .max()
+        .unwrap_or(0);
+    let ctx = |lb| Ctx {
+        plan,
+        k: &plan.keepalived,
+        h: &plan.haproxy,
+        lb,
+        max_priority,
+        script_user: paths::SCRIPT_USER,
+        check_script: paths::CHECK_SCRIPT,
+        sysusers_path: paths::KEEPALIVED_SYSUSERS,
+    };
+    let mut configs = BTreeMap::new();
+    for lb in &plan.load_balancers {
+        configs.insert(
+            lb.name.clone(),
+            RoleFile::root(
+                format!("keepalived/{}/keepalived.conf", lb.name),
+                paths::KEEPALIVED_CONF,
+                vec![lb.name.clone()],
+                0o644,
+                render_template("keepalived.conf", ctx(Some(lb)))?,
+            ),
+        );
+    }
+    let lbs = hosts_with(plan, Role::LoadBalancer);
+    // keepalived's script security wants the script and every directory
+    // above it owned by root and not writable by others.
+    let check_script = RoleFile::root(
+        "keepalived/check-haproxy.sh".into(),
+        paths::CHECK_SCRIPT,
+        lbs.clone(),
+        0o755,
+        render_template("check-haproxy.sh", ctx(None))?,
+    );
+    let sysusers = RoleFile::root(
+        "keepalived/sysusers.conf".into(),
+        paths::KEEPALIVED_SYSUSERS,
+        lbs.clone(),
+        0o644,
+        render_template("keepalived-sysusers.conf", ctx(None))?,
+    );
+    let dropin = RoleFile::root(
+        "keepalived/keepalived.service.d/rmqgen.conf".into(),
+        paths::KEEPALIVED_DROPIN,
+        lbs,
+        0o644,
+        render_template("keepalived-dropin.conf", ctx(None))?,
+    );
+    Ok(Keepalived {
+        configs,
+        check_script,
+        sysusers,
+        dropin,
+    })
+}

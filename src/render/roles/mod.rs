@@ -1,0 +1,231 @@
+//! Roles: what lands on a host. Each role renderer (broker, haproxy,
+//! keepalived, hosts) turns the [`Plan`] into typed [`RoleFile`]s, rendered
+//! once. The delivery renderers (cloud-init, NixOS, and through cloud-init
+//! Terraform) take a [`Roles`], which only [`render`] builds, so they cannot
+//! run before the role files exist and never read them back out of the
+//! bundle by path.
+
+mod bootstrap;
+mod haproxy;
+mod hosts;
+mod keepalived;
+mod rabbitmq;
+
+use std::collections::BTreeMap;
+
+use crate::bundle::{Artifact, Install};
+use crate::error::Error;
+use crate::plan::{Plan, Role};
+
+/// One file a role installs on hosts: the bytes every delivery path
+/// installs, and where and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleFile {
+    /// Where the bundle keeps it (relative, `/`-separated).
+    pub bundle_path: String,
+    /// Hosts that get the file.
+    pub hosts: Vec<String>,
+    /// Absolute path on the host.
+    pub path: String,
+    /// Owner.
+    pub owner: String,
+    /// Group.
+    pub group: String,
+    /// Mode on the host.
+    pub mode: u32,
+    /// Appended to an existing file (e.g. `/etc/hosts`) instead of
+    /// replacing it.
+    pub append: bool,
+    /// Contents.
+    pub contents: String,
+}
+
+impl RoleFile {
+    /// A file owned by root:root that replaces what is there.
+    fn root(
+        bundle_path: String,
+        path: &str,
+        hosts: Vec<String>,
+        mode: u32,
+        contents: String,
+    ) -> Self {
+        Self {
+            bundle_path,
+            hosts,
+            path: path.to_string(),
+            owner: "root".into(),
+            group: "root".into(),
+            mode,
+            append: false,
+            contents,
+        }
+    }
+
+    /// True when `host` gets this file.
+    pub fn is_on(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h == host)
+    }
+
+    /// The file as the bundle holds it: executable in the output directory
+    /// when it is on the host.
+    fn artifact(&self) -> Artifact {
+        let artifact = Artifact::file(self.contents.clone()).installed(Install {
+            hosts: self.hosts.clone(),
+            path: self.path.clone(),
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            mode: self.mode,
+            append: self.append,
+        });
+        if self.mode & 0o111 != 0 {
+            artifact.executable()
+        } else {
+            artifact
+        }
+    }
+}
+
+/// The broker role's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    /// `rabbitmq.conf`.
+    pub conf: RoleFile,
+    /// `enabled_plugins`.
+    pub plugins: RoleFile,
+    /// `definitions.json`.
+    pub definitions: RoleFile,
+    /// The queue-HA bootstrap script.
+    pub bootstrap: RoleFile,
+}
+
+/// HAProxy's files on the load balancers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaProxy {
+    /// `haproxy.cfg` of each load balancer, by host name.
+    pub configs: BTreeMap<String, RoleFile>,
+    /// The haproxy.service drop-in.
+    pub dropin: RoleFile,
+    /// The load balancers' sysctl settings.
+    pub sysctl: RoleFile,
+}
+
+/// keepalived's files on the load balancers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keepalived {
+    /// `keepalived.conf` of each load balancer, by host name.
+    pub configs: BTreeMap<String, RoleFile>,
+    /// The HAProxy check script.
+    pub check_script: RoleFile,
+    /// The script user's sysusers.d entry.
+    pub sysusers: RoleFile,
+    /// The keepalived.service drop-in.
+    pub dropin: RoleFile,
+}
+
+/// Every role file of a plan. Only [`render`] builds one (outside this
+/// crate), so a delivery renderer that takes `&Roles` runs after the roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Roles {
+    /// The `/etc/hosts` lines every host gets.
+    pub hosts: RoleFile,
+    /// The brokers' files.
+    pub broker: Broker,
+    /// HAProxy's files.
+    pub haproxy: HaProxy,
+    /// keepalived's files.
+    pub keepalived: Keepalived,
+}
+
+impl Roles {
+    /// Every role file, sorted by bundle path.
+    pub fn files(&self) -> Vec<&RoleFile> {
+        let mut all = vec![
+            &self.hosts,
+            &self.broker.conf,
+            &self.broker.plugins,
+            &self.broker.definitions,
+            &self.broker.bootstrap,
+            &self.haproxy.dropin,
+            &self.haproxy.sysctl,
+            &self.keepalived.check_script,
+            &self.keepalived.sysusers,
+            &self.keepalived.dropin,
+        ];
+        all.extend(self.haproxy.configs.values());
+        all.extend(self.keepalived.configs.values());
+        all.sort_by(|a, b| a.bundle_path.cmp(&b.bundle_path));
+        all
+    }
+
+    /// The files `host` gets, sorted by bundle path.
+    pub fn for_host<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a RoleFile> + 'a {
+        self.files().into_iter().filter(move |f| f.is_on(host))
+    }
+
+    /// The same roles with every file's contents replaced by
+    /// `contents(file)`: what the delivery renderers make of the role files
+    /// without their text (the snapshots show delivery artifacts this way,
+    /// so a role template's line is reviewed once, in its own snapshot).
+    #[must_use]
+    pub fn with_contents(&self, contents: impl Fn(&RoleFile) -> String) -> Self {
+        let f = |file: &RoleFile| RoleFile {
+            contents: contents(file),
+            ..file.clone()
+        };
+        let map =
+            |m: &BTreeMap<String, RoleFile>| m.iter().map(|(k, v)| (k.clone(), f(v))).collect();
+        Self {
+            hosts: f(&self.hosts),
+            broker: Broker {
+                conf: f(&self.broker.conf),
+                plugins: f(&self.broker.plugins),
+                definitions: f(&self.broker.definitions),
+                bootstrap: f(&self.broker.bootstrap),
+            },
+            haproxy: HaProxy {
+                configs: map(&self.haproxy.configs),
+                dropin: f(&self.haproxy.dropin),
+                sysctl: f(&self.haproxy.sysctl),
+            },
+            keepalived: Keepalived {
+                configs: map(&self.keepalived.configs),
+                check_script: f(&self.keepalived.check_script),
+                sysusers: f(&self.keepalived.sysusers),
+                dropin: f(&self.keepalived.dropin),
+            },
+        }
+    }
+
+    /// The role files as bundle entries.
+    pub(super) fn artifacts(&self) -> impl Iterator<Item = (String, Artifact)> + '_ {
+        self.files()
+            .into_iter()
+            .map(|f| (f.bundle_path.clone(), f.artifact()))
+    }
+}
+
+/// Names of hosts with a role.
+fn hosts_with(plan: &Plan, role: Role) -> Vec<String> {
+    plan.hosts
+        .iter()
+        .filter(|h| h.role == role)
+        .map(|h| h.name.clone())
+        .collect()
+}
+
+/// Renders every role file of the plan.
+pub fn render(plan: &Plan) -> Result<Roles, Error> {
+    let (conf, plugins, definitions) = rabbitmq::render(plan)?;
+    Ok(Roles {
+        hosts: hosts::render(plan)?,
+        broker: Broker {
+            conf,
+            plugins,
+            definitions,
+            bootstrap: bootstrap::render(plan)?,
+        },
+        haproxy: haproxy::render(plan)?,
+        keepalived: keepalived::render(plan)?,
+    })
+}
