@@ -1,0 +1,99 @@
+//! keepalived: the VRRP instance, priorities, the router id, the check.
+
+use serde::Serialize;
+
+use super::{defaults, seconds, tf_ident};
+use crate::spec::{self, Spec, TrackMode, VrrpTransport};
+
+/// keepalived settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeepalivedPlan {
+    /// Virtual router id.
+    pub virtual_router_id: u32,
+    /// VRRP version.
+    pub vrrp_version: u32,
+    /// Advert interval, ms.
+    pub advert_int_ms: u32,
+    /// Advert interval as keepalived writes it (seconds, decimal).
+    pub advert_int: String,
+    /// Unicast peers.
+    pub unicast: bool,
+    /// Preemption.
+    pub preempt: bool,
+    /// Track weight (0 = FAULT on failure).
+    pub track_weight: i32,
+    /// Check interval as keepalived writes it (seconds, decimal).
+    pub check_interval: String,
+    /// Check interval, ms (the check timeout equals it).
+    pub check_interval_ms: u32,
+    /// Check timeout as keepalived writes it (seconds, decimal).
+    pub check_timeout: String,
+    /// How long the check script waits for HAProxy's answer (seconds,
+    /// decimal): inside the script timeout, so keepalived never kills it.
+    pub check_read_timeout: String,
+    /// Check fall.
+    pub check_fall: u32,
+    /// Check rise.
+    pub check_rise: u32,
+    /// auth_pass (not a secret; VRRPv2 only).
+    pub auth_pass: Option<String>,
+    /// Name of the VRRP instance.
+    pub instance: String,
+}
+
+/// VRRP priorities in load balancer order, defaults filled.
+pub(crate) fn lb_priorities(spec: &Spec) -> Vec<u32> {
+    spec.load_balancers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.priority.unwrap_or_else(|| {
+                let step = defaults::PRIORITY_STEP.saturating_mul(i as u32);
+                defaults::FIRST_PRIORITY.saturating_sub(step).max(1)
+            })
+        })
+        .collect()
+}
+
+/// The VRRP router id: the spec's, or a stable value derived from the
+/// cluster name (FNV-1a folded into 1..=255).
+pub(crate) fn virtual_router_id(spec: &Spec) -> u32 {
+    spec.keepalived
+        .as_ref()
+        .and_then(|k| k.virtual_router_id)
+        .unwrap_or_else(|| {
+            let hash = spec.name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+            hash % 255 + 1
+        })
+}
+
+pub(super) fn keepalived_plan(spec: &Spec, ka: &spec::Keepalived, preempt: bool) -> KeepalivedPlan {
+    let advert_int_ms = ka.advert_int_ms.unwrap_or(defaults::ADVERT_INT_MS);
+    let interval_ms = ka
+        .check_interval_ms
+        .unwrap_or(defaults::KA_CHECK_INTERVAL_MS);
+    KeepalivedPlan {
+        virtual_router_id: virtual_router_id(spec),
+        vrrp_version: ka.vrrp_version.unwrap_or(defaults::VRRP_VERSION),
+        advert_int_ms,
+        advert_int: seconds(advert_int_ms),
+        unicast: ka.transport.unwrap_or(VrrpTransport::Unicast) == VrrpTransport::Unicast,
+        preempt,
+        track_weight: match ka.track.unwrap_or(TrackMode::Fault {}) {
+            TrackMode::Fault {} => 0,
+            TrackMode::Weight { weight } => weight,
+        },
+        check_interval: seconds(interval_ms),
+        check_interval_ms: interval_ms,
+        // The script must finish within its interval; it gives itself less
+        // (see check-haproxy.sh), so keepalived never has to kill it.
+        check_timeout: seconds(interval_ms),
+        check_read_timeout: seconds(interval_ms.saturating_mul(4) / 5),
+        check_fall: ka.check_fall.unwrap_or(defaults::KA_CHECK_FALL),
+        check_rise: ka.check_rise.unwrap_or(defaults::KA_CHECK_RISE),
+        auth_pass: ka.auth_pass.clone(),
+        instance: format!("VI_{}", tf_ident(&spec.name).to_ascii_uppercase()),
+    }
+}
