@@ -65,13 +65,13 @@ pub struct Validated {
     pub warnings: Diagnostics,
 }
 
-/// Validates a spec and builds its plan. All problems are reported at once.
+/// Resolves a spec into its plan and validates it. All problems are
+/// reported at once.
 pub fn validate(spec: &Spec) -> Result<Validated> {
-    let diagnostics = validate::check(spec);
+    let (plan, diagnostics) = validate::resolve(spec);
     if diagnostics.has_errors() {
         return Err(Error::Invalid(diagnostics));
     }
-    let plan = plan::build(spec).map_err(|e| Error::Internal(e.0))?;
     Ok(Validated {
         plan,
         warnings: diagnostics,

@@ -309,7 +309,11 @@ fn assert_policy(node: &Node, out: &rmqgen::Output) {
             p.name,
             v.name
         );
-        assert_eq!(row.get(3).map(String::as_str), Some(p.apply_to), "apply-to");
+        assert_eq!(
+            row.get(3).map(String::as_str),
+            Some(p.apply_to.to_string().as_str()),
+            "apply-to"
+        );
         let definition: serde_json::Value =
             serde_json::from_str(row.get(4).map(String::as_str).unwrap_or(""))
                 .unwrap_or_else(|e| panic!("policy definition is not JSON ({e}): {row:?}"));

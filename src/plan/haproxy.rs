@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
-use super::rabbitmq::{heartbeat_s, RabbitPlan};
+use super::rabbitmq::RabbitPlan;
 use super::secrets::Secret;
-use super::{defaults, paths, Role};
+use super::{defaults, paths, Millis, Role};
 use crate::spec::{Balance, SecretSource, Spec};
 
 /// HAProxy settings.
@@ -20,8 +20,8 @@ pub struct HaProxyPlan {
     pub health_uri: &'static str,
     /// Stats page.
     pub stats: StatsPlan,
-    /// Balance algorithm keyword.
-    pub balance: &'static str,
+    /// Balance algorithm.
+    pub balance: Balance,
     /// Check timings.
     pub check: CheckPlan,
     /// Timeouts.
@@ -48,12 +48,12 @@ pub struct StatsPlan {
 /// HAProxy check timings.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct CheckPlan {
-    /// inter, ms.
-    pub interval_ms: u32,
-    /// fastinter, ms.
-    pub fast_interval_ms: u32,
-    /// downinter, ms.
-    pub down_interval_ms: u32,
+    /// inter.
+    pub interval_ms: Millis,
+    /// fastinter.
+    pub fast_interval_ms: Millis,
+    /// downinter.
+    pub down_interval_ms: Millis,
     /// rise.
     pub rise: u32,
     /// fall.
@@ -63,23 +63,23 @@ pub struct CheckPlan {
 /// HAProxy timeouts.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct TimeoutsPlan {
-    /// connect, ms.
-    pub connect_ms: u32,
+    /// connect.
+    pub connect_ms: Millis,
     /// client, s.
     pub client_s: u32,
     /// server, s.
     pub server_s: u32,
-    /// check, ms.
-    pub check_ms: u32,
+    /// check (default: the check interval).
+    pub check_ms: Millis,
 }
 
-/// HAProxy client and server timeouts, s.
-pub(crate) fn idle_timeouts_s(spec: &Spec) -> (u32, u32) {
-    let hb = heartbeat_s(spec);
-    let default = if hb == 0 {
+/// HAProxy client and server timeouts, s: above the AMQP heartbeat by
+/// default, so heartbeats keep idle connections open.
+fn idle_timeouts_s(spec: &Spec, heartbeat_s: u32) -> (u32, u32) {
+    let default = if heartbeat_s == 0 {
         defaults::TIMEOUT_NO_HEARTBEAT_S
     } else {
-        hb.saturating_mul(defaults::TIMEOUT_HEARTBEATS)
+        heartbeat_s.saturating_mul(defaults::TIMEOUT_HEARTBEATS)
     };
     let t = spec
         .haproxy
@@ -98,8 +98,9 @@ pub(super) fn haproxy_plan(
     let stats = h.stats.clone().unwrap_or_default();
     let check = h.check.clone().unwrap_or_default();
     let t = h.timeouts.clone().unwrap_or_default();
-    let (client_s, server_s) = idle_timeouts_s(spec);
-    let interval_ms = check.interval_ms.unwrap_or(defaults::CHECK_INTERVAL_MS);
+    let (client_s, server_s) = idle_timeouts_s(spec, rabbit.heartbeat_s);
+    let interval_ms = Millis::new(check.interval_ms.unwrap_or(defaults::CHECK_INTERVAL_MS));
+    let ms = |v: Option<u32>, default: u32| Millis::new(v.unwrap_or(default));
     secrets.push(Secret {
         id: "haproxy-stats-password".into(),
         tf_name: "haproxy_stats_password".into(),
@@ -138,27 +139,19 @@ pub(super) fn haproxy_plan(
             password_secret: "haproxy-stats-password".into(),
             refresh_s: stats.refresh_s.unwrap_or(defaults::STATS_REFRESH_S),
         },
-        balance: match h.balance.unwrap_or(Balance::Leastconn) {
-            Balance::Leastconn => "leastconn",
-            Balance::Roundrobin => "roundrobin",
-            Balance::Source => "source",
-        },
+        balance: h.balance.unwrap_or(Balance::Leastconn),
         check: CheckPlan {
             interval_ms,
-            fast_interval_ms: check
-                .fast_interval_ms
-                .unwrap_or(defaults::CHECK_FAST_INTERVAL_MS),
-            down_interval_ms: check
-                .down_interval_ms
-                .unwrap_or(defaults::CHECK_DOWN_INTERVAL_MS),
+            fast_interval_ms: ms(check.fast_interval_ms, defaults::CHECK_FAST_INTERVAL_MS),
+            down_interval_ms: ms(check.down_interval_ms, defaults::CHECK_DOWN_INTERVAL_MS),
             rise: check.rise.unwrap_or(defaults::CHECK_RISE),
             fall: check.fall.unwrap_or(defaults::CHECK_FALL),
         },
         timeouts: TimeoutsPlan {
-            connect_ms: t.connect_ms.unwrap_or(defaults::CONNECT_MS),
+            connect_ms: ms(t.connect_ms, defaults::CONNECT_MS),
             client_s,
             server_s,
-            check_ms: t.check_ms.unwrap_or(interval_ms),
+            check_ms: t.check_ms.map_or(interval_ms, Millis::new),
         },
         maxconn: h.maxconn.unwrap_or(defaults::MAXCONN),
     }

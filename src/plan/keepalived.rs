@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use super::{defaults, seconds, tf_ident};
-use crate::spec::{self, Spec, TrackMode, VrrpTransport};
+use super::{defaults, tf_ident, LoadBalancer, Millis, Seconds};
+use crate::spec::{Spec, TrackMode, VrrpTransport};
 
 /// keepalived settings.
 #[derive(Debug, Clone, Serialize)]
@@ -12,25 +12,26 @@ pub struct KeepalivedPlan {
     pub virtual_router_id: u32,
     /// VRRP version.
     pub vrrp_version: u32,
-    /// Advert interval, ms.
-    pub advert_int_ms: u32,
-    /// Advert interval as keepalived writes it (seconds, decimal).
-    pub advert_int: String,
+    /// Advert interval (keepalived writes it in seconds, decimal).
+    pub advert_int: Seconds,
     /// Unicast peers.
     pub unicast: bool,
     /// Preemption.
     pub preempt: bool,
     /// Track weight (0 = FAULT on failure).
     pub track_weight: i32,
-    /// Check interval as keepalived writes it (seconds, decimal).
-    pub check_interval: String,
-    /// Check interval, ms (the check timeout equals it).
-    pub check_interval_ms: u32,
-    /// Check timeout as keepalived writes it (seconds, decimal).
-    pub check_timeout: String,
-    /// How long the check script waits for HAProxy's answer (seconds,
-    /// decimal): inside the script timeout, so keepalived never kills it.
-    pub check_read_timeout: String,
+    /// The highest load balancer priority.
+    pub top_priority: u32,
+    /// The highest priority with the track weight applied: what the VIP
+    /// holder drops to when its check fails (weight mode).
+    pub tracked_priority: i64,
+    /// Check interval.
+    pub check_interval: Seconds,
+    /// Check timeout (equal to the interval).
+    pub check_timeout: Seconds,
+    /// How long the check script waits for HAProxy's answer: inside the
+    /// script timeout, so keepalived never kills it.
+    pub check_read_timeout: Seconds,
     /// Check fall.
     pub check_fall: u32,
     /// Check rise.
@@ -42,7 +43,7 @@ pub struct KeepalivedPlan {
 }
 
 /// VRRP priorities in load balancer order, defaults filled.
-pub(crate) fn lb_priorities(spec: &Spec) -> Vec<u32> {
+pub(super) fn priorities(spec: &Spec) -> Vec<u32> {
     spec.load_balancers
         .iter()
         .enumerate()
@@ -55,9 +56,17 @@ pub(crate) fn lb_priorities(spec: &Spec) -> Vec<u32> {
         .collect()
 }
 
+/// Whether a higher-priority load balancer takes the VIP back.
+pub(super) fn preempt(spec: &Spec) -> bool {
+    spec.keepalived
+        .as_ref()
+        .and_then(|k| k.preempt)
+        .unwrap_or(false)
+}
+
 /// The VRRP router id: the spec's, or a stable value derived from the
 /// cluster name (FNV-1a folded into 1..=255).
-pub(crate) fn virtual_router_id(spec: &Spec) -> u32 {
+fn virtual_router_id(spec: &Spec) -> u32 {
     spec.keepalived
         .as_ref()
         .and_then(|k| k.virtual_router_id)
@@ -69,28 +78,35 @@ pub(crate) fn virtual_router_id(spec: &Spec) -> u32 {
         })
 }
 
-pub(super) fn keepalived_plan(spec: &Spec, ka: &spec::Keepalived, preempt: bool) -> KeepalivedPlan {
-    let advert_int_ms = ka.advert_int_ms.unwrap_or(defaults::ADVERT_INT_MS);
+pub(super) fn keepalived_plan(
+    spec: &Spec,
+    preempt: bool,
+    load_balancers: &[LoadBalancer],
+) -> KeepalivedPlan {
+    let ka = spec.keepalived.clone().unwrap_or_default();
+    let advert_int = Millis::new(ka.advert_int_ms.unwrap_or(defaults::ADVERT_INT_MS));
     let interval_ms = ka
         .check_interval_ms
         .unwrap_or(defaults::KA_CHECK_INTERVAL_MS);
+    let track_weight = match ka.track.unwrap_or(TrackMode::Fault {}) {
+        TrackMode::Fault {} => 0,
+        TrackMode::Weight { weight } => weight,
+    };
+    let top_priority = load_balancers.iter().map(|l| l.priority).max().unwrap_or(0);
     KeepalivedPlan {
         virtual_router_id: virtual_router_id(spec),
         vrrp_version: ka.vrrp_version.unwrap_or(defaults::VRRP_VERSION),
-        advert_int_ms,
-        advert_int: seconds(advert_int_ms),
+        advert_int: advert_int.seconds(),
         unicast: ka.transport.unwrap_or(VrrpTransport::Unicast) == VrrpTransport::Unicast,
         preempt,
-        track_weight: match ka.track.unwrap_or(TrackMode::Fault {}) {
-            TrackMode::Fault {} => 0,
-            TrackMode::Weight { weight } => weight,
-        },
-        check_interval: seconds(interval_ms),
-        check_interval_ms: interval_ms,
+        track_weight,
+        top_priority,
+        tracked_priority: i64::from(top_priority) + i64::from(track_weight),
+        check_interval: Millis::new(interval_ms).seconds(),
         // The script must finish within its interval; it gives itself less
         // (see check-haproxy.sh), so keepalived never has to kill it.
-        check_timeout: seconds(interval_ms),
-        check_read_timeout: seconds(interval_ms.saturating_mul(4) / 5),
+        check_timeout: Millis::new(interval_ms).seconds(),
+        check_read_timeout: Millis::new(interval_ms.saturating_mul(4) / 5).seconds(),
         check_fall: ka.check_fall.unwrap_or(defaults::KA_CHECK_FALL),
         check_rise: ka.check_rise.unwrap_or(defaults::KA_CHECK_RISE),
         auth_pass: ka.auth_pass.clone(),

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::ops::Deref;
+use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use super::{defaults, Role};
+use super::{defaults, Parser, Role};
 use crate::net::Ipv4Net;
-use crate::spec::Spec;
+use crate::spec::{Resources, Spec, VrrpState};
 
 /// The network.
 #[derive(Debug, Clone, Serialize)]
@@ -59,53 +61,230 @@ pub struct Size {
     pub disk_gib: u32,
 }
 
-/// A broker.
-#[derive(Debug, Clone, Serialize)]
+/// A broker: its host and its Erlang node.
+#[derive(Debug, Clone)]
 pub struct Broker {
-    /// Host name.
-    pub name: String,
-    /// Address.
-    pub address: Ipv4Addr,
+    /// The host (shared with [`super::Plan::hosts`]).
+    pub host: Arc<Host>,
     /// Erlang node name, `rabbit@<name>`.
     pub node_name: String,
 }
 
-/// A load balancer with its VRRP role.
-#[derive(Debug, Clone, Serialize)]
+/// A load balancer: its host and its VRRP role.
+#[derive(Debug, Clone)]
 pub struct LoadBalancer {
-    /// Host name.
-    pub name: String,
-    /// Address.
-    pub address: Ipv4Addr,
+    /// The host (shared with [`super::Plan::hosts`]).
+    pub host: Arc<Host>,
     /// VRRP priority.
     pub priority: u32,
-    /// Initial state keyword (`MASTER` / `BACKUP`).
-    pub initial_state: &'static str,
+    /// Initial VRRP state.
+    pub initial_state: VrrpState,
     /// Addresses of the other load balancers (unicast peers).
     pub peers: Vec<Ipv4Addr>,
 }
 
-/// The guest interface name.
-pub(crate) fn interface(spec: &Spec) -> &str {
-    spec.network
-        .interface
-        .as_deref()
-        .unwrap_or(defaults::INTERFACE)
+impl Deref for Broker {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
 }
 
-/// Gives every host a MAC address: QEMU's locally administered prefix
+impl Deref for LoadBalancer {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+/// Templates see a broker as its host's fields plus its own.
+impl Serialize for Broker {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            host: &'a Host,
+            node_name: &'a str,
+        }
+        View {
+            host: &self.host,
+            node_name: &self.node_name,
+        }
+        .serialize(s)
+    }
+}
+
+/// Templates see a load balancer as its host's fields plus its own.
+impl Serialize for LoadBalancer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            host: &'a Host,
+            priority: u32,
+            initial_state: VrrpState,
+            peers: &'a [Ipv4Addr],
+        }
+        View {
+            host: &self.host,
+            priority: self.priority,
+            initial_state: self.initial_state,
+            peers: &self.peers,
+        }
+        .serialize(s)
+    }
+}
+
+/// Serialises shared hosts as the hosts themselves.
+pub(super) fn serialize_hosts<S: Serializer>(hosts: &[Arc<Host>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(hosts.iter().map(|h| &**h))
+}
+
+/// The network: the subnet (parsed once), gateway, resolvers, interface.
+pub(super) fn resolve(spec: &Spec, parse: &mut Parser) -> NetworkPlan {
+    let n = &spec.network;
+    let cidr = parse.subnet("/network/cidr".into(), &n.cidr);
+    NetworkPlan {
+        cidr,
+        prefix: cidr.prefix(),
+        netmask: cidr.netmask(),
+        gateway: n
+            .gateway
+            .as_deref()
+            .map(|g| parse.address("/network/gateway".into(), g)),
+        dns: n
+            .dns
+            .iter()
+            .enumerate()
+            .map(|(i, d)| parse.address(format!("/network/dns/{i}"), d))
+            .collect(),
+        interface: n
+            .interface
+            .clone()
+            .unwrap_or_else(|| defaults::INTERFACE.to_string()),
+        mtu: n.mtu,
+    }
+}
+
+/// Every host (brokers, then load balancers, in spec order), each address
+/// parsed once, and the brokers and load balancers sharing those hosts.
+pub(super) fn hosts(
+    spec: &Spec,
+    preempt: bool,
+    parse: &mut Parser,
+) -> (Vec<Arc<Host>>, Vec<Broker>, Vec<LoadBalancer>) {
+    let sizes = spec
+        .target
+        .as_ref()
+        .and_then(|t| t.resources.clone())
+        .unwrap_or_default();
+    let size = |own: &Option<Resources>, role: &Option<Resources>, d: (u32, u32, u32)| {
+        let pick = |f: fn(&Resources) -> Option<u32>, dv: u32| {
+            own.as_ref()
+                .and_then(f)
+                .or_else(|| role.as_ref().and_then(f))
+                .unwrap_or(dv)
+        };
+        Size {
+            vcpus: pick(|r| r.vcpus, d.0),
+            memory_mib: pick(|r| r.memory_mib, d.1),
+            disk_gib: pick(|r| r.disk_gib, d.2),
+        }
+    };
+    let names: Vec<&str> = spec
+        .brokers
+        .iter()
+        .map(|b| b.name.as_str())
+        .chain(spec.load_balancers.iter().map(|l| l.name.as_str()))
+        .collect();
+    let mut macs = macs(&spec.name, &names).into_iter();
+    let mut host = |name: &str, address: Ipv4Addr, role: Role, resources: Size| {
+        Arc::new(Host {
+            name: name.to_string(),
+            fqdn: spec.domain.as_ref().map(|d| format!("{name}.{d}")),
+            address,
+            role,
+            resources,
+            mac: macs.next().unwrap_or_default(),
+        })
+    };
+
+    let mut hosts = Vec::new();
+    let mut brokers = Vec::new();
+    for (i, b) in spec.brokers.iter().enumerate() {
+        let address = parse.address(format!("/brokers/{i}/address"), &b.address);
+        let h = host(
+            &b.name,
+            address,
+            Role::Broker,
+            size(&b.resources, &sizes.broker, defaults::BROKER_SIZE),
+        );
+        hosts.push(Arc::clone(&h));
+        brokers.push(Broker {
+            host: h,
+            node_name: format!("rabbit@{}", b.name),
+        });
+    }
+
+    let priorities = super::keepalived::priorities(spec);
+    let top = priorities.iter().copied().max().unwrap_or(0);
+    let lb_hosts: Vec<Arc<Host>> = spec
+        .load_balancers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let address = parse.address(format!("/load_balancers/{i}/address"), &l.address);
+            host(
+                &l.name,
+                address,
+                Role::LoadBalancer,
+                size(
+                    &l.resources,
+                    &sizes.load_balancer,
+                    defaults::LOAD_BALANCER_SIZE,
+                ),
+            )
+        })
+        .collect();
+    let mut load_balancers = Vec::new();
+    for (i, (l, h)) in spec.load_balancers.iter().zip(&lb_hosts).enumerate() {
+        let initial_state = l
+            .initial_state
+            .unwrap_or(if preempt && priorities[i] == top {
+                VrrpState::Master
+            } else {
+                VrrpState::Backup
+            });
+        load_balancers.push(LoadBalancer {
+            host: Arc::clone(h),
+            priority: priorities[i],
+            initial_state,
+            peers: lb_hosts
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| p.address)
+                .collect(),
+        });
+    }
+    hosts.extend(lb_hosts);
+    (hosts, brokers, load_balancers)
+}
+
+/// A MAC address per host name: QEMU's locally administered prefix
 /// `52:54:00` and three bytes of SHA-256 over the cluster and host names, so
 /// a host keeps its MAC across renders and clusters sharing a bridge do not
 /// collide. A clash inside the cluster (one in ~16.7 million per pair) is
 /// resolved by hashing again with a counter, in host order.
-pub(super) fn assign_macs(cluster: &str, hosts: &mut [Host]) {
+fn macs(cluster: &str, names: &[&str]) -> Vec<String> {
     use sha2::{Digest, Sha256};
     let mut used = BTreeSet::new();
-    for host in hosts.iter_mut() {
+    let mut macs = Vec::with_capacity(names.len());
+    for name in names {
         let mut attempt = 0u32;
         let mac = loop {
             let mut hasher = Sha256::new();
-            for part in [cluster, host.name.as_str()] {
+            for part in [cluster, name] {
                 hasher.update(part.as_bytes());
                 hasher.update([0u8]);
             }
@@ -117,8 +296,9 @@ pub(super) fn assign_macs(cluster: &str, hosts: &mut [Host]) {
             }
             attempt += 1;
         };
-        host.mac = mac;
+        macs.push(mac);
     }
+    macs
 }
 
 #[cfg(test)]
@@ -127,41 +307,24 @@ mod tests {
 
     #[test]
     fn macs_are_stable_unique_and_locally_administered() {
-        let host = |name: &str| Host {
-            name: name.into(),
-            fqdn: None,
-            address: Ipv4Addr::new(10, 0, 0, 1),
-            role: Role::Broker,
-            resources: Size {
-                vcpus: 1,
-                memory_mib: 512,
-                disk_gib: 4,
-            },
-            mac: String::new(),
-        };
         let names: Vec<String> = (0..2000).map(|i| format!("host-{i}")).collect();
-        let mut hosts: Vec<Host> = names.iter().map(|n| host(n)).collect();
-        assign_macs("cluster", &mut hosts);
-        let macs: BTreeSet<&str> = hosts.iter().map(|h| h.mac.as_str()).collect();
-        assert_eq!(macs.len(), hosts.len(), "MACs must be unique");
-        for h in &hosts {
-            assert!(h.mac.starts_with("52:54:00:"), "{}", h.mac);
-            assert_eq!(h.mac.len(), 17);
-            assert!(h
-                .mac
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let first = macs("cluster", &names);
+        let unique: BTreeSet<&str> = first.iter().map(String::as_str).collect();
+        assert_eq!(unique.len(), names.len(), "MACs must be unique");
+        for mac in &first {
+            assert!(mac.starts_with("52:54:00:"), "{mac}");
+            assert_eq!(mac.len(), 17);
+            assert!(mac
                 .bytes()
                 .all(|b| b == b':' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         }
         // Stable: the same names give the same MACs; another cluster, others.
-        let mut again: Vec<Host> = names.iter().map(|n| host(n)).collect();
-        assign_macs("cluster", &mut again);
-        assert!(hosts.iter().zip(&again).all(|(a, b)| a.mac == b.mac));
-        let mut other: Vec<Host> = names.iter().map(|n| host(n)).collect();
-        assign_macs("other", &mut other);
-        assert!(hosts.iter().zip(&other).any(|(a, b)| a.mac != b.mac));
+        assert_eq!(macs("cluster", &names), first);
+        let other = macs("other", &names);
+        assert!(first.iter().zip(&other).any(|(a, b)| a != b));
         // A clash is resolved, not kept: two hosts of the same name.
-        let mut twins = vec![host("a"), host("a")];
-        assign_macs("cluster", &mut twins);
-        assert_ne!(twins[0].mac, twins[1].mac);
+        let twins = macs("cluster", &["a", "a"]);
+        assert_ne!(twins[0], twins[1]);
     }
 }

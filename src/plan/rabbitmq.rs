@@ -86,7 +86,7 @@ pub struct RabbitPlan {
     /// Heartbeat, s.
     pub heartbeat_s: u32,
     /// `cluster_partition_handling`, when the version has it.
-    pub partition_handling: Option<&'static str>,
+    pub partition_handling: Option<PartitionHandling>,
     /// Plugins, sorted.
     pub plugins: Vec<String>,
     /// Management plugin enabled.
@@ -123,8 +123,26 @@ pub struct RabbitPortsPlan {
 pub struct Vhost {
     /// Name.
     pub name: String,
-    /// Default queue type, when set (`quorum`).
-    pub default_queue_type: Option<&'static str>,
+    /// Default queue type, when set.
+    pub default_queue_type: Option<QueueType>,
+}
+
+/// A queue type keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// `quorum`.
+    Quorum,
+}
+
+crate::spec::keyword_display!(QueueType, ApplyTo);
+
+/// What a policy applies to (`apply-to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyTo {
+    /// `queues`.
+    Queues,
 }
 
 /// A user.
@@ -132,8 +150,8 @@ pub struct Vhost {
 pub struct UserPlan {
     /// Name.
     pub name: String,
-    /// Tags, comma-separated as rabbitmqctl wants them.
-    pub tags: Vec<&'static str>,
+    /// Tags, sorted and deduplicated.
+    pub tags: Vec<UserTag>,
     /// Id of the password secret.
     pub password_secret: String,
     /// Where the bootstrap reads the password on the broker.
@@ -165,7 +183,9 @@ pub struct PolicyPlan {
     /// Queue name pattern.
     pub pattern: String,
     /// `apply-to`.
-    pub apply_to: &'static str,
+    pub apply_to: ApplyTo,
+    /// Replica count; `None` for every broker.
+    pub replicas: Option<u32>,
     /// Priority.
     pub priority: u32,
     /// The policy definition, as RabbitMQ wants it (sorted keys).
@@ -177,12 +197,12 @@ pub struct PolicyPlan {
 }
 
 /// The AMQP heartbeat.
-pub(crate) fn heartbeat_s(spec: &Spec) -> u32 {
+fn heartbeat_s(spec: &Spec) -> u32 {
     spec.rabbitmq.heartbeat_s.unwrap_or(defaults::HEARTBEAT_S)
 }
 
 /// The broker ports, defaults filled.
-pub(crate) fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
+fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
     let p = spec.rabbitmq.ports.clone().unwrap_or_default();
     RabbitPortsPlan {
         amqp: p.amqp.unwrap_or(defaults::AMQP_PORT),
@@ -194,7 +214,7 @@ pub(crate) fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
 }
 
 /// Plugins, sorted and deduplicated.
-pub(crate) fn plugins(spec: &Spec) -> Vec<String> {
+fn plugins(spec: &Spec) -> Vec<String> {
     let set: BTreeSet<String> = match &spec.rabbitmq.plugins {
         Some(p) => p.iter().cloned().collect(),
         None => defaults::PLUGINS.iter().map(|s| s.to_string()).collect(),
@@ -203,7 +223,7 @@ pub(crate) fn plugins(spec: &Spec) -> Vec<String> {
 }
 
 /// Vhost names, defaults filled.
-pub(crate) fn vhost_names(spec: &Spec) -> Vec<String> {
+fn vhost_names(spec: &Spec) -> Vec<String> {
     spec.rabbitmq
         .vhosts
         .clone()
@@ -211,7 +231,7 @@ pub(crate) fn vhost_names(spec: &Spec) -> Vec<String> {
 }
 
 /// Replica count: `None` for all brokers.
-pub(crate) fn replicas(spec: &Spec) -> Option<u32> {
+fn replicas(spec: &Spec) -> Option<u32> {
     match spec.rabbitmq.queue_ha.replicas {
         None | Some(Replicas::All(_)) => None,
         Some(Replicas::Count(n)) => Some(n),
@@ -232,7 +252,8 @@ pub(super) fn rabbit_plan(
         .into_iter()
         .map(|name| Vhost {
             name,
-            default_queue_type: (quorum && version.has_default_queue_type()).then_some("quorum"),
+            default_queue_type: (quorum && version.has_default_queue_type())
+                .then_some(QueueType::Quorum),
         })
         .collect::<Vec<_>>();
     let mut users = Vec::new();
@@ -279,15 +300,7 @@ pub(super) fn rabbit_plan(
         tags.dedup();
         users.push(UserPlan {
             name: u.name.clone(),
-            tags: tags
-                .iter()
-                .map(|t| match t {
-                    UserTag::Administrator => "administrator",
-                    UserTag::Monitoring => "monitoring",
-                    UserTag::Policymaker => "policymaker",
-                    UserTag::Management => "management",
-                })
-                .collect(),
+            tags,
             password_file: format!("{}/{}", paths::USER_SECRETS_DIR, u.name),
             password_secret: id,
             permissions,
@@ -309,11 +322,8 @@ pub(super) fn rabbit_plan(
                     definition.insert("ha-params".into(), n.into());
                 }
             }
-            let sync = match qha.sync.unwrap_or(SyncMode::Automatic) {
-                SyncMode::Automatic => "automatic",
-                SyncMode::Manual => "manual",
-            };
-            definition.insert("ha-sync-mode".into(), sync.into());
+            let sync = qha.sync.unwrap_or(SyncMode::Automatic);
+            definition.insert("ha-sync-mode".into(), sync.to_string().into());
         }
         QueueHaMode::Quorum => {
             // Leaders spread over the brokers instead of piling up on the
@@ -329,14 +339,8 @@ pub(super) fn rabbit_plan(
     definition.sort_keys();
 
     let partition_handling = version.has_partition_handling().then(|| {
-        match r
-            .partition_handling
+        r.partition_handling
             .unwrap_or(PartitionHandling::PauseMinority)
-        {
-            PartitionHandling::PauseMinority => "pause_minority",
-            PartitionHandling::Autoheal => "autoheal",
-            PartitionHandling::Ignore => "ignore",
-        }
     });
 
     RabbitPlan {
@@ -359,7 +363,8 @@ pub(super) fn rabbit_plan(
                 .to_string()
             }),
             pattern: qha.pattern.clone().unwrap_or_else(|| "^".to_string()),
-            apply_to: "queues",
+            apply_to: ApplyTo::Queues,
+            replicas,
             priority: 0,
             definition,
             grow_quorum_queues: quorum && replicas.is_none(),

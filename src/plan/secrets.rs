@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use super::{tf_ident, Role};
-use crate::spec::SecretSource;
+use super::{paths, tf_ident, Role};
+use crate::spec::{Provisioning, SecretSource, Spec};
 
 /// A secret: where its value comes from and where it is installed. The value
 /// itself never passes through rmqgen.
@@ -51,6 +51,37 @@ impl Secret {
 /// The Terraform name of a RabbitMQ user's password secret. Case and
 /// punctuation are lost, so validation rejects users whose names map to the
 /// same one.
-pub(crate) fn user_password_tf_name(user: &str) -> String {
+pub(super) fn user_password_tf_name(user: &str) -> String {
     tf_ident(&format!("rabbitmq_user_{user}_password"))
+}
+
+/// The Erlang cookie. cloud-init installs it where RabbitMQ reads it; on
+/// NixOS the broker module copies it there from a root-only file at every
+/// start.
+pub(super) fn erlang_cookie(spec: &Spec, provisioning: Provisioning) -> Secret {
+    let (path, owner) = match provisioning {
+        Provisioning::CloudInit => (paths::ERLANG_COOKIE, "rabbitmq"),
+        Provisioning::Nixos => (paths::NIXOS_ERLANG_COOKIE, "root"),
+    };
+    Secret {
+        id: "erlang-cookie".into(),
+        tf_name: "erlang_cookie".into(),
+        source: spec
+            .rabbitmq
+            .erlang_cookie
+            .clone()
+            .unwrap_or(SecretSource::TerraformRandom {}),
+        purpose: "Erlang distribution cookie shared by every broker".into(),
+        role: Role::Broker,
+        path,
+        file_name: None,
+        env_var: None,
+        owner,
+        group: owner,
+        mode: 0o400,
+        // Erlang cookies are at most 255 characters of printable ASCII;
+        // alphanumerics avoid any quoting question.
+        length: 48,
+        special: false,
+    }
 }

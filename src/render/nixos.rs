@@ -35,7 +35,7 @@ use super::nix::{self, Entry, Value};
 use super::render_template;
 use crate::bundle::{Artifact, Bundle};
 use crate::error::Error;
-use crate::plan::{defaults, paths, Host, Plan, Role};
+use crate::plan::{defaults, paths, Host, Millis, Plan, Role};
 
 /// rmqgen's NixOS modules (`modules/` in the repository), embedded at
 /// compile time and written to `nixos/rmqgen/`.
@@ -51,11 +51,6 @@ pub const MODULES: &[(&str, &str)] = &[
         include_str!("../../modules/keepalived.nix"),
     ),
 ];
-
-/// Stems of the files in `nixos/` that are not host files (`site.nix` is
-/// the operator's). A host of one of these names would have no file of its
-/// own: validation rejects them.
-pub(crate) const OWN_FILES: &[&str] = &["common", "flake", "image", "site"];
 
 /// Name of the keepalived `vrrp_script` (as `keepalived.conf.j2` writes it).
 const CHECK_NAME: &str = "chk_haproxy";
@@ -79,14 +74,12 @@ fn secret_path(plan: &Plan, id: &str) -> Result<String, Error> {
         .ok_or_else(|| Error::Internal(format!("no secret {id} in the plan")))
 }
 
-fn whole_seconds(ms: u32) -> Result<u32, Error> {
-    if ms % 1000 == 0 {
-        Ok(ms / 1000)
-    } else {
-        Err(Error::Internal(format!(
+fn whole_seconds(ms: Millis) -> Result<u32, Error> {
+    ms.whole_seconds().ok_or_else(|| {
+        Error::Internal(format!(
             "{ms} ms is not whole seconds (validation should have said so)"
-        )))
-    }
+        ))
+    })
 }
 
 fn attrs(entries: Vec<Entry>) -> Value {
@@ -197,7 +190,10 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
             ]),
         ),
         Entry::new("heartbeat", r.heartbeat_s),
-        Entry::new("partitionHandling", r.partition_handling),
+        Entry::new(
+            "partitionHandling",
+            r.partition_handling.map(|p| p.to_string()),
+        ),
         Entry::new(
             "quorumMembershipReconciliation",
             r.policy.membership_reconciliation,
@@ -254,7 +250,7 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
             Value::List(ports.into_iter().map(Value::from).collect()),
         ),
     ]);
-    let interval = whole_seconds(k.check_interval_ms)?;
+    let interval = whole_seconds(k.check_interval.millis())?;
     let keepalived = attrs(vec![
         Entry::new("enable", true),
         Entry::new("interface", plan.network.interface.as_str()),
@@ -264,10 +260,10 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
         Entry::new("instanceName", k.instance.as_str()),
         Entry::new("routerId", lb.name.as_str()),
         Entry::new("priority", lb.priority),
-        Entry::new("initialState", lb.initial_state),
+        Entry::new("initialState", lb.initial_state.to_string()),
         Entry::new("preempt", k.preempt),
         Entry::new("vrrpVersion", k.vrrp_version),
-        Entry::new("advertIntervalMs", k.advert_int_ms),
+        Entry::new("advertIntervalMs", k.advert_int.millis().get()),
         Entry::new("unicastSourceIp", k.unicast.then(|| lb.address.to_string())),
         Entry::new(
             "unicastPeers",

@@ -24,8 +24,44 @@ pub use rabbitmq::{
 pub use secret::SecretSource;
 pub use target::{Libvirt, Provider, Proxmox, Resources, RoleResources, Target};
 
+use std::fmt;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// Writes a keyword enum as its serde name, so the text a variant reads as
+/// in the spec is the text every artifact writes: one mapping, not one per
+/// renderer.
+pub(crate) fn keyword<T: Serialize>(value: &T, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => f.write_str(&s),
+        _ => Err(fmt::Error),
+    }
+}
+
+/// `Display` for keyword enums, through [`keyword`].
+macro_rules! keyword_display {
+    ($($t:ty),*) => {
+        $(impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                $crate::spec::keyword(self, f)
+            }
+        })*
+    };
+}
+pub(crate) use keyword_display;
+
+keyword_display!(
+    Balance,
+    VrrpState,
+    VrrpTransport,
+    PartitionHandling,
+    QueueHaMode,
+    SyncMode,
+    UserTag,
+    Provisioning,
+    Provider
+);
 
 /// A highly available RabbitMQ cluster: brokers, HAProxy load balancers that
 /// share a floating virtual IP through keepalived, and the queue replication
