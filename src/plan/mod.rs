@@ -229,6 +229,92 @@ pub(crate) fn tf_ident(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::Severity;
+
+    fn spec(edit: impl FnOnce(&mut serde_json::Value)) -> Spec {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&crate::reference_spec()).expect("reference spec is JSON");
+        edit(&mut v);
+        crate::parse(&v.to_string()).expect("the edited spec parses")
+    }
+
+    #[test]
+    fn resolving_never_fails_and_reports_each_unparsable_value_once() {
+        let r = resolve(&spec(|v| {
+            v["vip"] = "192.168.247.999".into();
+            v["network"]["cidr"] = "192.168.247.0".into();
+            v["brokers"][1]["address"] = "fe80::1".into();
+            v["rabbitmq"]["version"] = "three".into();
+        }));
+        let pointers: Vec<&str> = r.diagnostics.iter().map(|d| d.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            [
+                "/network/cidr",
+                "/vip",
+                "/rabbitmq/version",
+                "/brokers/1/address"
+            ]
+        );
+        assert!(r.diagnostics.iter().all(|d| d.severity == Severity::Error));
+        for p in pointers {
+            assert!(!r.usable(p), "{p}");
+        }
+        assert!(r.usable("/brokers/0/address"));
+        // Placeholders stand in; everything else is resolved as usual.
+        assert_eq!(r.plan.vip, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(r.plan.brokers[1].address, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(r.plan.brokers[0].address, Ipv4Addr::new(192, 168, 247, 150));
+        assert_eq!(r.plan.network.cidr, Ipv4Net::ANY);
+    }
+
+    #[test]
+    fn a_valid_spec_resolves_without_diagnostics() {
+        let r = resolve(&spec(|_| {}));
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        assert!(r.unusable.is_empty());
+    }
+
+    #[test]
+    fn hosts_are_stored_once_and_shared() {
+        let plan = resolve(&spec(|_| {})).plan;
+        assert_eq!(
+            plan.hosts.len(),
+            plan.brokers.len() + plan.load_balancers.len()
+        );
+        let shared = plan.brokers.iter().map(|b| &b.host);
+        let shared = shared.chain(plan.load_balancers.iter().map(|l| &l.host));
+        for (host, role_host) in plan.hosts.iter().zip(shared) {
+            assert!(Arc::ptr_eq(host, role_host), "{}", host.name);
+        }
+    }
+
+    #[test]
+    fn the_check_interval_is_defaulted_once_and_feeds_the_check_timeout() {
+        let check = |edit: fn(&mut serde_json::Value)| resolve(&spec(edit)).plan.haproxy;
+        let default = check(|_| {});
+        assert_eq!(
+            default.check.interval_ms,
+            Millis::new(defaults::CHECK_INTERVAL_MS)
+        );
+        assert_eq!(default.timeouts.check_ms, default.check.interval_ms);
+        let written = check(|v| v["haproxy"]["check"] = serde_json::json!({"interval_ms": 1500}));
+        assert_eq!(written.check.interval_ms, Millis::new(1500));
+        assert_eq!(written.timeouts.check_ms, Millis::new(1500));
+    }
+
+    #[test]
+    fn the_top_priority_and_its_tracked_value_are_resolved_once() {
+        let plan = resolve(&spec(|v| {
+            v["load_balancers"][1]["priority"] = 200.into();
+            v["keepalived"] = serde_json::json!({"track": {"mode": "weight", "weight": -60}});
+        }))
+        .plan;
+        let k = &plan.keepalived;
+        assert_eq!(k.top_priority, 200);
+        assert_eq!(k.tracked_priority, 140);
+        assert_eq!(plan.load_balancers[0].priority, 150);
+    }
 
     #[test]
     fn tf_identifiers() {

@@ -181,3 +181,23 @@ pub enum Provisioning {
     /// config and the host's secrets; `nixos-rebuild` deploys each host.
     Nixos,
 }
+
+#[cfg(test)]
+mod keyword_tests {
+    use super::*;
+
+    #[test]
+    fn keywords_display_as_the_spec_writes_them() {
+        assert_eq!(VrrpState::Master.to_string(), "MASTER");
+        assert_eq!(VrrpState::Backup.to_string(), "BACKUP");
+        assert_eq!(Balance::Leastconn.to_string(), "leastconn");
+        assert_eq!(
+            PartitionHandling::PauseMinority.to_string(),
+            "pause_minority"
+        );
+        assert_eq!(SyncMode::Automatic.to_string(), "automatic");
+        assert_eq!(UserTag::Policymaker.to_string(), "policymaker");
+        assert_eq!(QueueHaMode::ClassicMirrored.to_string(), "classic-mirrored");
+        assert_eq!(Provisioning::CloudInit.to_string(), "cloud-init");
+    }
+}
