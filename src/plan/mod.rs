@@ -2,7 +2,16 @@
 //! once. Renderers read only the [`Plan`]; they never look at the spec,
 //! re-derive a value or touch the disk.
 //!
-//! One file per spec section, as in [`crate::spec`].
+//! ```text
+//! Spec --resolve--> Plan (+ errors for values that did not parse)
+//!      --validate (rules over the Plan)--> Diagnostics
+//! ```
+//!
+//! Resolving never fails: every default, derived value (router id,
+//! priorities, MACs, paths, timings) and keyword is computed here, once,
+//! and text values (addresses, the subnet, the version) are parsed here,
+//! once. Validation reads the plan, so a plan that passed it is the plan
+//! that is rendered. One file per spec section, as in [`crate::spec`].
 
 pub mod defaults;
 mod haproxy;
