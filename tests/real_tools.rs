@@ -394,12 +394,15 @@ fn rabbitmq_boots_every_rendered_config() {
             .ctl("rabbitmq-diagnostics", &["-q", "listeners"])
             .expect_success("rabbitmq-diagnostics listeners");
         let r = &out.plan.rabbitmq;
-        let mut expected = vec![("amqp", r.ports.amqp), ("clustering", r.ports.distribution)];
+        let mut expected = vec![
+            ("amqp", *r.ports.amqp),
+            ("clustering", *r.ports.distribution),
+        ];
         if r.management {
-            expected.push(("http", r.ports.management));
+            expected.push(("http", *r.ports.management));
         }
         if r.prometheus {
-            expected.push(("http/prometheus", r.ports.prometheus));
+            expected.push(("http/prometheus", *r.ports.prometheus));
         }
         for (protocol, port) in expected {
             let needle = format!("port: {port}, protocol: {protocol},");

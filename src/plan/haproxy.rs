@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::rabbitmq::RabbitPlan;
 use super::secrets::Secret;
-use super::{defaults, paths, Millis, Role};
+use super::{defaults, paths, Located, Millis, Role};
 use crate::spec::{Balance, SecretSource, Spec};
 
 /// HAProxy settings.
@@ -45,19 +45,19 @@ pub struct StatsPlan {
     pub refresh_s: u32,
 }
 
-/// HAProxy check timings.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// HAProxy check timings, each with the spec field it comes from.
+#[derive(Debug, Clone, Serialize)]
 pub struct CheckPlan {
     /// inter.
-    pub interval_ms: Millis,
+    pub interval_ms: Located<Millis>,
     /// fastinter.
-    pub fast_interval_ms: Millis,
+    pub fast_interval_ms: Located<Millis>,
     /// downinter.
-    pub down_interval_ms: Millis,
+    pub down_interval_ms: Located<Millis>,
     /// rise.
-    pub rise: u32,
+    pub rise: Located<u32>,
     /// fall.
-    pub fall: u32,
+    pub fall: Located<u32>,
 }
 
 /// HAProxy timeouts.
@@ -99,8 +99,16 @@ pub(super) fn haproxy_plan(
     let check = h.check.clone().unwrap_or_default();
     let t = h.timeouts.clone().unwrap_or_default();
     let (client_s, server_s) = idle_timeouts_s(spec, rabbit.heartbeat_s);
-    let interval_ms = Millis::new(check.interval_ms.unwrap_or(defaults::CHECK_INTERVAL_MS));
     let ms = |v: Option<u32>, default: u32| Millis::new(v.unwrap_or(default));
+    let at = |key: &str| format!("/haproxy/check/{key}");
+    let located_ms = |key: &str, v: Option<u32>, default: u32| {
+        Located::field(at(key), v, default).map(Millis::new)
+    };
+    let interval_ms = located_ms(
+        "interval_ms",
+        check.interval_ms,
+        defaults::CHECK_INTERVAL_MS,
+    );
     secrets.push(Secret {
         id: "haproxy-stats-password".into(),
         tf_name: "haproxy_stats_password".into(),
@@ -120,10 +128,10 @@ pub(super) fn haproxy_plan(
         special: false,
     });
     HaProxyPlan {
-        amqp_port: h.amqp_port.unwrap_or(rabbit.ports.amqp),
+        amqp_port: h.amqp_port.unwrap_or(*rabbit.ports.amqp),
         management_port: rabbit
             .management
-            .then(|| h.management_port.unwrap_or(rabbit.ports.management)),
+            .then(|| h.management_port.unwrap_or(*rabbit.ports.management)),
         health_port: h.health_port.unwrap_or(defaults::HEALTH_PORT),
         health_uri: "/rmqgen-health",
         stats: StatsPlan {
@@ -140,18 +148,26 @@ pub(super) fn haproxy_plan(
             refresh_s: stats.refresh_s.unwrap_or(defaults::STATS_REFRESH_S),
         },
         balance: h.balance.unwrap_or(Balance::Leastconn),
-        check: CheckPlan {
-            interval_ms,
-            fast_interval_ms: ms(check.fast_interval_ms, defaults::CHECK_FAST_INTERVAL_MS),
-            down_interval_ms: ms(check.down_interval_ms, defaults::CHECK_DOWN_INTERVAL_MS),
-            rise: check.rise.unwrap_or(defaults::CHECK_RISE),
-            fall: check.fall.unwrap_or(defaults::CHECK_FALL),
-        },
         timeouts: TimeoutsPlan {
             connect_ms: ms(t.connect_ms, defaults::CONNECT_MS),
             client_s,
             server_s,
-            check_ms: t.check_ms.map_or(interval_ms, Millis::new),
+            check_ms: t.check_ms.map_or(*interval_ms, Millis::new),
+        },
+        check: CheckPlan {
+            interval_ms,
+            fast_interval_ms: located_ms(
+                "fast_interval_ms",
+                check.fast_interval_ms,
+                defaults::CHECK_FAST_INTERVAL_MS,
+            ),
+            down_interval_ms: located_ms(
+                "down_interval_ms",
+                check.down_interval_ms,
+                defaults::CHECK_DOWN_INTERVAL_MS,
+            ),
+            rise: Located::field(at("rise"), check.rise, defaults::CHECK_RISE),
+            fall: Located::field(at("fall"), check.fall, defaults::CHECK_FALL),
         },
         maxconn: h.maxconn.unwrap_or(defaults::MAXCONN),
     }

@@ -16,6 +16,7 @@
 pub mod defaults;
 mod haproxy;
 mod keepalived;
+mod located;
 pub(crate) mod names;
 mod network;
 pub mod paths;
@@ -26,6 +27,7 @@ mod time;
 
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
 pub use keepalived::KeepalivedPlan;
+pub use located::Located;
 pub use network::{Broker, Host, LoadBalancer, NetworkPlan, Size};
 pub use rabbitmq::{
     ApplyTo, PermissionPlan, PolicyPlan, QueueType, RabbitPlan, RabbitPortsPlan, UserPlan, Version,
@@ -303,12 +305,18 @@ mod tests {
         let check = |edit: fn(&mut serde_json::Value)| resolve(&spec(edit)).plan.haproxy;
         let default = check(|_| {});
         assert_eq!(
-            default.check.interval_ms,
+            *default.check.interval_ms,
             Millis::new(defaults::CHECK_INTERVAL_MS)
         );
-        assert_eq!(default.timeouts.check_ms, default.check.interval_ms);
+        assert!(!default.check.interval_ms.written());
+        assert_eq!(
+            default.check.interval_ms.pointer(),
+            "/haproxy/check/interval_ms"
+        );
+        assert_eq!(default.timeouts.check_ms, *default.check.interval_ms);
         let written = check(|v| v["haproxy"]["check"] = serde_json::json!({"interval_ms": 1500}));
-        assert_eq!(written.check.interval_ms, Millis::new(1500));
+        assert_eq!(*written.check.interval_ms, Millis::new(1500));
+        assert!(written.check.interval_ms.written());
         assert_eq!(written.timeouts.check_ms, Millis::new(1500));
     }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::secrets::{user_password_tf_name, Secret};
-use super::{defaults, paths, Broker, Role};
+use super::{defaults, paths, Broker, Located, Role};
 use crate::spec::{PartitionHandling, QueueHaMode, Replicas, Spec, SyncMode, UserTag};
 
 /// A RabbitMQ `MAJOR.MINOR` series.
@@ -103,19 +103,19 @@ pub struct RabbitPlan {
     pub bootstrap_host: String,
 }
 
-/// Broker ports.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// Broker ports, each with the spec field it comes from.
+#[derive(Debug, Clone, Serialize)]
 pub struct RabbitPortsPlan {
     /// AMQP.
-    pub amqp: u32,
+    pub amqp: Located<u32>,
     /// Management.
-    pub management: u32,
+    pub management: Located<u32>,
     /// Prometheus.
-    pub prometheus: u32,
+    pub prometheus: Located<u32>,
     /// Distribution.
-    pub distribution: u32,
-    /// epmd.
-    pub epmd: u32,
+    pub distribution: Located<u32>,
+    /// epmd (fixed by Erlang; reported at `/rabbitmq/ports`).
+    pub epmd: Located<u32>,
 }
 
 /// A vhost.
@@ -204,12 +204,25 @@ fn heartbeat_s(spec: &Spec) -> u32 {
 /// The broker ports, defaults filled.
 fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
     let p = spec.rabbitmq.ports.clone().unwrap_or_default();
+    let at = "/rabbitmq/ports";
     RabbitPortsPlan {
-        amqp: p.amqp.unwrap_or(defaults::AMQP_PORT),
-        management: p.management.unwrap_or(defaults::MANAGEMENT_PORT),
-        prometheus: p.prometheus.unwrap_or(defaults::PROMETHEUS_PORT),
-        distribution: p.distribution.unwrap_or(defaults::DISTRIBUTION_PORT),
-        epmd: defaults::EPMD_PORT,
+        amqp: Located::field(format!("{at}/amqp"), p.amqp, defaults::AMQP_PORT),
+        management: Located::field(
+            format!("{at}/management"),
+            p.management,
+            defaults::MANAGEMENT_PORT,
+        ),
+        prometheus: Located::field(
+            format!("{at}/prometheus"),
+            p.prometheus,
+            defaults::PROMETHEUS_PORT,
+        ),
+        distribution: Located::field(
+            format!("{at}/distribution"),
+            p.distribution,
+            defaults::DISTRIBUTION_PORT,
+        ),
+        epmd: Located::fixed(at, defaults::EPMD_PORT),
     }
 }
 

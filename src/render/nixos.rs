@@ -183,10 +183,10 @@ fn broker(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Value, Error> {
         Entry::new(
             "ports",
             attrs(vec![
-                Entry::new("amqp", r.ports.amqp),
-                Entry::new("management", r.ports.management),
-                Entry::new("prometheus", r.ports.prometheus),
-                Entry::new("distribution", r.ports.distribution),
+                Entry::new("amqp", *r.ports.amqp),
+                Entry::new("management", *r.ports.management),
+                Entry::new("prometheus", *r.ports.prometheus),
+                Entry::new("distribution", *r.ports.distribution),
             ]),
         ),
         Entry::new("heartbeat", r.heartbeat_s),

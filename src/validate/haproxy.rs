@@ -3,7 +3,7 @@
 use super::charset::{is_safe_token, show};
 use super::{Port, Sink};
 use crate::diagnostic::Code;
-use crate::plan::{defaults, Plan};
+use crate::plan::{defaults, Located, Millis, Plan};
 use crate::spec::Spec;
 
 pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
@@ -45,25 +45,27 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         );
     }
 
-    let c = h.check.clone().unwrap_or_default();
-    for (key, v) in [
-        ("interval_ms", c.interval_ms),
-        ("fast_interval_ms", c.fast_interval_ms),
-        ("down_interval_ms", c.down_interval_ms),
-        ("rise", c.rise),
-        ("fall", c.fall),
+    let c = &plan.haproxy.check;
+    let as_u32 = |m: &Located<Millis>| Located::clone(m).map(Millis::get);
+    for v in [
+        as_u32(&c.interval_ms),
+        as_u32(&c.fast_interval_ms),
+        as_u32(&c.down_interval_ms),
+        c.rise.clone(),
+        c.fall.clone(),
     ] {
-        if v == Some(0) {
+        if v.written() && *v == 0 {
+            let key = v.pointer().rsplit('/').next().unwrap_or_default();
             d.error(
                 Code::HealthCheck,
-                format!("/haproxy/check/{key}"),
+                v.pointer(),
                 format!("check {key} must be at least 1"),
                 "leave it unset for rmqgen's tested default",
             );
         }
     }
-    let interval = plan.haproxy.check.interval_ms.get();
-    let fall = plan.haproxy.check.fall;
+    let interval = c.interval_ms.get();
+    let fall = *c.fall;
     // The original's inter 5000 fall 2 kept a dead broker in rotation ~8 s.
     let masked_ms = u64::from(interval) * u64::from(fall);
     if masked_ms >= 5_000 {

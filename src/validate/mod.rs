@@ -11,7 +11,7 @@ mod target;
 mod terraform;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Located, Plan};
 use crate::spec::Spec;
 
 /// Runs every rule. The result is sorted and free of duplicates.
@@ -115,6 +115,11 @@ pub(crate) struct Port {
 }
 
 impl Port {
+    /// A resolved port, where the plan says it comes from.
+    pub(crate) fn located(what: &'static str, port: &Located<u32>) -> Self {
+        Self::new(port.pointer(), what, port.written(), **port)
+    }
+
     /// The plan's `port` for the spec field at `pointer`, `written` there
     /// or not.
     pub(crate) fn new(pointer: &str, what: &'static str, written: bool, port: u32) -> Self {

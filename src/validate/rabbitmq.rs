@@ -269,40 +269,18 @@ pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
         }
     }
 
-    let written = r.ports.clone().unwrap_or_default();
     let port = &rp.ports;
-    let p = "/rabbitmq/ports";
     // epmd first: it is fixed, so a clash is always blamed on the other.
     let mut ports = vec![
-        Port::new("/rabbitmq/ports", "epmd", false, port.epmd),
-        Port::new(
-            &format!("{p}/amqp"),
-            "AMQP",
-            written.amqp.is_some(),
-            port.amqp,
-        ),
-        Port::new(
-            &format!("{p}/distribution"),
-            "Erlang distribution",
-            written.distribution.is_some(),
-            port.distribution,
-        ),
+        Port::located("epmd", &port.epmd),
+        Port::located("AMQP", &port.amqp),
+        Port::located("Erlang distribution", &port.distribution),
     ];
     if rp.management {
-        ports.push(Port::new(
-            &format!("{p}/management"),
-            "management",
-            written.management.is_some(),
-            port.management,
-        ));
+        ports.push(Port::located("management", &port.management));
     }
     if rp.prometheus {
-        ports.push(Port::new(
-            &format!("{p}/prometheus"),
-            "Prometheus",
-            written.prometheus.is_some(),
-            port.prometheus,
-        ));
+        ports.push(Port::located("Prometheus", &port.prometheus));
     }
     d.ports("broker", &ports);
     // rabbitmqctl and the other CLI tools open their own Erlang distribution
