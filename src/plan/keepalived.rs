@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{defaults, tf_ident, LoadBalancer, Millis, Seconds};
+use super::{defaults, tf_ident, LoadBalancer, Located, Millis, Seconds};
 use crate::spec::{Spec, TrackMode, VrrpTransport};
 
 /// keepalived settings.
@@ -43,15 +43,14 @@ pub struct KeepalivedPlan {
 }
 
 /// VRRP priorities in load balancer order, defaults filled.
-pub(super) fn priorities(spec: &Spec) -> Vec<u32> {
+pub(super) fn priorities(spec: &Spec) -> Vec<Located<u32>> {
     spec.load_balancers
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            l.priority.unwrap_or_else(|| {
-                let step = defaults::PRIORITY_STEP.saturating_mul(i as u32);
-                defaults::FIRST_PRIORITY.saturating_sub(step).max(1)
-            })
+            let step = defaults::PRIORITY_STEP.saturating_mul(i as u32);
+            let default = defaults::FIRST_PRIORITY.saturating_sub(step).max(1);
+            Located::field(format!("/load_balancers/{i}/priority"), l.priority, default)
         })
         .collect()
 }
@@ -92,7 +91,11 @@ pub(super) fn keepalived_plan(
         TrackMode::Fault {} => 0,
         TrackMode::Weight { weight } => weight,
     };
-    let top_priority = load_balancers.iter().map(|l| l.priority).max().unwrap_or(0);
+    let top_priority = load_balancers
+        .iter()
+        .map(|l| *l.priority)
+        .max()
+        .unwrap_or(0);
     KeepalivedPlan {
         virtual_router_id: virtual_router_id(spec),
         vrrp_version: ka.vrrp_version.unwrap_or(defaults::VRRP_VERSION),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use super::{defaults, Parser, Role};
+use super::{defaults, Located, Parser, Role};
 use crate::net::Ipv4Net;
 use crate::spec::{Resources, Spec, VrrpState};
 
@@ -76,7 +76,7 @@ pub struct LoadBalancer {
     /// The host (shared with [`super::Plan::hosts`]).
     pub host: Arc<Host>,
     /// VRRP priority.
-    pub priority: u32,
+    pub priority: Located<u32>,
     /// Initial VRRP state.
     pub initial_state: VrrpState,
     /// Addresses of the other load balancers (unicast peers).
@@ -127,7 +127,7 @@ impl Serialize for LoadBalancer {
         }
         View {
             host: &self.host,
-            priority: self.priority,
+            priority: *self.priority,
             initial_state: self.initial_state,
             peers: &self.peers,
         }
@@ -227,7 +227,7 @@ pub(super) fn hosts(
     }
 
     let priorities = super::keepalived::priorities(spec);
-    let top = priorities.iter().copied().max().unwrap_or(0);
+    let top = priorities.iter().map(|p| **p).max().unwrap_or(0);
     let lb_hosts: Vec<Arc<Host>> = spec
         .load_balancers
         .iter()
@@ -250,14 +250,14 @@ pub(super) fn hosts(
     for (i, (l, h)) in spec.load_balancers.iter().zip(&lb_hosts).enumerate() {
         let initial_state = l
             .initial_state
-            .unwrap_or(if preempt && priorities[i] == top {
+            .unwrap_or(if preempt && *priorities[i] == top {
                 VrrpState::Master
             } else {
                 VrrpState::Backup
             });
         load_balancers.push(LoadBalancer {
             host: Arc::clone(h),
-            priority: priorities[i],
+            priority: priorities[i].clone(),
             initial_state,
             peers: lb_hosts
                 .iter()

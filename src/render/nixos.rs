@@ -259,7 +259,7 @@ fn load_balancer(plan: &Plan, bundle: &Bundle, host: &Host) -> Result<Vec<Entry>
         Entry::new("virtualRouterId", k.virtual_router_id),
         Entry::new("instanceName", k.instance.as_str()),
         Entry::new("routerId", lb.name.as_str()),
-        Entry::new("priority", lb.priority),
+        Entry::new("priority", *lb.priority),
         Entry::new("initialState", lb.initial_state.to_string()),
         Entry::new("preempt", k.preempt),
         Entry::new("vrrpVersion", k.vrrp_version),

@@ -80,12 +80,13 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         }
     }
 
-    let priorities: Vec<u32> = plan.load_balancers.iter().map(|l| l.priority).collect();
+    let priorities: Vec<u32> = plan.load_balancers.iter().map(|l| *l.priority).collect();
     for (i, (lb, prio)) in spec.load_balancers.iter().zip(&priorities).enumerate() {
+        let at = plan.load_balancers[i].priority.pointer();
         if !(1..=254).contains(prio) {
             d.error(
                 Code::Priority,
-                format!("/load_balancers/{i}/priority"),
+                at,
                 format!("priority {prio} is not 1..=254"),
                 "255 is reserved for the address owner; use e.g. 150 and 140",
             );
@@ -93,7 +94,7 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         if let Some(j) = priorities[..i].iter().position(|p| p == prio) {
             d.warning(
                 Code::Priority,
-                format!("/load_balancers/{i}/priority"),
+                at,
                 format!(
                     "priority {prio} equals {}'s: keepalived breaks the tie by IP address",
                     spec.load_balancers[j].name
