@@ -196,11 +196,10 @@ pub struct Validated {
 /// # Ok::<(), rmqgen::Error>(())
 /// ```
 pub fn validate(spec: &Spec) -> Result<Validated> {
-    let diagnostics = check(spec);
+    let (plan, diagnostics) = validate::resolve(spec);
     if diagnostics.has_errors() {
         return Err(Error::Invalid(diagnostics));
     }
-    let plan = plan::build(spec).map_err(|e| Error::Internal(e.0))?;
     Ok(Validated {
         plan,
         warnings: diagnostics,

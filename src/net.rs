@@ -14,6 +14,12 @@ pub struct Ipv4Net {
 }
 
 impl Ipv4Net {
+    /// `0.0.0.0/0`: every address.
+    pub const ANY: Ipv4Net = Ipv4Net {
+        network: Ipv4Addr::UNSPECIFIED,
+        prefix: 0,
+    };
+
     /// The network address (all host bits zero).
     pub fn network(&self) -> Ipv4Addr {
         self.network

@@ -309,7 +309,11 @@ fn assert_policy(node: &Node, out: &rmqgen::Output) {
             p.name,
             v.name
         );
-        assert_eq!(row.get(3).map(String::as_str), Some(p.apply_to), "apply-to");
+        assert_eq!(
+            row.get(3).map(String::as_str),
+            Some(p.apply_to.to_string().as_str()),
+            "apply-to"
+        );
         let definition: serde_json::Value =
             serde_json::from_str(row.get(4).map(String::as_str).unwrap_or(""))
                 .unwrap_or_else(|e| panic!("policy definition is not JSON ({e}): {row:?}"));
@@ -390,12 +394,15 @@ fn rabbitmq_boots_every_rendered_config() {
             .ctl("rabbitmq-diagnostics", &["-q", "listeners"])
             .expect_success("rabbitmq-diagnostics listeners");
         let r = &out.plan.rabbitmq;
-        let mut expected = vec![("amqp", r.ports.amqp), ("clustering", r.ports.distribution)];
+        let mut expected = vec![
+            ("amqp", *r.ports.amqp),
+            ("clustering", *r.ports.distribution),
+        ];
         if r.management {
-            expected.push(("http", r.ports.management));
+            expected.push(("http", *r.ports.management));
         }
         if r.prometheus {
-            expected.push(("http/prometheus", r.ports.prometheus));
+            expected.push(("http/prometheus", *r.ports.prometheus));
         }
         for (protocol, port) in expected {
             let needle = format!("port: {port}, protocol: {protocol},");

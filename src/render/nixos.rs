@@ -55,11 +55,6 @@ pub const MODULES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Stems of the files in `nixos/` that are not host files (`site.nix` is
-/// the operator's). A host of one of these names would have no file of its
-/// own: validation rejects them.
-pub(crate) const OWN_FILES: &[&str] = &["common", "flake", "image", "site"];
-
 /// The disk of the VM image (nixpkgs' `make-disk-image`, as
 /// nixos-generators' qcow format builds it): an ext4 root labelled `nixos`,
 /// GRUB on the first virtio disk.
@@ -181,10 +176,10 @@ fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
         Entry::new(
             "ports",
             attrs(vec![
-                Entry::new("amqp", r.ports.amqp),
-                Entry::new("management", r.ports.management),
-                Entry::new("prometheus", r.ports.prometheus),
-                Entry::new("distribution", r.ports.distribution),
+                Entry::new("amqp", *r.ports.amqp),
+                Entry::new("management", *r.ports.management),
+                Entry::new("prometheus", *r.ports.prometheus),
+                Entry::new("distribution", *r.ports.distribution),
             ]),
         ),
         Entry::new("plugins", nix::strings(&r.plugins)),

@@ -24,8 +24,44 @@ pub use rabbitmq::{
 pub use secret::SecretSource;
 pub use target::{Libvirt, Provider, Proxmox, Resources, RoleResources, Target};
 
+use std::fmt;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// Writes a keyword enum as its serde name, so the text a variant reads as
+/// in the spec is the text every artifact writes: one mapping, not one per
+/// renderer.
+pub(crate) fn keyword<T: Serialize>(value: &T, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => f.write_str(&s),
+        _ => Err(fmt::Error),
+    }
+}
+
+/// `Display` for keyword enums, through [`keyword`].
+macro_rules! keyword_display {
+    ($($t:ty),*) => {
+        $(impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                $crate::spec::keyword(self, f)
+            }
+        })*
+    };
+}
+pub(crate) use keyword_display;
+
+keyword_display!(
+    Balance,
+    VrrpState,
+    VrrpTransport,
+    PartitionHandling,
+    QueueHaMode,
+    SyncMode,
+    UserTag,
+    Provisioning,
+    Provider
+);
 
 /// A highly available RabbitMQ cluster: brokers, HAProxy load balancers that
 /// share a floating virtual IP through keepalived, and the queue replication
@@ -220,4 +256,24 @@ pub enum Provisioning {
     /// cluster's NixOS image, whose cloud-init takes only the network
     /// config and the host's secrets; `nixos-rebuild` deploys each host.
     Nixos,
+}
+
+#[cfg(test)]
+mod keyword_tests {
+    use super::*;
+
+    #[test]
+    fn keywords_display_as_the_spec_writes_them() {
+        assert_eq!(VrrpState::Master.to_string(), "MASTER");
+        assert_eq!(VrrpState::Backup.to_string(), "BACKUP");
+        assert_eq!(Balance::Leastconn.to_string(), "leastconn");
+        assert_eq!(
+            PartitionHandling::PauseMinority.to_string(),
+            "pause_minority"
+        );
+        assert_eq!(SyncMode::Automatic.to_string(), "automatic");
+        assert_eq!(UserTag::Policymaker.to_string(), "policymaker");
+        assert_eq!(QueueHaMode::ClassicMirrored.to_string(), "classic-mirrored");
+        assert_eq!(Provisioning::CloudInit.to_string(), "cloud-init");
+    }
 }

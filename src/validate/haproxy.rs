@@ -3,13 +3,16 @@
 use super::charset::{is_safe_token, show};
 use super::{Port, Sink};
 use crate::diagnostic::Code;
-use crate::plan::{self, defaults};
+use crate::plan::{defaults, Located, Millis, Plan};
 use crate::spec::Spec;
 
-pub(super) fn check(spec: &Spec, d: &mut Sink) {
+pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     let h = spec.haproxy.clone().unwrap_or_default();
-    let hb = plan::heartbeat_s(spec);
-    let (client_s, server_s) = plan::idle_timeouts_s(spec);
+    let hb = plan.rabbitmq.heartbeat_s;
+    let (client_s, server_s) = (
+        plan.haproxy.timeouts.client_s,
+        plan.haproxy.timeouts.server_s,
+    );
     for (key, t) in [("client_s", client_s), ("server_s", server_s)] {
         if hb > 0 && t <= hb {
             d.error(
@@ -42,25 +45,27 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         );
     }
 
-    let c = h.check.clone().unwrap_or_default();
-    for (key, v) in [
-        ("interval_ms", c.interval_ms),
-        ("fast_interval_ms", c.fast_interval_ms),
-        ("down_interval_ms", c.down_interval_ms),
-        ("rise", c.rise),
-        ("fall", c.fall),
+    let c = &plan.haproxy.check;
+    let as_u32 = |m: &Located<Millis>| Located::clone(m).map(Millis::get);
+    for v in [
+        as_u32(&c.interval_ms),
+        as_u32(&c.fast_interval_ms),
+        as_u32(&c.down_interval_ms),
+        c.rise.clone(),
+        c.fall.clone(),
     ] {
-        if v == Some(0) {
+        if v.written() && *v == 0 {
+            let key = v.pointer().rsplit('/').next().unwrap_or_default();
             d.error(
                 Code::HealthCheck,
-                format!("/haproxy/check/{key}"),
+                v.pointer(),
                 format!("check {key} must be at least 1"),
                 "leave it unset for rmqgen's tested default",
             );
         }
     }
-    let interval = c.interval_ms.unwrap_or(defaults::CHECK_INTERVAL_MS);
-    let fall = c.fall.unwrap_or(defaults::CHECK_FALL);
+    let interval = c.interval_ms.get();
+    let fall = *c.fall;
     // The original's inter 5000 fall 2 kept a dead broker in rotation ~8 s.
     let masked_ms = u64::from(interval) * u64::from(fall);
     if masked_ms >= 5_000 {
@@ -133,36 +138,33 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
 
     // The AMQP and management frontends default to the brokers' ports; an
     // out-of-range broker port is reported there, not again here.
-    let rabbit = plan::rabbit_ports(spec);
-    let management = plan::plugins(spec)
-        .iter()
-        .any(|p| p == "rabbitmq_management");
+    let hp = &plan.haproxy;
     let mut ports = vec![
         Port::new(
             "/haproxy/amqp_port",
             "AMQP frontend",
-            h.amqp_port,
-            rabbit.amqp,
+            h.amqp_port.is_some(),
+            hp.amqp_port,
         ),
         Port::new(
             "/haproxy/health_port",
             "health endpoint",
-            h.health_port,
-            defaults::HEALTH_PORT,
+            h.health_port.is_some(),
+            hp.health_port,
         ),
         Port::new(
             "/haproxy/stats/port",
             "stats page",
-            stats.port,
-            defaults::STATS_PORT,
+            stats.port.is_some(),
+            hp.stats.port,
         ),
     ];
-    if management {
+    if let Some(port) = hp.management_port {
         ports.push(Port::new(
             "/haproxy/management_port",
             "management frontend",
-            h.management_port,
-            rabbit.management,
+            h.management_port.is_some(),
+            port,
         ));
     }
     d.ports("load balancer", &ports);

@@ -4,18 +4,19 @@
 use super::charset::show;
 use super::Sink;
 use crate::diagnostic::Code;
-use crate::plan::{self, defaults};
+use crate::plan::Plan;
 use crate::spec::{Spec, TrackMode, VrrpState};
 
-pub(super) fn check(spec: &Spec, d: &mut Sink) {
+pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     let ka = spec.keepalived.clone().unwrap_or_default();
+    let k = &plan.keepalived;
     if let Some(id) = ka.virtual_router_id {
         if !(1..=255).contains(&id) {
             d.error(Code::RouterId, "/keepalived/virtual_router_id", format!("virtual_router_id {id} is not 1..=255"), "pick a byte value unique on the segment, or leave it unset to derive one from the cluster name");
         }
     }
 
-    let version = ka.vrrp_version.unwrap_or(defaults::VRRP_VERSION);
+    let version = k.vrrp_version;
     if !(2..=3).contains(&version) {
         d.error(
             Code::VrrpVersion,
@@ -24,7 +25,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
             "use 3 (or 2 for old peers)",
         );
     }
-    let advert = ka.advert_int_ms.unwrap_or(defaults::ADVERT_INT_MS);
+    let advert = k.advert_int.millis().get();
     let advert_p = "/keepalived/advert_int_ms";
     if version == 2 && (advert % 1000 != 0 || !(1000..=255_000).contains(&advert)) {
         d.error(
@@ -79,12 +80,13 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         }
     }
 
-    let priorities = plan::lb_priorities(spec);
+    let priorities: Vec<u32> = plan.load_balancers.iter().map(|l| *l.priority).collect();
     for (i, (lb, prio)) in spec.load_balancers.iter().zip(&priorities).enumerate() {
+        let at = plan.load_balancers[i].priority.pointer();
         if !(1..=254).contains(prio) {
             d.error(
                 Code::Priority,
-                format!("/load_balancers/{i}/priority"),
+                at,
                 format!("priority {prio} is not 1..=254"),
                 "255 is reserved for the address owner; use e.g. 150 and 140",
             );
@@ -92,7 +94,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         if let Some(j) = priorities[..i].iter().position(|p| p == prio) {
             d.warning(
                 Code::Priority,
-                format!("/load_balancers/{i}/priority"),
+                at,
                 format!(
                     "priority {prio} equals {}'s: keepalived breaks the tie by IP address",
                     spec.load_balancers[j].name
@@ -100,8 +102,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
                 "give every load balancer a distinct priority",
             );
         }
-        let preempt = ka.preempt.unwrap_or(false);
-        if !preempt && lb.initial_state == Some(VrrpState::Master) {
+        if !k.preempt && lb.initial_state == Some(VrrpState::Master) {
             d.error(
                 Code::NoPreemptMaster,
                 format!("/load_balancers/{i}/initial_state"),
@@ -123,12 +124,9 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
                 "use a negative weight, or track mode \"fault\"",
             );
         } else if priorities.len() >= 2 {
-            let (hi, hi_i) = priorities
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (*p, i))
-                .max()
-                .unwrap_or((0, 0));
+            // The last load balancer of the top priority holds the VIP.
+            let hi = k.top_priority;
+            let hi_i = priorities.iter().rposition(|p| *p == hi).unwrap_or(0);
             let lo = priorities
                 .iter()
                 .enumerate()
@@ -136,7 +134,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
                 .map(|(_, p)| *p)
                 .min()
                 .unwrap_or(0);
-            let lowered = i64::from(hi) + i64::from(weight);
+            let lowered = k.tracked_priority;
             if lowered >= i64::from(lo) {
                 d.error(
                     Code::NoFailover,

@@ -11,19 +11,29 @@ mod target;
 mod terraform;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::plan::{self, Located, Plan};
 use crate::spec::Spec;
 
 /// Runs every rule. The result is sorted and free of duplicates.
 pub fn check(spec: &Spec) -> Diagnostics {
-    let mut d = Sink::default();
-    network::check(spec, &mut d);
-    rabbitmq::check(spec, &mut d);
-    haproxy::check(spec, &mut d);
-    keepalived::check(spec, &mut d);
-    nixos::check(spec, &mut d);
+    resolve(spec).1
+}
+
+/// Resolves the spec into its plan, then runs every rule over the resolved
+/// values: the plan, and every diagnostic (the resolver's, for values that
+/// did not parse, and the rules'), sorted and free of duplicates. The plan
+/// may be rendered only when no diagnostic is an error.
+pub(crate) fn resolve(spec: &Spec) -> (Plan, Diagnostics) {
+    let r = plan::resolve(spec);
+    let mut d = Sink(r.diagnostics.clone());
+    network::check(spec, &r, &mut d);
+    rabbitmq::check(spec, &r, &mut d);
+    haproxy::check(spec, &r.plan, &mut d);
+    keepalived::check(spec, &r.plan, &mut d);
+    nixos::check(spec, &r, &mut d);
     target::check(spec, &mut d);
-    terraform::check(spec, &mut d);
-    d.0.finish()
+    terraform::check(spec, &r.plan, &mut d);
+    (r.plan, d.0.finish())
 }
 
 /// Collects diagnostics; a thin wrapper so rules read as sentences.
@@ -98,25 +108,26 @@ pub(crate) struct Port {
     pub pointer: String,
     /// What listens there, for messages.
     pub what: &'static str,
-    /// The effective port.
+    /// The effective port, as the plan resolved it.
     pub port: u32,
     /// True when the spec sets it (false: a default or derived value).
     pub written: bool,
 }
 
 impl Port {
-    /// A port from an optional spec field and its default.
-    pub(crate) fn new(
-        pointer: &str,
-        what: &'static str,
-        written: Option<u32>,
-        default: u32,
-    ) -> Self {
+    /// A resolved port, where the plan says it comes from.
+    pub(crate) fn located(what: &'static str, port: &Located<u32>) -> Self {
+        Self::new(port.pointer(), what, port.written(), **port)
+    }
+
+    /// The plan's `port` for the spec field at `pointer`, `written` there
+    /// or not.
+    pub(crate) fn new(pointer: &str, what: &'static str, written: bool, port: u32) -> Self {
         Self {
             pointer: pointer.to_string(),
             what,
-            port: written.unwrap_or(default),
-            written: written.is_some(),
+            port,
+            written,
         }
     }
 }

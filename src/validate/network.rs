@@ -7,10 +7,11 @@ use std::net::Ipv4Addr;
 use super::charset::{is_label, is_safe_token, show};
 use super::Sink;
 use crate::diagnostic::Code;
-use crate::net::{parse_ipv4, Ipv4Net};
+use crate::plan::Resolved;
 use crate::spec::{Provisioning, Spec};
 
-pub(super) fn check(spec: &Spec, d: &mut Sink) {
+pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
+    let plan = &r.plan;
     if !is_label(&spec.name) {
         d.error(
             Code::Name,
@@ -30,7 +31,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         }
     }
 
-    let iface = crate::plan::interface(spec);
+    let iface = plan.network.interface.as_str();
     if !is_safe_token(iface, 15, "_.-") {
         d.error(
             Code::Interface,
@@ -53,18 +54,9 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         }
     }
 
-    let cidr = match spec.network.cidr.parse::<Ipv4Net>() {
-        Ok(c) => Some(c),
-        Err(e) => {
-            d.error(
-                Code::Address,
-                "/network/cidr",
-                e,
-                "write the subnet as ADDRESS/PREFIX, e.g. \"192.168.247.0/24\"",
-            );
-            None
-        }
-    };
+    // A subnet or address that did not parse is already reported (by the
+    // resolver); its placeholder is checked against nothing.
+    let cidr = r.usable("/network/cidr").then_some(plan.network.cidr);
 
     for (i, key) in spec.ssh_authorized_keys.iter().enumerate() {
         let looks_like_key = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| key.starts_with(p));
@@ -85,45 +77,35 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     }
     counts(spec, d);
     names(spec, d);
-    mirrors(spec, d);
+    mirrors(spec, plan.provisioning, d);
 
     // Every address in the spec that must be inside the subnet, with its
     // pointer and whether it belongs to a host (hosts and the VIP must be
     // unique; the gateway and DNS servers may be anything in the subnet).
+    // DNS servers may live outside the subnet (routed): the resolver's
+    // syntax check is all they get.
     let mut owned: Vec<(String, Ipv4Addr, &str)> = Vec::new();
-    let parse = |pointer: String, value: &str, d: &mut Sink| match parse_ipv4(value) {
-        Ok(a) => Some((pointer, a)),
-        Err(e) => {
-            d.error(
-                Code::Address,
-                pointer,
-                e,
-                "write a dotted-quad IPv4 address, e.g. \"192.168.247.150\"",
-            );
-            None
-        }
-    };
-    for (i, b) in spec.brokers.iter().enumerate() {
-        if let Some((p, a)) = parse(format!("/brokers/{i}/address"), &b.address, d) {
-            owned.push((p, a, "broker"));
-        }
-    }
-    for (i, l) in spec.load_balancers.iter().enumerate() {
-        if let Some((p, a)) = parse(format!("/load_balancers/{i}/address"), &l.address, d) {
-            owned.push((p, a, "load balancer"));
-        }
-    }
-    if let Some((p, a)) = parse("/vip".into(), &spec.vip, d) {
-        owned.push((p, a, "VIP"));
-    }
-    let mut shared: Vec<(String, Ipv4Addr)> = Vec::new();
-    if let Some(gw) = &spec.network.gateway {
-        shared.extend(parse("/network/gateway".into(), gw, d));
-    }
-    for (i, dns) in spec.network.dns.iter().enumerate() {
-        // DNS servers may live outside the subnet (routed): only syntax.
-        parse(format!("/network/dns/{i}"), dns, d);
-    }
+    let brokers = plan
+        .brokers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("/brokers/{i}/address"), b.address, "broker"));
+    let lbs = plan.load_balancers.iter().enumerate().map(|(i, l)| {
+        (
+            format!("/load_balancers/{i}/address"),
+            l.address,
+            "load balancer",
+        )
+    });
+    let vip = std::iter::once(("/vip".to_string(), plan.vip, "VIP"));
+    owned.extend(brokers.chain(lbs).chain(vip).filter(|(p, ..)| r.usable(p)));
+    let shared: Vec<(String, Ipv4Addr)> = plan
+        .network
+        .gateway
+        .map(|gw| ("/network/gateway".to_string(), gw))
+        .filter(|(p, _)| r.usable(p))
+        .into_iter()
+        .collect();
 
     if let Some(cidr) = cidr {
         let all = owned
@@ -183,8 +165,8 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
 /// boot: it needs a default route and a resolver. (NixOS hosts need
 /// neither: `nixos-rebuild --target-host` copies every store path from the
 /// deploying machine.) One warning per missing setting, whatever the other.
-fn mirrors(spec: &Spec, d: &mut Sink) {
-    if spec.provisioning.unwrap_or(Provisioning::CloudInit) != Provisioning::CloudInit {
+fn mirrors(spec: &Spec, provisioning: Provisioning, d: &mut Sink) {
+    if provisioning != Provisioning::CloudInit {
         return;
     }
     const INSTALL: &str =

@@ -2,17 +2,18 @@
 
 use super::Sink;
 use crate::diagnostic::Code;
-use crate::plan::{defaults, Version};
-use crate::render::nixos::OWN_FILES;
+use crate::plan::names::NIXOS_OWN_FILES;
+use crate::plan::{defaults, Resolved, Version};
 use crate::spec::{Provisioning, QueueHaMode, Spec};
 
-pub(super) fn check(spec: &Spec, d: &mut Sink) {
-    if spec.provisioning != Some(Provisioning::Nixos) {
+pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
+    let plan = &r.plan;
+    if plan.provisioning != Provisioning::Nixos {
         return;
     }
     let hosts = super::host_names(spec);
     for (pointer, name) in hosts {
-        if OWN_FILES.contains(&name.as_str()) {
+        if NIXOS_OWN_FILES.contains(&name.as_str()) {
             d.error(
                 Code::NixosHostName,
                 pointer,
@@ -26,20 +27,20 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
             );
         }
     }
-    let ka = spec.keepalived.clone().unwrap_or_default();
-    if let Some(ms) = ka.check_interval_ms {
-        if ms % 1000 != 0 {
-            d.error(
-                Code::NixosCheckInterval,
-                "/keepalived/check_interval_ms",
-                format!("{ms} ms is not whole seconds; nixpkgs' keepalived module takes the check interval in seconds"),
-                format!("use {} or {}", ms / 1000 * 1000, (ms / 1000 + 1) * 1000),
-            );
-        }
+    let interval = plan.keepalived.check_interval.millis();
+    if interval.whole_seconds().is_none() {
+        let ms = interval.get();
+        d.error(
+            Code::NixosCheckInterval,
+            "/keepalived/check_interval_ms",
+            format!("{ms} ms is not whole seconds; nixpkgs' keepalived module takes the check interval in seconds"),
+            format!("use {} or {}", ms / 1000 * 1000, (ms / 1000 + 1) * 1000),
+        );
     }
     // An unparsable or unsupported version is reported by the RabbitMQ
     // rules; only a valid one is compared here.
-    if let Ok(v) = Version::parse(&spec.rabbitmq.version) {
+    if r.usable("/rabbitmq/version") {
+        let v = plan.rabbitmq.version;
         let shipped = defaults::NIXOS_RABBITMQ;
         if v != shipped && (Version::OLDEST..=Version::NEWEST).contains(&v) {
             d.warning(

@@ -6,15 +6,19 @@ use std::collections::BTreeSet;
 use super::charset::{is_printable, is_safe_token, show};
 use super::{Port, Sink};
 use crate::diagnostic::Code;
-use crate::plan::{self, defaults, Version};
+use crate::plan::{Resolved, Version};
 use crate::spec::{PartitionHandling, QueueHaMode, SecretSource, Spec};
 
-pub(super) fn check(spec: &Spec, d: &mut Sink) {
+pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
+    let plan = &resolved.plan;
+    let rp = &plan.rabbitmq;
     let r = &spec.rabbitmq;
     let brokers = spec.brokers.len();
-    let version = match Version::parse(&r.version) {
-        Ok(v) if (Version::OLDEST..=Version::NEWEST).contains(&v) => Some(v),
-        Ok(v) => {
+    // A version that did not parse is already reported (by the resolver).
+    let version = match rp.version {
+        _ if !resolved.usable("/rabbitmq/version") => None,
+        v if (Version::OLDEST..=Version::NEWEST).contains(&v) => Some(v),
+        v => {
             d.error(
                 Code::Version,
                 "/rabbitmq/version",
@@ -24,15 +28,6 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
                     Version::OLDEST,
                     Version::NEWEST
                 ),
-            );
-            None
-        }
-        Err(e) => {
-            d.error(
-                Code::Version,
-                "/rabbitmq/version",
-                e,
-                "write the series as MAJOR.MINOR, e.g. \"3.13\"",
             );
             None
         }
@@ -91,7 +86,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
             "use an odd number of brokers with quorum queues",
         );
     }
-    if let Some(n) = plan::replicas(spec) {
+    if let Some(n) = rp.policy.replicas {
         let p = "/rabbitmq/queue_ha/replicas";
         if n < 1 || n as usize > brokers {
             d.error(
@@ -155,7 +150,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         }
     }
 
-    let hb = plan::heartbeat_s(spec);
+    let hb = rp.heartbeat_s;
     if hb > 65_535 {
         d.error(
             Code::HeartbeatDisabled,
@@ -172,7 +167,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         );
     }
 
-    let vhosts = plan::vhost_names(spec);
+    let vhosts: Vec<&String> = rp.vhosts.iter().map(|v| &v.name).collect();
     let mut seen = BTreeSet::new();
     for (i, v) in vhosts.iter().enumerate() {
         if !is_safe_token(v, 255, "/._-") {
@@ -227,7 +222,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         secret(&u.password, &format!("{p}/password"), d);
         for (j, perm) in u.permissions.iter().flatten().enumerate() {
             let pp = format!("{p}/permissions/{j}");
-            if !vhosts.contains(&perm.vhost) {
+            if !vhosts.contains(&&perm.vhost) {
                 d.error(
                     Code::Users,
                     format!("{pp}/vhost"),
@@ -254,7 +249,7 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         }
     }
 
-    for (i, plugin) in plan::plugins(spec).iter().enumerate() {
+    for (i, plugin) in rp.plugins.iter().enumerate() {
         if !(plugin.starts_with("rabbitmq_")
             && is_safe_token(plugin, 64, "_")
             && plugin.chars().all(|c| !c.is_ascii_uppercase()))
@@ -274,41 +269,18 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
         }
     }
 
-    let written = r.ports.clone().unwrap_or_default();
-    let plugins = plan::plugins(spec);
-    let enabled = |name: &str| plugins.iter().any(|p| p == name);
-    let p = "/rabbitmq/ports";
+    let port = &rp.ports;
     // epmd first: it is fixed, so a clash is always blamed on the other.
     let mut ports = vec![
-        Port::new("/rabbitmq/ports", "epmd", None, defaults::EPMD_PORT),
-        Port::new(
-            &format!("{p}/amqp"),
-            "AMQP",
-            written.amqp,
-            defaults::AMQP_PORT,
-        ),
-        Port::new(
-            &format!("{p}/distribution"),
-            "Erlang distribution",
-            written.distribution,
-            defaults::DISTRIBUTION_PORT,
-        ),
+        Port::located("epmd", &port.epmd),
+        Port::located("AMQP", &port.amqp),
+        Port::located("Erlang distribution", &port.distribution),
     ];
-    if enabled("rabbitmq_management") {
-        ports.push(Port::new(
-            &format!("{p}/management"),
-            "management",
-            written.management,
-            defaults::MANAGEMENT_PORT,
-        ));
+    if rp.management {
+        ports.push(Port::located("management", &port.management));
     }
-    if enabled("rabbitmq_prometheus") {
-        ports.push(Port::new(
-            &format!("{p}/prometheus"),
-            "Prometheus",
-            written.prometheus,
-            defaults::PROMETHEUS_PORT,
-        ));
+    if rp.prometheus {
+        ports.push(Port::located("Prometheus", &port.prometheus));
     }
     d.ports("broker", &ports);
     // rabbitmqctl and the other CLI tools open their own Erlang distribution

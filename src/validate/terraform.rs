@@ -11,14 +11,16 @@ use std::collections::BTreeMap;
 use super::charset::show;
 use super::Sink;
 use crate::diagnostic::Code;
-use crate::plan::user_password_tf_name;
-use crate::render::terraform::{OWN_VARIABLES, RESERVED_VARIABLES};
+use crate::plan::names::{
+    TERRAFORM_OWN_VARIABLES as OWN_VARIABLES, TERRAFORM_RESERVED_VARIABLES as RESERVED_VARIABLES,
+};
+use crate::plan::Plan;
 use crate::spec::{SecretSource, Spec};
 
 /// Proxmox VE guest ids.
 const VM_IDS: std::ops::RangeInclusive<u64> = 100..=999_999_999;
 
-pub(super) fn check(spec: &Spec, d: &mut Sink) {
+pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     let mut sources: Vec<(String, &SecretSource)> = Vec::new();
     if let Some(cookie) = &spec.rabbitmq.erlang_cookie {
         sources.push(("/rabbitmq/erlang_cookie".into(), cookie));
@@ -57,8 +59,10 @@ pub(super) fn check(spec: &Spec, d: &mut Sink) {
     // a random_password) named after the user; Terraform names keep only
     // lower-case letters, digits and '_'.
     let mut names: BTreeMap<String, &str> = BTreeMap::new();
-    for (i, u) in spec.rabbitmq.users.iter().enumerate() {
-        let tf_name = user_password_tf_name(&u.name);
+    for (i, u) in plan.rabbitmq.users.iter().enumerate() {
+        let Some(tf_name) = plan.secret(&u.password_secret).map(|s| s.tf_name.clone()) else {
+            continue;
+        };
         match names.get(&tf_name) {
             // An exact duplicate is the users rule's to report.
             Some(other) if *other != u.name => d.error(

@@ -16,25 +16,17 @@ struct Ctx<'a> {
     k: &'a KeepalivedPlan,
     h: &'a HaProxyPlan,
     lb: Option<&'a LoadBalancer>,
-    max_priority: u32,
     script_user: &'static str,
     check_script: &'static str,
     sysusers_path: &'static str,
 }
 
 pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
-    let max_priority = plan
-        .load_balancers
-        .iter()
-        .map(|l| l.priority)
-        .max()
-        .unwrap_or(0);
     let ctx = |lb| Ctx {
         plan,
         k: &plan.keepalived,
         h: &plan.haproxy,
         lb,
-        max_priority,
         script_user: paths::SCRIPT_USER,
         check_script: paths::CHECK_SCRIPT,
         sysusers_path: paths::KEEPALIVED_SYSUSERS,

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::{hosts_with, RoleFile};
 use crate::error::Error;
-use crate::plan::{paths, Plan, RabbitPlan, Role};
+use crate::plan::{paths, ApplyTo, Plan, QueueType, RabbitPlan, Role};
 use crate::render::render_template;
 
 #[derive(Serialize)]
@@ -33,7 +33,7 @@ struct DefVhost<'a> {
 
 #[derive(Serialize)]
 struct VhostMetadata {
-    default_queue_type: &'static str,
+    default_queue_type: QueueType,
 }
 
 #[derive(Serialize)]
@@ -42,7 +42,7 @@ struct DefPolicy<'a> {
     name: &'a str,
     pattern: &'a str,
     #[serde(rename = "apply-to")]
-    apply_to: &'a str,
+    apply_to: ApplyTo,
     priority: u32,
     definition: &'a Map<String, Value>,
 }

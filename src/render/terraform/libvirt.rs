@@ -15,10 +15,7 @@ use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::Provisioning;
 
-/// The variable naming the base image (cloud-init provisioning).
-pub(crate) const BASE_IMAGE: &str = "base_image";
-/// The variable naming the NixOS image (NixOS provisioning).
-pub(crate) const NIXOS_IMAGE: &str = "nixos_image";
+pub(crate) use crate::plan::names::terraform_variables::{BASE_IMAGE, NIXOS_IMAGE};
 
 /// The image variable for the plan's provisioning, its description and the
 /// name of the base volume in the pool.

@@ -59,31 +59,6 @@ pub(crate) const USER_DATA_SUFFIX: &str = ".yaml.tftpl";
 /// The local that binds every template variable, in `main.tf`.
 pub(crate) const TEMPLATE_VARS_LOCAL: &str = "cloud_init_vars";
 
-/// Variables rmqgen declares itself, for any provider. A secret's
-/// `{"from": "variable"}` name must not be one of them (validation checks).
-pub(crate) const OWN_VARIABLES: &[&str] = &[
-    libvirt::BASE_IMAGE,
-    libvirt::NIXOS_IMAGE,
-    proxmox::BASE_IMAGE_URL,
-    proxmox::NIXOS_IMAGE_URL,
-    proxmox::API_TOKEN,
-    proxmox::ENDPOINT,
-    proxmox::INSECURE,
-    proxmox::SSH_USERNAME,
-];
-
-/// Names Terraform does not allow for input variables.
-pub(crate) const RESERVED_VARIABLES: &[&str] = &[
-    "count",
-    "depends_on",
-    "for_each",
-    "lifecycle",
-    "locals",
-    "providers",
-    "source",
-    "version",
-];
-
 /// The Terraform version the module needs (`templatefile`, `sensitive()`,
 /// variable validation, provider protocol 6).
 const REQUIRED_VERSION: &str = ">= 1.5.0";
@@ -772,6 +747,7 @@ mod tests {
 
     #[test]
     fn own_variables_are_reserved_for_secrets() {
+        use crate::plan::names::TERRAFORM_OWN_VARIABLES as OWN_VARIABLES;
         for name in OWN_VARIABLES {
             assert!(ident(name).is_ok());
         }

@@ -21,18 +21,9 @@ use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::Provisioning;
 
-/// The variable with the cloud image URL (cloud-init provisioning).
-pub(crate) const BASE_IMAGE_URL: &str = "base_image_url";
-/// The variable with the NixOS image URL (NixOS provisioning).
-pub(crate) const NIXOS_IMAGE_URL: &str = "nixos_image_url";
-/// The variable with the API endpoint.
-pub(crate) const ENDPOINT: &str = "proxmox_endpoint";
-/// The variable with the API token (sensitive).
-pub(crate) const API_TOKEN: &str = "proxmox_api_token";
-/// The variable that skips TLS verification.
-pub(crate) const INSECURE: &str = "proxmox_insecure";
-/// The variable with the SSH user for snippet uploads.
-pub(crate) const SSH_USERNAME: &str = "proxmox_ssh_username";
+pub(crate) use crate::plan::names::terraform_variables::{
+    API_TOKEN, BASE_IMAGE_URL, ENDPOINT, INSECURE, NIXOS_IMAGE_URL, SSH_USERNAME,
+};
 
 const PIN: ProviderPin = ProviderPin {
     name: "proxmox",

@@ -1,0 +1,118 @@
+//! keepalived: the VRRP instance, priorities, the router id, the check.
+
+use serde::Serialize;
+
+use super::{defaults, tf_ident, LoadBalancer, Located, Millis, Seconds};
+use crate::spec::{Spec, TrackMode, VrrpTransport};
+
+/// keepalived settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeepalivedPlan {
+    /// Virtual router id.
+    pub virtual_router_id: u32,
+    /// VRRP version.
+    pub vrrp_version: u32,
+    /// Advert interval (keepalived writes it in seconds, decimal).
+    pub advert_int: Seconds,
+    /// Unicast peers.
+    pub unicast: bool,
+    /// Preemption.
+    pub preempt: bool,
+    /// Track weight (0 = FAULT on failure).
+    pub track_weight: i32,
+    /// The highest load balancer priority.
+    pub top_priority: u32,
+    /// The highest priority with the track weight applied: what the VIP
+    /// holder drops to when its check fails (weight mode).
+    pub tracked_priority: i64,
+    /// Check interval.
+    pub check_interval: Seconds,
+    /// Check timeout (equal to the interval).
+    pub check_timeout: Seconds,
+    /// How long the check script waits for HAProxy's answer: inside the
+    /// script timeout, so keepalived never kills it.
+    pub check_read_timeout: Seconds,
+    /// Check fall.
+    pub check_fall: u32,
+    /// Check rise.
+    pub check_rise: u32,
+    /// auth_pass (not a secret; VRRPv2 only).
+    pub auth_pass: Option<String>,
+    /// Name of the VRRP instance.
+    pub instance: String,
+}
+
+/// VRRP priorities in load balancer order, defaults filled.
+pub(super) fn priorities(spec: &Spec) -> Vec<Located<u32>> {
+    spec.load_balancers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let step = defaults::PRIORITY_STEP.saturating_mul(i as u32);
+            let default = defaults::FIRST_PRIORITY.saturating_sub(step).max(1);
+            Located::field(format!("/load_balancers/{i}/priority"), l.priority, default)
+        })
+        .collect()
+}
+
+/// Whether a higher-priority load balancer takes the VIP back.
+pub(super) fn preempt(spec: &Spec) -> bool {
+    spec.keepalived
+        .as_ref()
+        .and_then(|k| k.preempt)
+        .unwrap_or(false)
+}
+
+/// The VRRP router id: the spec's, or a stable value derived from the
+/// cluster name (FNV-1a folded into 1..=255).
+fn virtual_router_id(spec: &Spec) -> u32 {
+    spec.keepalived
+        .as_ref()
+        .and_then(|k| k.virtual_router_id)
+        .unwrap_or_else(|| {
+            let hash = spec.name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+            hash % 255 + 1
+        })
+}
+
+pub(super) fn keepalived_plan(
+    spec: &Spec,
+    preempt: bool,
+    load_balancers: &[LoadBalancer],
+) -> KeepalivedPlan {
+    let ka = spec.keepalived.clone().unwrap_or_default();
+    let advert_int = Millis::new(ka.advert_int_ms.unwrap_or(defaults::ADVERT_INT_MS));
+    let interval_ms = ka
+        .check_interval_ms
+        .unwrap_or(defaults::KA_CHECK_INTERVAL_MS);
+    let track_weight = match ka.track.unwrap_or(TrackMode::Fault {}) {
+        TrackMode::Fault {} => 0,
+        TrackMode::Weight { weight } => weight,
+    };
+    let top_priority = load_balancers
+        .iter()
+        .map(|l| *l.priority)
+        .max()
+        .unwrap_or(0);
+    KeepalivedPlan {
+        virtual_router_id: virtual_router_id(spec),
+        vrrp_version: ka.vrrp_version.unwrap_or(defaults::VRRP_VERSION),
+        advert_int: advert_int.seconds(),
+        unicast: ka.transport.unwrap_or(VrrpTransport::Unicast) == VrrpTransport::Unicast,
+        preempt,
+        track_weight,
+        top_priority,
+        tracked_priority: i64::from(top_priority) + i64::from(track_weight),
+        check_interval: Millis::new(interval_ms).seconds(),
+        // The script must finish within its interval; it gives itself less
+        // (see check-haproxy.sh), so keepalived never has to kill it.
+        check_timeout: Millis::new(interval_ms).seconds(),
+        check_read_timeout: Millis::new(interval_ms.saturating_mul(4) / 5).seconds(),
+        check_fall: ka.check_fall.unwrap_or(defaults::KA_CHECK_FALL),
+        check_rise: ka.check_rise.unwrap_or(defaults::KA_CHECK_RISE),
+        auth_pass: ka.auth_pass.clone(),
+        instance: format!("VI_{}", tf_ident(&spec.name).to_ascii_uppercase()),
+    }
+}

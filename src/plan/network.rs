@@ -1,0 +1,330 @@
+//! The network, the hosts and their addresses and MACs.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+
+use super::{defaults, Located, Parser, Role};
+use crate::net::Ipv4Net;
+use crate::spec::{Resources, Spec, VrrpState};
+
+/// The network.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkPlan {
+    /// Subnet.
+    pub cidr: Ipv4Net,
+    /// Prefix length.
+    pub prefix: u8,
+    /// Netmask (dotted).
+    pub netmask: Ipv4Addr,
+    /// Default gateway.
+    pub gateway: Option<Ipv4Addr>,
+    /// Resolvers.
+    pub dns: Vec<Ipv4Addr>,
+    /// Guest interface.
+    pub interface: String,
+    /// MTU.
+    pub mtu: Option<u32>,
+}
+
+/// A machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    /// Short host name.
+    pub name: String,
+    /// Fully qualified name, when a domain is set.
+    pub fqdn: Option<String>,
+    /// Address.
+    pub address: Ipv4Addr,
+    /// Role.
+    pub role: Role,
+    /// VM size.
+    pub resources: Size,
+    /// MAC address of the host's NIC (`52:54:00:xx:xx:xx`), derived from the
+    /// cluster and host names: stable across renders, unique in the cluster.
+    /// Terraform pins it on the VM and cloud-init's network config matches
+    /// on it.
+    pub mac: String,
+}
+
+/// A VM size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Size {
+    /// vCPUs.
+    pub vcpus: u32,
+    /// Memory, MiB.
+    pub memory_mib: u32,
+    /// Disk, GiB.
+    pub disk_gib: u32,
+}
+
+/// A broker: its host and its Erlang node.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    /// The host (shared with [`super::Plan::hosts`]).
+    pub host: Arc<Host>,
+    /// Erlang node name, `rabbit@<name>`.
+    pub node_name: String,
+}
+
+/// A load balancer: its host and its VRRP role.
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    /// The host (shared with [`super::Plan::hosts`]).
+    pub host: Arc<Host>,
+    /// VRRP priority.
+    pub priority: Located<u32>,
+    /// Initial VRRP state.
+    pub initial_state: VrrpState,
+    /// Addresses of the other load balancers (unicast peers).
+    pub peers: Vec<Ipv4Addr>,
+}
+
+impl Deref for Broker {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+impl Deref for LoadBalancer {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
+/// Templates see a broker as its host's fields plus its own.
+impl Serialize for Broker {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            host: &'a Host,
+            node_name: &'a str,
+        }
+        View {
+            host: &self.host,
+            node_name: &self.node_name,
+        }
+        .serialize(s)
+    }
+}
+
+/// Templates see a load balancer as its host's fields plus its own.
+impl Serialize for LoadBalancer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            host: &'a Host,
+            priority: u32,
+            initial_state: VrrpState,
+            peers: &'a [Ipv4Addr],
+        }
+        View {
+            host: &self.host,
+            priority: *self.priority,
+            initial_state: self.initial_state,
+            peers: &self.peers,
+        }
+        .serialize(s)
+    }
+}
+
+/// Serialises shared hosts as the hosts themselves.
+pub(super) fn serialize_hosts<S: Serializer>(hosts: &[Arc<Host>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(hosts.iter().map(|h| &**h))
+}
+
+/// The network: the subnet (parsed once), gateway, resolvers, interface.
+pub(super) fn resolve(spec: &Spec, parse: &mut Parser) -> NetworkPlan {
+    let n = &spec.network;
+    let cidr = parse.subnet("/network/cidr".into(), &n.cidr);
+    NetworkPlan {
+        cidr,
+        prefix: cidr.prefix(),
+        netmask: cidr.netmask(),
+        gateway: n
+            .gateway
+            .as_deref()
+            .map(|g| parse.address("/network/gateway".into(), g)),
+        dns: n
+            .dns
+            .iter()
+            .enumerate()
+            .map(|(i, d)| parse.address(format!("/network/dns/{i}"), d))
+            .collect(),
+        interface: n
+            .interface
+            .clone()
+            .unwrap_or_else(|| defaults::INTERFACE.to_string()),
+        mtu: n.mtu,
+    }
+}
+
+/// Every host (brokers, then load balancers, in spec order), each address
+/// parsed once, and the brokers and load balancers sharing those hosts.
+pub(super) fn hosts(
+    spec: &Spec,
+    preempt: bool,
+    parse: &mut Parser,
+) -> (Vec<Arc<Host>>, Vec<Broker>, Vec<LoadBalancer>) {
+    let sizes = spec
+        .target
+        .as_ref()
+        .and_then(|t| t.resources.clone())
+        .unwrap_or_default();
+    let size = |own: &Option<Resources>, role: &Option<Resources>, d: (u32, u32, u32)| {
+        let pick = |f: fn(&Resources) -> Option<u32>, dv: u32| {
+            own.as_ref()
+                .and_then(f)
+                .or_else(|| role.as_ref().and_then(f))
+                .unwrap_or(dv)
+        };
+        Size {
+            vcpus: pick(|r| r.vcpus, d.0),
+            memory_mib: pick(|r| r.memory_mib, d.1),
+            disk_gib: pick(|r| r.disk_gib, d.2),
+        }
+    };
+    let names: Vec<&str> = spec
+        .brokers
+        .iter()
+        .map(|b| b.name.as_str())
+        .chain(spec.load_balancers.iter().map(|l| l.name.as_str()))
+        .collect();
+    let mut macs = macs(&spec.name, &names).into_iter();
+    let mut host = |name: &str, address: Ipv4Addr, role: Role, resources: Size| {
+        Arc::new(Host {
+            name: name.to_string(),
+            fqdn: spec.domain.as_ref().map(|d| format!("{name}.{d}")),
+            address,
+            role,
+            resources,
+            mac: macs.next().unwrap_or_default(),
+        })
+    };
+
+    let mut hosts = Vec::new();
+    let mut brokers = Vec::new();
+    for (i, b) in spec.brokers.iter().enumerate() {
+        let address = parse.address(format!("/brokers/{i}/address"), &b.address);
+        let h = host(
+            &b.name,
+            address,
+            Role::Broker,
+            size(&b.resources, &sizes.broker, defaults::BROKER_SIZE),
+        );
+        hosts.push(Arc::clone(&h));
+        brokers.push(Broker {
+            host: h,
+            node_name: format!("rabbit@{}", b.name),
+        });
+    }
+
+    let priorities = super::keepalived::priorities(spec);
+    let top = priorities.iter().map(|p| **p).max().unwrap_or(0);
+    let lb_hosts: Vec<Arc<Host>> = spec
+        .load_balancers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let address = parse.address(format!("/load_balancers/{i}/address"), &l.address);
+            host(
+                &l.name,
+                address,
+                Role::LoadBalancer,
+                size(
+                    &l.resources,
+                    &sizes.load_balancer,
+                    defaults::LOAD_BALANCER_SIZE,
+                ),
+            )
+        })
+        .collect();
+    let mut load_balancers = Vec::new();
+    for (i, (l, h)) in spec.load_balancers.iter().zip(&lb_hosts).enumerate() {
+        let initial_state = l
+            .initial_state
+            .unwrap_or(if preempt && *priorities[i] == top {
+                VrrpState::Master
+            } else {
+                VrrpState::Backup
+            });
+        load_balancers.push(LoadBalancer {
+            host: Arc::clone(h),
+            priority: priorities[i].clone(),
+            initial_state,
+            peers: lb_hosts
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| p.address)
+                .collect(),
+        });
+    }
+    hosts.extend(lb_hosts);
+    (hosts, brokers, load_balancers)
+}
+
+/// A MAC address per host name: QEMU's locally administered prefix
+/// `52:54:00` and three bytes of SHA-256 over the cluster and host names, so
+/// a host keeps its MAC across renders and clusters sharing a bridge do not
+/// collide. A clash inside the cluster (one in ~16.7 million per pair) is
+/// resolved by hashing again with a counter, in host order.
+fn macs(cluster: &str, names: &[&str]) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut used = BTreeSet::new();
+    let mut macs = Vec::with_capacity(names.len());
+    for name in names {
+        let mut attempt = 0u32;
+        let mac = loop {
+            let mut hasher = Sha256::new();
+            for part in [cluster, name] {
+                hasher.update(part.as_bytes());
+                hasher.update([0u8]);
+            }
+            hasher.update(attempt.to_be_bytes());
+            let d = hasher.finalize();
+            let mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", d[0], d[1], d[2]);
+            if used.insert(mac.clone()) {
+                break mac;
+            }
+            attempt += 1;
+        };
+        macs.push(mac);
+    }
+    macs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_stable_unique_and_locally_administered() {
+        let names: Vec<String> = (0..2000).map(|i| format!("host-{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let first = macs("cluster", &names);
+        let unique: BTreeSet<&str> = first.iter().map(String::as_str).collect();
+        assert_eq!(unique.len(), names.len(), "MACs must be unique");
+        for mac in &first {
+            assert!(mac.starts_with("52:54:00:"), "{mac}");
+            assert_eq!(mac.len(), 17);
+            assert!(mac
+                .bytes()
+                .all(|b| b == b':' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        }
+        // Stable: the same names give the same MACs; another cluster, others.
+        assert_eq!(macs("cluster", &names), first);
+        let other = macs("other", &names);
+        assert!(first.iter().zip(&other).any(|(a, b)| a != b));
+        // A clash is resolved, not kept: two hosts of the same name.
+        let twins = macs("cluster", &["a", "a"]);
+        assert_ne!(twins[0], twins[1]);
+    }
+}

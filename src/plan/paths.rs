@@ -1,0 +1,41 @@
+//! Where rmqgen's files live on the hosts. One place, so the renderers, the
+//! cloud-init write_files and the lab agree.
+
+/// RabbitMQ configuration.
+pub const RABBITMQ_CONF: &str = "/etc/rabbitmq/rabbitmq.conf";
+/// Enabled plugins.
+pub const ENABLED_PLUGINS: &str = "/etc/rabbitmq/enabled_plugins";
+/// Definitions imported at boot.
+pub const DEFINITIONS: &str = "/etc/rabbitmq/definitions.json";
+/// Erlang cookie (Debian's rabbitmq home).
+pub const ERLANG_COOKIE: &str = "/var/lib/rabbitmq/.erlang.cookie";
+/// Where the Erlang cookie is provided on NixOS hosts (0400 root): the
+/// broker module loads it as a systemd credential and installs it into
+/// the broker's data directory before every start.
+pub const NIXOS_ERLANG_COOKIE: &str = "/var/lib/rmqgen/erlang-cookie";
+/// Directory of per-user password files read by the bootstrap.
+pub const USER_SECRETS_DIR: &str = "/etc/rabbitmq/rmqgen-secrets";
+/// The queue-HA bootstrap script.
+pub const BOOTSTRAP: &str = "/usr/local/sbin/rmqgen-queue-ha-policy";
+/// HAProxy configuration.
+pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+/// Environment file holding the stats password (secret).
+pub const HAPROXY_ENV: &str = "/etc/haproxy/rmqgen.env";
+/// systemd drop-in for haproxy.service.
+pub const HAPROXY_DROPIN: &str = "/etc/systemd/system/haproxy.service.d/rmqgen.conf";
+/// keepalived configuration.
+pub const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
+/// keepalived's HAProxy check script.
+pub const CHECK_SCRIPT: &str = "/etc/keepalived/check-haproxy.sh";
+/// sysusers.d entry for the check script's user.
+pub const KEEPALIVED_SYSUSERS: &str = "/etc/sysusers.d/rmqgen-keepalived.conf";
+/// sysctl.d file for the load balancers.
+pub const LB_SYSCTL: &str = "/etc/sysctl.d/60-rmqgen-load-balancer.conf";
+/// systemd drop-in for keepalived.service.
+pub const KEEPALIVED_DROPIN: &str = "/etc/systemd/system/keepalived.service.d/rmqgen.conf";
+/// The hosts file.
+pub const ETC_HOSTS: &str = "/etc/hosts";
+/// Name of the environment variable holding the stats password.
+pub const STATS_PASSWORD_ENV: &str = "RMQGEN_STATS_PASSWORD";
+/// The unprivileged user keepalived runs its check as.
+pub const SCRIPT_USER: &str = "keepalived_script";

@@ -1,0 +1,405 @@
+//! RabbitMQ: version, ports, plugins, vhosts, users and the queue-HA policy.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Serialize;
+
+use super::secrets::{user_password_tf_name, Secret};
+use super::{defaults, paths, Broker, Located, Role};
+use crate::spec::{PartitionHandling, QueueHaMode, Replicas, Spec, SyncMode, UserTag};
+
+/// A RabbitMQ `MAJOR.MINOR` series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    /// Major.
+    pub major: u32,
+    /// Minor.
+    pub minor: u32,
+}
+
+impl Version {
+    /// Oldest supported series.
+    pub const OLDEST: Version = Version::new(3, 10);
+    /// Newest known series.
+    pub const NEWEST: Version = Version::new(4, 3);
+
+    /// A version.
+    pub const fn new(major: u32, minor: u32) -> Self {
+        Self { major, minor }
+    }
+
+    /// Parses `3.10` or `3.10.8` (the patch level is accepted and ignored).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut parts = s.split('.');
+        let num = |p: Option<&str>| p.and_then(|p| p.parse::<u32>().ok());
+        let (major, minor) = (num(parts.next()), num(parts.next()));
+        let patch_ok = parts.next().is_none_or(|p| p.parse::<u32>().is_ok());
+        match (major, minor) {
+            (Some(major), Some(minor)) if patch_ok && parts.next().is_none() => {
+                Ok(Self { major, minor })
+            }
+            _ => Err(format!("`{s}` is not a MAJOR.MINOR version such as 3.13")),
+        }
+    }
+
+    /// Classic queue mirroring exists (removed in 4.0).
+    pub fn has_classic_mirroring(self) -> bool {
+        self < Version::new(4, 0)
+    }
+
+    /// Per-vhost default queue type exists (3.11).
+    pub fn has_default_queue_type(self) -> bool {
+        self >= Version::new(3, 11)
+    }
+
+    /// Quorum membership reconciliation with `target-group-size` (3.13).
+    pub fn has_target_group_size(self) -> bool {
+        self >= Version::new(3, 13)
+    }
+
+    /// Mnesia and `cluster_partition_handling` exist (gone in 4.3).
+    pub fn has_partition_handling(self) -> bool {
+        self < Version::new(4, 3)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// RabbitMQ settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct RabbitPlan {
+    /// Version series.
+    pub version: Version,
+    /// Ports.
+    pub ports: RabbitPortsPlan,
+    /// Heartbeat, s.
+    pub heartbeat_s: u32,
+    /// `cluster_partition_handling`, when the version has it.
+    pub partition_handling: Option<PartitionHandling>,
+    /// Plugins, sorted.
+    pub plugins: Vec<String>,
+    /// Management plugin enabled.
+    pub management: bool,
+    /// Prometheus plugin enabled.
+    pub prometheus: bool,
+    /// Vhosts, in spec order.
+    pub vhosts: Vec<Vhost>,
+    /// Users.
+    pub users: Vec<UserPlan>,
+    /// The replication policy.
+    pub policy: PolicyPlan,
+    /// Broker whose first boot applies the bootstrap (the first broker).
+    pub bootstrap_host: String,
+}
+
+/// Broker ports, each with the spec field it comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct RabbitPortsPlan {
+    /// AMQP.
+    pub amqp: Located<u32>,
+    /// Management.
+    pub management: Located<u32>,
+    /// Prometheus.
+    pub prometheus: Located<u32>,
+    /// Distribution.
+    pub distribution: Located<u32>,
+    /// epmd (fixed by Erlang; reported at `/rabbitmq/ports`).
+    pub epmd: Located<u32>,
+}
+
+/// A vhost.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vhost {
+    /// Name.
+    pub name: String,
+    /// Default queue type, when set.
+    pub default_queue_type: Option<QueueType>,
+}
+
+/// A queue type keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// `quorum`.
+    Quorum,
+}
+
+crate::spec::keyword_display!(QueueType, ApplyTo);
+
+/// What a policy applies to (`apply-to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyTo {
+    /// `queues`.
+    Queues,
+}
+
+/// A user.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPlan {
+    /// Name.
+    pub name: String,
+    /// Tags, sorted and deduplicated.
+    pub tags: Vec<UserTag>,
+    /// Id of the password secret.
+    pub password_secret: String,
+    /// Where the bootstrap reads the password on the broker.
+    pub password_file: String,
+    /// Permissions.
+    pub permissions: Vec<PermissionPlan>,
+}
+
+/// Permissions on one vhost.
+#[derive(Debug, Clone, Serialize)]
+pub struct PermissionPlan {
+    /// Vhost.
+    pub vhost: String,
+    /// Configure regex.
+    pub configure: String,
+    /// Write regex.
+    pub write: String,
+    /// Read regex.
+    pub read: String,
+}
+
+/// The queue-HA policy, applied in every vhost.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyPlan {
+    /// Mechanism.
+    pub mode: QueueHaMode,
+    /// Policy name.
+    pub name: String,
+    /// Queue name pattern.
+    pub pattern: String,
+    /// `apply-to`.
+    pub apply_to: ApplyTo,
+    /// Replica count; `None` for every broker.
+    pub replicas: Option<u32>,
+    /// Priority.
+    pub priority: u32,
+    /// The policy definition, as RabbitMQ wants it (sorted keys).
+    pub definition: serde_json::Map<String, serde_json::Value>,
+    /// Quorum queues: grow every queue onto every broker after formation.
+    pub grow_quorum_queues: bool,
+    /// Enable quorum membership reconciliation in rabbitmq.conf.
+    pub membership_reconciliation: bool,
+}
+
+/// The AMQP heartbeat.
+fn heartbeat_s(spec: &Spec) -> u32 {
+    spec.rabbitmq.heartbeat_s.unwrap_or(defaults::HEARTBEAT_S)
+}
+
+/// The broker ports, defaults filled.
+fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
+    let p = spec.rabbitmq.ports.clone().unwrap_or_default();
+    let at = "/rabbitmq/ports";
+    RabbitPortsPlan {
+        amqp: Located::field(format!("{at}/amqp"), p.amqp, defaults::AMQP_PORT),
+        management: Located::field(
+            format!("{at}/management"),
+            p.management,
+            defaults::MANAGEMENT_PORT,
+        ),
+        prometheus: Located::field(
+            format!("{at}/prometheus"),
+            p.prometheus,
+            defaults::PROMETHEUS_PORT,
+        ),
+        distribution: Located::field(
+            format!("{at}/distribution"),
+            p.distribution,
+            defaults::DISTRIBUTION_PORT,
+        ),
+        epmd: Located::fixed(at, defaults::EPMD_PORT),
+    }
+}
+
+/// Plugins, sorted and deduplicated.
+fn plugins(spec: &Spec) -> Vec<String> {
+    let set: BTreeSet<String> = match &spec.rabbitmq.plugins {
+        Some(p) => p.iter().cloned().collect(),
+        None => defaults::PLUGINS.iter().map(|s| s.to_string()).collect(),
+    };
+    set.into_iter().collect()
+}
+
+/// Vhost names, defaults filled.
+fn vhost_names(spec: &Spec) -> Vec<String> {
+    spec.rabbitmq
+        .vhosts
+        .clone()
+        .unwrap_or_else(|| vec!["/".to_string()])
+}
+
+/// Replica count: `None` for all brokers.
+fn replicas(spec: &Spec) -> Option<u32> {
+    match spec.rabbitmq.queue_ha.replicas {
+        None | Some(Replicas::All(_)) => None,
+        Some(Replicas::Count(n)) => Some(n),
+    }
+}
+
+pub(super) fn rabbit_plan(
+    spec: &Spec,
+    version: Version,
+    brokers: &[Broker],
+    secrets: &mut Vec<Secret>,
+) -> RabbitPlan {
+    let r = &spec.rabbitmq;
+    let plugins = plugins(spec);
+    let qha = &r.queue_ha;
+    let quorum = qha.mode == QueueHaMode::Quorum;
+    let vhosts = vhost_names(spec)
+        .into_iter()
+        .map(|name| Vhost {
+            name,
+            default_queue_type: (quorum && version.has_default_queue_type())
+                .then_some(QueueType::Quorum),
+        })
+        .collect::<Vec<_>>();
+    let mut users = Vec::new();
+    for u in &r.users {
+        let id = format!("rabbitmq-user-{}", u.name);
+        secrets.push(Secret {
+            tf_name: user_password_tf_name(&u.name),
+            id: id.clone(),
+            source: u.password.clone(),
+            purpose: format!("password of RabbitMQ user {}", u.name),
+            role: Role::Broker,
+            path: paths::USER_SECRETS_DIR,
+            file_name: Some(u.name.clone()),
+            env_var: None,
+            owner: "root",
+            group: "root",
+            mode: 0o400,
+            length: 32,
+            special: false,
+        });
+        let regex = |o: &Option<String>| o.clone().unwrap_or_else(|| ".*".to_string());
+        let permissions = match &u.permissions {
+            Some(ps) => ps
+                .iter()
+                .map(|p| PermissionPlan {
+                    vhost: p.vhost.clone(),
+                    configure: regex(&p.configure),
+                    write: regex(&p.write),
+                    read: regex(&p.read),
+                })
+                .collect(),
+            None => vhosts
+                .iter()
+                .map(|v| PermissionPlan {
+                    vhost: v.name.clone(),
+                    configure: ".*".into(),
+                    write: ".*".into(),
+                    read: ".*".into(),
+                })
+                .collect(),
+        };
+        let mut tags: Vec<UserTag> = u.tags.clone();
+        tags.sort();
+        tags.dedup();
+        users.push(UserPlan {
+            name: u.name.clone(),
+            tags,
+            password_file: format!("{}/{}", paths::USER_SECRETS_DIR, u.name),
+            password_secret: id,
+            permissions,
+        });
+    }
+
+    let replicas = replicas(spec);
+    let mut definition = serde_json::Map::new();
+    let membership_reconciliation;
+    match qha.mode {
+        QueueHaMode::ClassicMirrored => {
+            membership_reconciliation = false;
+            match replicas {
+                None => {
+                    definition.insert("ha-mode".into(), "all".into());
+                }
+                Some(n) => {
+                    definition.insert("ha-mode".into(), "exactly".into());
+                    definition.insert("ha-params".into(), n.into());
+                }
+            }
+            let sync = qha.sync.unwrap_or(SyncMode::Automatic);
+            definition.insert("ha-sync-mode".into(), sync.to_string().into());
+        }
+        QueueHaMode::Quorum => {
+            // Leaders spread over the brokers instead of piling up on the
+            // node a client happened to connect to.
+            definition.insert("queue-leader-locator".into(), "balanced".into());
+            membership_reconciliation = version.has_target_group_size();
+            if membership_reconciliation {
+                let target = replicas.unwrap_or(brokers.len() as u32);
+                definition.insert("target-group-size".into(), target.into());
+            }
+        }
+    }
+    definition.sort_keys();
+
+    let partition_handling = version.has_partition_handling().then(|| {
+        r.partition_handling
+            .unwrap_or(PartitionHandling::PauseMinority)
+    });
+
+    RabbitPlan {
+        version,
+        ports: rabbit_ports(spec),
+        heartbeat_s: heartbeat_s(spec),
+        partition_handling,
+        management: plugins.iter().any(|p| p == "rabbitmq_management"),
+        prometheus: plugins.iter().any(|p| p == "rabbitmq_prometheus"),
+        plugins,
+        vhosts,
+        users,
+        policy: PolicyPlan {
+            mode: qha.mode,
+            name: qha.policy_name.clone().unwrap_or_else(|| {
+                match qha.mode {
+                    QueueHaMode::ClassicMirrored => "ha-all",
+                    QueueHaMode::Quorum => "quorum-all",
+                }
+                .to_string()
+            }),
+            pattern: qha.pattern.clone().unwrap_or_else(|| "^".to_string()),
+            apply_to: ApplyTo::Queues,
+            replicas,
+            priority: 0,
+            definition,
+            grow_quorum_queues: quorum && replicas.is_none(),
+            membership_reconciliation,
+        },
+        bootstrap_host: brokers.first().map(|b| b.name.clone()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(Version::parse("3.10").unwrap(), Version::new(3, 10));
+        assert_eq!(Version::parse("3.10.8").unwrap(), Version::new(3, 10));
+        assert!(Version::parse("3").is_err());
+        assert!(Version::parse("3.x").is_err());
+        assert!(Version::parse("3.10.8.1").is_err());
+        assert!(Version::new(3, 10) < Version::new(3, 13));
+        assert!(!Version::new(4, 0).has_classic_mirroring());
+        assert!(!Version::new(4, 3).has_partition_handling());
+    }
+}
