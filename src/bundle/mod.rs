@@ -5,7 +5,8 @@
 //! Writing lives in [`write`]: the only code that changes the output
 //! directory. The manifest (`.rmqgen-manifest.json`) lists every file
 //! rmqgen wrote with its SHA-256; that hash is what tells a file rmqgen
-//! still owns from one edited by hand since.
+//! still owns from one edited by hand since, which [`Bundle::write`]
+//! refuses to overwrite without `--force PATH`.
 
 mod write;
 
@@ -21,7 +22,7 @@ use crate::error::Error;
 /// Name of the manifest file at the root of the output directory.
 pub const MANIFEST: &str = ".rmqgen-manifest.json";
 
-pub use write::{recover, WriteOptions, WriteReport, JOURNAL};
+pub use write::{recover, Refusal, RefusalReason, WriteOptions, WriteReport, JOURNAL};
 
 /// Where and how a file is installed on hosts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,6 +96,9 @@ pub enum DriftKind {
     Missing,
     /// On disk with other contents.
     Changed,
+    /// On disk with contents other than rmqgen last wrote there: edited by
+    /// hand. `render` refuses to overwrite it without `--force PATH`.
+    Edited,
     /// On disk with another mode.
     Mode,
     /// Written by an earlier render, no longer part of the bundle.
@@ -123,6 +127,16 @@ struct Manifest {
 struct ManifestEntry {
     sha256: String,
     mode: String,
+}
+
+impl Manifest {
+    /// True when rmqgen wrote `path` and `on_disk` is no longer what it
+    /// wrote: someone edited the file since.
+    fn edited(&self, path: &str, on_disk: &[u8]) -> bool {
+        self.files
+            .get(path)
+            .is_some_and(|entry| entry.sha256 != sha256(on_disk))
+    }
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -228,7 +242,11 @@ impl Bundle {
             match fs::read(&full) {
                 Ok(on_disk) if on_disk != bytes => drift.push(Drift {
                     path: path.to_string(),
-                    kind: DriftKind::Changed,
+                    kind: if artifact.is_some() && old.edited(path, &on_disk) {
+                        DriftKind::Edited
+                    } else {
+                        DriftKind::Changed
+                    },
                 }),
                 Ok(_) => {
                     if let Some(mode) = mode {

@@ -1,9 +1,14 @@
 //! The journaled writer: the only code that changes the output directory.
 //!
 //! The rules that keep a user's files safe:
-//! - a file that exists but is not in the manifest is never overwritten;
-//! - files the previous render wrote and this one does not are removed (only
-//!   if unchanged since; a hand-edited one is left and reported);
+//! - a file that exists but is not in the manifest is never overwritten,
+//!   and neither is a file rmqgen wrote that was edited by hand since (its
+//!   SHA-256 no longer matches the manifest). The write is refused before
+//!   anything is written, naming every such file; `--force PATH` (one per
+//!   path) overrides it for that path alone;
+//! - files the previous render wrote and this one does not are removed,
+//!   only if unchanged since; an edited one is kept and reported (removed
+//!   only with `--force PATH`);
 //! - every file is first staged under a temporary name beside its target;
 //!   then a journal listing the renames and removals is written, carried
 //!   out, and deleted. A write interrupted before the journal exists leaves
@@ -26,6 +31,7 @@
 //!    and the next write clears it.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,9 +63,60 @@ pub struct WriteReport {
 /// Options for [`Bundle::write`].
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
-    /// Relative paths that may be overwritten even though rmqgen did not
-    /// write them.
+    /// Relative paths that may be overwritten although rmqgen did not write
+    /// them or they were edited by hand since (and stale files that may be
+    /// removed although they were edited).
     pub force: Vec<String>,
+}
+
+/// A file [`Bundle::write`] refuses to overwrite without `--force PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The file.
+    pub path: PathBuf,
+    /// Relative to the output directory: what `--force` takes.
+    pub relative: String,
+    /// Why it is refused.
+    pub reason: RefusalReason,
+}
+
+/// Why a file is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// It exists and rmqgen did not write it.
+    Unmanaged,
+    /// rmqgen wrote it, and it was edited by hand since.
+    Edited,
+}
+
+impl Refusal {
+    /// Every refusal, one a line, and how to override them.
+    pub(crate) fn describe(refusals: &[Refusal]) -> String {
+        Listed(refusals).to_string()
+    }
+}
+
+struct Listed<'a>(&'a [Refusal]);
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "refusing to overwrite {} file(s); nothing was written:",
+            self.0.len()
+        )?;
+        for r in self.0 {
+            let why = match r.reason {
+                RefusalReason::Unmanaged => "exists and was not written by rmqgen",
+                RefusalReason::Edited => "edited by hand since rmqgen wrote it",
+            };
+            writeln!(f, "  {}: {why}", r.path.display())?;
+        }
+        write!(
+            f,
+            "keep a copy of what you need, then pass --force PATH (relative to the output directory) for each file to overwrite"
+        )
+    }
 }
 
 /// What a write does once everything is staged.
@@ -84,7 +141,10 @@ struct Plan<'a> {
 
 impl Bundle {
     /// Writes the bundle into `dir` (created if missing). See the module
-    /// docs of `bundle::write` for the rules that keep a user's files safe.
+    /// docs of `bundle::write` for the rules that keep a user's files safe:
+    /// a file rmqgen did not write, or wrote and that was edited since, is
+    /// refused ([`Error::Refused`], every such file named) unless
+    /// `options.force` lists it.
     pub fn write(&self, dir: &Path, options: &WriteOptions) -> Result<WriteReport, Error> {
         self.write_until(dir, options, None)
     }
@@ -170,7 +230,8 @@ impl Bundle {
 
     /// Decides what to write, keep and remove, and refuses, before anything
     /// is written, every write that could touch a file rmqgen does not own
-    /// or leave the output directory.
+    /// (or no longer owns: edited by hand) or leave the output directory.
+    /// Every refused file is named, not just the first.
     fn preflight<'a>(
         &'a self,
         dir: &Path,
@@ -179,6 +240,7 @@ impl Bundle {
     ) -> Result<Plan<'a>, Error> {
         let forced = |path: &str| options.force.iter().any(|f| f == path);
         let mut plan = Plan::default();
+        let mut refused = Vec::new();
         let all = self
             .files
             .iter()
@@ -235,23 +297,38 @@ impl Bundle {
                 plan.report.written.push(path.to_string());
                 continue;
             };
-            if !old.files.contains_key(path) && !forced(path) {
-                return Err(Error::Unmanaged {
-                    path: full,
-                    why: "it exists and was not written by rmqgen (pass --force PATH to overwrite it)"
-                        .into(),
-                });
-            }
-            if on_disk == artifact.bytes && file_mode(&full)? == artifact.mode {
-                plan.report.unchanged.push(path.to_string());
+            // A file rmqgen did not write is refused even when it holds the
+            // very bytes rmqgen would write: rmqgen never takes over a file
+            // silently. One it wrote is refused only when overwriting it
+            // would lose an edit.
+            let refusal = if !old.files.contains_key(path) {
+                Some(RefusalReason::Unmanaged)
+            } else if on_disk != artifact.bytes && old.edited(path, &on_disk) {
+                Some(RefusalReason::Edited)
             } else {
-                plan.write.push((path, &artifact.bytes, artifact.mode));
-                plan.report.written.push(path.to_string());
+                None
+            };
+            match refusal {
+                Some(reason) if !forced(path) => refused.push(Refusal {
+                    path: full,
+                    relative: path.to_string(),
+                    reason,
+                }),
+                _ if on_disk == artifact.bytes && file_mode(&full)? == artifact.mode => {
+                    plan.report.unchanged.push(path.to_string());
+                }
+                _ => {
+                    plan.write.push((path, &artifact.bytes, artifact.mode));
+                    plan.report.written.push(path.to_string());
+                }
             }
+        }
+        if !refused.is_empty() {
+            return Err(Error::Refused(refused));
         }
 
         // Files the previous render wrote and this one does not: removed if
-        // unchanged since, kept and reported if edited by hand.
+        // unchanged since (or forced), kept and reported if edited by hand.
         for (path, entry) in &old.files {
             if self.files.contains_key(path) || safe_relative(path).is_none() {
                 continue;
@@ -260,7 +337,7 @@ impl Bundle {
             if !fs::symlink_metadata(&full).is_ok_and(|m| m.is_file()) {
                 continue;
             }
-            if fs::read(&full).is_ok_and(|b| sha256(&b) == entry.sha256) {
+            if forced(path) || fs::read(&full).is_ok_and(|b| sha256(&b) == entry.sha256) {
                 plan.remove.push(path.clone());
                 plan.report.removed.push(path.clone());
             } else {
@@ -595,6 +672,146 @@ mod tests {
         assert!(!dir.join(MANIFEST).exists());
         fs::remove_dir_all(&dir).unwrap();
         fs::remove_dir_all(&outside).unwrap();
+    }
+
+    /// A bundle of 2 files written to a fresh directory, plus a hand edit
+    /// of each file named in `edit`.
+    fn written_then_edited(name: &str, edit: &[&str]) -> (PathBuf, Bundle) {
+        let dir = tempdir(name);
+        let b = bundle(&[("a/one", "1\n"), ("b/two", "2\n"), ("three", "3\n")]);
+        b.write(&dir, &WriteOptions::default()).unwrap();
+        for p in edit {
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join(p))
+                .unwrap();
+            f.write_all(b"# mine\n").unwrap();
+        }
+        (dir, b)
+    }
+
+    #[test]
+    fn every_hand_edited_file_is_refused_and_nothing_is_written() {
+        let (dir, _) = written_then_edited("edited", &["a/one", "three"]);
+        fs::write(dir.join("b/new"), "not rmqgen's\n").unwrap();
+        let before = tree(&dir);
+        // The new render changes every file and adds b/new: each edited file
+        // and the unmanaged one are refused, all of them named.
+        let new = bundle(&[
+            ("a/one", "one\n"),
+            ("b/two", "two\n"),
+            ("b/new", "new\n"),
+            ("three", "three\n"),
+        ]);
+        assert_eq!(
+            new.check(&dir)
+                .unwrap()
+                .iter()
+                .map(|d| (d.path.as_str(), d.kind))
+                .collect::<Vec<_>>(),
+            [
+                (MANIFEST, DriftKind::Changed),
+                ("a/one", DriftKind::Edited),
+                ("b/new", DriftKind::Changed),
+                ("b/two", DriftKind::Changed),
+                ("three", DriftKind::Edited),
+            ]
+        );
+        let err = new.write(&dir, &WriteOptions::default()).unwrap_err();
+        let Error::Refused(refused) = &err else {
+            panic!("{err}")
+        };
+        let named: Vec<_> = refused
+            .iter()
+            .map(|r| (r.relative.as_str(), r.reason, r.path.clone()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("a/one", RefusalReason::Edited, dir.join("a/one")),
+                ("b/new", RefusalReason::Unmanaged, dir.join("b/new")),
+                ("three", RefusalReason::Edited, dir.join("three")),
+            ]
+        );
+        let message = err.to_string();
+        for p in ["a/one", "b/new", "three"] {
+            assert!(
+                message.contains(&dir.join(p).display().to_string()),
+                "{message}"
+            );
+        }
+        assert!(message.contains("--force PATH"), "{message}");
+        assert_eq!(tree(&dir), before, "a refused write changes nothing");
+
+        // --force for one path is not enough while others are refused.
+        let force = |paths: &[&str]| WriteOptions {
+            force: paths.iter().map(|p| p.to_string()).collect(),
+        };
+        let err = new.write(&dir, &force(&["a/one"])).unwrap_err();
+        assert!(matches!(&err, Error::Refused(r) if r.len() == 2), "{err}");
+        assert_eq!(tree(&dir), before);
+
+        // Forcing all of them overwrites exactly those.
+        let report = new
+            .write(&dir, &force(&["a/one", "b/new", "three"]))
+            .unwrap();
+        assert_eq!(report.written, ["a/one", "b/new", "b/two", "three"]);
+        assert!(new.check(&dir).unwrap().is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_edit_is_refused_even_when_the_spec_did_not_change() {
+        let (dir, b) = written_then_edited("edited-same", &["b/two"]);
+        let edited = fs::read_to_string(dir.join("b/two")).unwrap();
+        let err = b.write(&dir, &WriteOptions::default()).unwrap_err();
+        assert!(matches!(&err, Error::Refused(r) if r.len() == 1), "{err}");
+        assert_eq!(fs::read_to_string(dir.join("b/two")).unwrap(), edited);
+        // An edit that undoes itself is no edit: nothing to refuse.
+        fs::write(dir.join("b/two"), "2\n").unwrap();
+        let report = b.write(&dir, &WriteOptions::default()).unwrap();
+        assert_eq!(report.unchanged.len(), 3, "{report:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_edited_stale_file_is_kept_unless_forced() {
+        let (dir, _) = written_then_edited("stale-edited", &["three"]);
+        let smaller = bundle(&[("a/one", "1\n")]);
+        assert_eq!(
+            smaller
+                .check(&dir)
+                .unwrap()
+                .iter()
+                .map(|d| (d.path.as_str(), d.kind))
+                .collect::<Vec<_>>(),
+            [
+                (MANIFEST, DriftKind::Changed),
+                ("b/two", DriftKind::Stale),
+                ("three", DriftKind::Stale),
+            ]
+        );
+        let report = smaller.write(&dir, &WriteOptions::default()).unwrap();
+        assert_eq!(report.removed, ["b/two"]);
+        assert_eq!(report.kept, ["three"]);
+        assert_eq!(
+            fs::read_to_string(dir.join("three")).unwrap(),
+            "3\n# mine\n"
+        );
+        assert!(!dir.join("b").exists(), "its empty directory went too");
+
+        // Forced, an edited stale file goes (the write before has already
+        // dropped it from the manifest, so write over a fresh manifest).
+        let (dir2, _) = written_then_edited("stale-forced", &["three"]);
+        let forced = WriteOptions {
+            force: vec!["three".into()],
+        };
+        let report = smaller.write(&dir2, &forced).unwrap();
+        assert_eq!(report.removed, ["b/two", "three"]);
+        assert!(report.kept.is_empty());
+        assert!(smaller.check(&dir2).unwrap().is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(&dir2).unwrap();
     }
 
     #[test]
