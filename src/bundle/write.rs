@@ -21,7 +21,10 @@
 //! completes before the next step starts:
 //! 1. the staged files, the staged journal and every directory that gained
 //!    an entry: the staged data is durable before the journal exists under
-//!    its name, so recovery never finds a journal whose files are missing;
+//!    its name, so recovery never finds a journal whose files are missing.
+//!    Every temporary file is created (empty) first, so its directory entry
+//!    exists, and then the threads write and sync the files and sync the
+//!    directories in one round;
 //! 2. the journal's rename (the output directory): the journal is durable
 //!    before the first rename;
 //! 3. every directory a rename or removal changed: the new tree is durable
@@ -183,31 +186,29 @@ impl Bundle {
                 .iter()
                 .copied()
                 .chain([(MANIFEST, &manifest[..], 0o644)]);
+            let mut items: Vec<Durable<'_>> = Vec::new();
             for (path, bytes, mode) in all {
                 let target = dir.join(path);
                 if let Some(parent) = target.parent() {
                     create_dirs(parent, &mut created)?;
                 }
-                staged.push(stage(&target, bytes, mode)?);
+                items.push(Durable::Staged(
+                    create_tmp(&target, &mut staged)?,
+                    bytes,
+                    mode,
+                ));
                 journal.renames.push((tmp_name(path), path.to_string()));
             }
             let bytes =
                 serde_json::to_vec_pretty(&journal).map_err(|e| Error::Internal(e.to_string()))?;
-            let journal_tmp = stage(&journal_path, &bytes, 0o644)?;
-            staged.push(journal_tmp.clone());
-            // Round 1: staged data and the directory entries naming it.
-            let mut round: BTreeSet<PathBuf> = staged.iter().cloned().collect();
-            round.extend(
-                staged
-                    .iter()
-                    .filter_map(|p| p.parent().map(Path::to_path_buf)),
-            );
-            round.extend(
-                created
-                    .iter()
-                    .filter_map(|p| p.parent().map(Path::to_path_buf)),
-            );
-            sync_all(&round)?;
+            let journal_tmp = create_tmp(&journal_path, &mut staged)?;
+            items.push(Durable::Staged(journal_tmp.clone(), &bytes, 0o644));
+            // Round 1: every staged file written and synced, and every
+            // directory entry naming one (all created above).
+            let mut entries: BTreeSet<&Path> = staged.iter().filter_map(|p| p.parent()).collect();
+            entries.extend(created.iter().filter_map(|p| p.parent()));
+            items.extend(entries.into_iter().map(Durable::Dir));
+            parallel(&items, Durable::run)?;
             // Round 2: the journal under its name.
             fs::rename(&journal_tmp, &journal_path).map_err(|e| Error::io(&journal_path, e))?;
             sync_all(&BTreeSet::from([dir.to_path_buf()])).inspect_err(|_| {
@@ -420,7 +421,8 @@ pub fn recover(dir: &Path) -> Result<bool, Error> {
 
 /// Threads that sync at once. fsync mostly waits on the device, so this is
 /// not bounded by cores: it is how many syncs the filesystem can fold into
-/// one journal commit. Past ~16 the gain on ext4 is noise.
+/// one journal commit. Measured on ext4 (2 cores, scripts/bench.sh): 2 and
+/// 4 threads are clearly slower, 8 close, 16 best, 32 no better.
 const SYNC_THREADS: usize = 16;
 
 /// Syncs every path (files and directories) to stable storage, from up to
@@ -428,14 +430,24 @@ const SYNC_THREADS: usize = 16;
 /// first error wins; the others are dropped (the write fails either way).
 fn sync_all(paths: &BTreeSet<PathBuf>) -> Result<(), Error> {
     let paths: Vec<&PathBuf> = paths.iter().collect();
-    let threads = paths.len().min(SYNC_THREADS);
+    parallel(&paths, |p| sync_path(p))
+}
+
+/// Runs `task` on every item from up to [`SYNC_THREADS`] threads and
+/// returns once all are done. The first error wins; the others are dropped
+/// (the write fails either way).
+fn parallel<T: Sync>(
+    items: &[T],
+    task: impl Fn(&T) -> Result<(), Error> + Sync,
+) -> Result<(), Error> {
+    let threads = items.len().min(SYNC_THREADS);
     if threads <= 1 {
-        return paths.iter().try_for_each(|p| sync_path(p));
+        return items.iter().try_for_each(task);
     }
     let next = AtomicUsize::new(0);
     let worker = || -> Result<(), Error> {
-        while let Some(p) = paths.get(next.fetch_add(1, Ordering::Relaxed)) {
-            sync_path(p)?;
+        while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+            task(item)?;
         }
         Ok(())
     };
@@ -486,24 +498,51 @@ fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), Error> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `target`, not yet synced.
-fn stage(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, Error> {
-    let parent = target.parent().unwrap_or(Path::new("."));
+/// The temporary name `target` is staged under (beside it).
+fn tmp_path(target: &Path) -> PathBuf {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.rmqgen-tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        set_mode(&f, mode)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(&tmp, e)
-    })?;
+    target
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!(".{name}.rmqgen-tmp"))
+}
+
+/// Creates the (empty) temporary file `target` is staged under, so its
+/// directory entry exists before the round that syncs it, and records it.
+fn create_tmp(target: &Path, staged: &mut Vec<PathBuf>) -> Result<PathBuf, Error> {
+    let tmp = tmp_path(target);
+    staged.push(tmp.clone());
+    fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     Ok(tmp)
+}
+
+/// One durable step of round 1.
+enum Durable<'a> {
+    /// Write the contents of a created temporary file, set its mode and
+    /// sync it.
+    Staged(PathBuf, &'a [u8], u32),
+    /// Sync a directory's entries.
+    Dir(&'a Path),
+}
+
+impl Durable<'_> {
+    fn run(&self) -> Result<(), Error> {
+        match self {
+            Durable::Staged(tmp, bytes, mode) => {
+                let write = || -> std::io::Result<()> {
+                    let mut f = fs::OpenOptions::new().write(true).open(tmp)?;
+                    f.write_all(bytes)?;
+                    set_mode(&f, *mode)?;
+                    f.sync_all()
+                };
+                write().map_err(|e| Error::io(tmp, e))
+            }
+            Durable::Dir(dir) => sync_path(dir),
+        }
+    }
 }
 
 /// Removes the directories `file`'s removal left empty, up to `root`, and
