@@ -2,8 +2,8 @@
 //! manifest that records what rmqgen wrote, and the comparison of a bundle
 //! with an output directory ([`Bundle::check`]).
 //!
-//! Writing lives in [`write`]: the only code that changes the output
-//! directory. The manifest (`.rmqgen-manifest.json`) lists every file
+//! Writing lives in the private `write` submodule ([`Bundle::write`],
+//! [`recover`]): the only code that changes the output directory. The manifest (`.rmqgen-manifest.json`) lists every file
 //! rmqgen wrote with its SHA-256; that hash is what tells a file rmqgen
 //! still owns from one edited by hand since, which [`Bundle::write`]
 //! refuses to overwrite without `--force PATH`.

@@ -143,11 +143,18 @@ struct Plan<'a> {
 }
 
 impl Bundle {
-    /// Writes the bundle into `dir` (created if missing). See the module
-    /// docs of `bundle::write` for the rules that keep a user's files safe:
-    /// a file rmqgen did not write, or wrote and that was edited since, is
-    /// refused ([`Error::Refused`], every such file named) unless
-    /// `options.force` lists it.
+    /// Writes the bundle into `dir` (created if missing), durably and all or
+    /// nothing.
+    ///
+    /// A file that exists and that rmqgen did not write, or wrote and that
+    /// was edited since (its hash no longer matches the manifest), is not
+    /// overwritten unless `options.force` lists it: the write is refused
+    /// with [`Error::Refused`], which names every such file, and nothing is
+    /// written. Stale files (written by an earlier render, not part of this
+    /// bundle) are removed if unchanged, kept and reported otherwise. Files
+    /// are staged beside their targets and renamed into place under a
+    /// journal; a write interrupted after the journal is rolled forward by
+    /// the next one ([`recover`]).
     pub fn write(&self, dir: &Path, options: &WriteOptions) -> Result<WriteReport, Error> {
         self.write_until(dir, options, None)
     }
