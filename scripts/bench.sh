@@ -15,7 +15,8 @@
 # The output directories live under target/bench (override with BENCH_DIR):
 # on tmpfs fsync is free and the comparison would mean nothing. RMQGEN_BIN
 # times another binary (for example an older build) with the same harness;
-# RUNS sets the number of timed runs per command.
+# RUNS sets the number of timed runs per command; BASELINE_BIN (below)
+# adds another build's fresh render to the same runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,9 +42,18 @@ df -T "$work" | awk 'NR == 2 { print "filesystem: " $2 " (" $7 ")" }'
 cargo bench --quiet --bench render -- --spec 99 >"$work/brokers-99.json" 2>/dev/null
 cp examples/five-vm.json "$work/five-vm.json"
 
+# BASELINE_BIN: also time a fresh render by another build (for example
+# main's) in the same hyperfine run, so before and after share the
+# machine's load.
+baseline="${BASELINE_BIN:-}"
 echo
-echo "| spec | files | render --check (median) | fresh render (median) | ratio |"
-echo "|---|---:|---:|---:|---:|"
+if [ -n "$baseline" ]; then
+    echo "| spec | files | render --check (median) | fresh render (median) | ratio | baseline fresh render (median) | baseline ratio |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+else
+    echo "| spec | files | render --check (median) | fresh render (median) | ratio |"
+    echo "|---|---:|---:|---:|---:|"
+fi
 for name in five-vm brokers-99; do
     spec="$work/$name.json"
     "$bin" render "$spec" --out "$work/$name-check" 2>/dev/null
@@ -51,16 +61,24 @@ for name in five-vm brokers-99; do
     # Fresh: the directory is removed before every run, and the removal
     # synced (sync -f: its filesystem), so the timed render does not also
     # pay for committing the previous run's deletion. Neither is timed.
+    fresh="bash -c 'rm -rf $work/$name-fresh && sync -f $work'"
+    args=(
+        --prepare "true" "$bin render $spec --out $work/$name-check --check"
+        --prepare "$fresh" "$bin render $spec --out $work/$name-fresh"
+    )
+    if [ -n "$baseline" ]; then
+        args+=(--prepare "$fresh" "$baseline render $spec --out $work/$name-fresh")
+    fi
     hyperfine -N --style none --warmup 5 --runs "$runs" \
-        --export-json "$work/$name-times.json" \
-        --prepare "true" \
-        "$bin render $spec --out $work/$name-check --check" \
-        --prepare "bash -c 'rm -rf $work/$name-fresh && sync -f $work'" \
-        "$bin render $spec --out $work/$name-fresh" >/dev/null
+        --export-json "$work/$name-times.json" "${args[@]}" \
+        >/dev/null 2>"$work/hyperfine.log" || { cat "$work/hyperfine.log" >&2; exit 1; }
     python3 - "$work/$name-times.json" "$name" "$files" <<'PY'
 import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-check, fresh = (r["median"] * 1e3 for r in results)
-print(f"| {sys.argv[2]} | {sys.argv[3]} | {check:.1f} ms | {fresh:.1f} ms | {fresh / check:.2f}x |")
+medians = [r["median"] * 1e3 for r in json.load(open(sys.argv[1]))["results"]]
+check, fresh = medians[:2]
+row = f"| {sys.argv[2]} | {sys.argv[3]} | {check:.1f} ms | {fresh:.1f} ms | {fresh / check:.2f}x |"
+if len(medians) == 3:
+    row += f" {medians[2]:.1f} ms | {medians[2] / check:.2f}x |"
+print(row)
 PY
 done
