@@ -6,6 +6,9 @@
 //! every host), so output grows about as N²; the cost per output byte should
 //! stay flat as N grows — the table shows it. No dependency: a timing loop
 //! with a warm-up, the median of several batches.
+//!
+//! `-- --spec N` prints the generated spec with N brokers instead
+//! (scripts/bench.sh times the CLI's durable write on it).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -65,6 +68,17 @@ fn measure(source: &str) -> (Duration, usize, usize) {
 }
 
 fn main() {
+    // `cargo bench --bench render -- --spec N` prints the generated spec
+    // with N brokers, so scripts/bench.sh times the CLI on the same input.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--spec") {
+        let n = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .expect("--spec takes a broker count");
+        print!("{}", spec(n));
+        return;
+    }
     // `cargo test --benches` runs this with --bench absent: stay quick then.
     if !std::env::args().any(|a| a == "--bench") {
         let (t, _, _) = measure(&rmqgen::reference_spec());

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use rmqgen::{Diagnostics, Error, WriteOptions};
+use rmqgen::{Diagnostics, DriftKind, Error, WriteOptions};
 
 /// Render a RabbitMQ HA topology spec into infrastructure code.
 #[derive(Parser)]
@@ -31,8 +31,8 @@ enum Command {
         /// exactly what SPEC renders to.
         #[arg(long)]
         check: bool,
-        /// Overwrite this file even though rmqgen did not write it
-        /// (relative to DIR; repeat for more).
+        /// Overwrite this file although rmqgen did not write it or it was
+        /// edited by hand since (relative to DIR; repeat for more).
         #[arg(long, value_name = "PATH")]
         force: Vec<String>,
     },
@@ -128,6 +128,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     out.display(),
                     drift.len()
                 );
+                if drift.iter().any(|d| d.kind == DriftKind::Edited) {
+                    eprintln!("rmqgen: `render` refuses to overwrite the files marked edited (changed by hand since rmqgen wrote them) unless given --force PATH for each");
+                }
                 return Ok(ExitCode::from(1));
             }
             let report = output.bundle.write(&out, &WriteOptions { force })?;

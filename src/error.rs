@@ -36,6 +36,11 @@ pub enum Error {
         /// Why.
         why: String,
     },
+    /// rmqgen refuses to overwrite files it did not write, or wrote and
+    /// that were edited by hand since; every such file is listed, and
+    /// nothing was written.
+    #[error("{}", crate::bundle::Refusal::describe(.0))]
+    Refused(Vec<crate::bundle::Refusal>),
     /// A bug: a template failed or a validated value did not resolve.
     #[error("internal error (please report it): {0}")]
     Internal(String),

@@ -319,14 +319,163 @@ fn check_fails_and_lists_a_hand_edited_file() {
 
     let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]);
     assert_exit(&run, 1);
-    assert_eq!(run.stdout, format!("changed\t{edited}\n"));
+    // `edited`, not `changed`: the manifest's hash shows the file is not
+    // what rmqgen wrote, so `render` will refuse it.
+    assert_eq!(run.stdout, format!("edited\t{edited}\n"));
     assert!(run.stderr.contains("1 file(s)"), "{}", run.stderr);
+    assert!(run.stderr.contains("--force PATH"), "{}", run.stderr);
     // --check wrote nothing: the edit is still there.
     assert_eq!(std::fs::read_to_string(out.join(edited)).unwrap(), text);
+}
 
-    // A render overwrites the edit (rmqgen wrote that file) and the check
-    // passes again.
+/// Appends a line to each of `paths` under `out`, as a user editing the
+/// generated files would.
+fn append_line(out: &Path, paths: &[&str]) {
+    for p in paths {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(out.join(p))
+            .unwrap();
+        writeln!(f, "# added by hand").unwrap();
+    }
+}
+
+#[test]
+fn render_refuses_to_overwrite_a_hand_edited_file_and_names_it() {
+    let tmp = TempDir::new("edit-refused");
+    let out = tmp.join("infra");
     assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    let edited = "haproxy/haproxy-1/haproxy.cfg";
+    append_line(&out, &[edited]);
+    let before = files(&out);
+
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out)]);
+    assert_exit(&run, 2);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: edited by hand since rmqgen wrote it",
+            s(&out.join(edited))
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert!(run.stderr.contains("--force PATH"), "{}", run.stderr);
+    assert!(!run.stderr.contains("written,"), "{}", run.stderr);
+    // The output directory is untouched, to the byte: the edit, the manifest,
+    // and no staged file or journal left behind.
+    assert_eq!(files(&out), before);
+}
+
+#[test]
+fn render_names_every_hand_edited_file_not_just_the_first() {
+    let tmp = TempDir::new("edit-all");
+    let out = tmp.join("infra");
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    let edited = [
+        "haproxy/haproxy-1/haproxy.cfg",
+        "keepalived/haproxy-2/keepalived.conf",
+        "rabbitmq/rabbitmq.conf",
+    ];
+    append_line(&out, &edited);
+    // And one file rmqgen never wrote where the bundle has one.
+    let foreign = "hosts/etc-hosts";
+    assert!(out.join(foreign).exists(), "the bundle has {foreign}");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join(MANIFEST)).unwrap()).unwrap();
+    manifest["files"].as_object_mut().unwrap().remove(foreign);
+    std::fs::write(out.join(MANIFEST), manifest.to_string()).unwrap();
+    let before = files(&out);
+
+    // --check lists each edited file as edited.
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]);
+    assert_exit(&run, 1);
+    for p in edited {
+        assert!(
+            run.stdout.contains(&format!("edited\t{p}\n")),
+            "{}",
+            run.stdout
+        );
+    }
+
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out)]);
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains("4 file(s)"), "{}", run.stderr);
+    for p in edited {
+        assert!(
+            run.stderr.contains(&format!(
+                "{}: edited by hand since rmqgen wrote it",
+                s(&out.join(p))
+            )),
+            "{p}: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: exists and was not written by rmqgen",
+            s(&out.join(foreign))
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files(&out), before);
+}
+
+#[test]
+fn force_replaces_exactly_the_forced_edited_file() {
+    let tmp = TempDir::new("edit-force");
+    let out = tmp.join("infra");
+    assert_exit(&rmqgen(&["render", FIVE_VM, "--out", s(&out)]), 0);
+    let fresh = files(&out);
+    let (forced, other) = (
+        "haproxy/haproxy-1/haproxy.cfg",
+        "keepalived/haproxy-2/keepalived.conf",
+    );
+    append_line(&out, &[forced, other]);
+    let edited = files(&out);
+
+    // Forcing one of two edited files is not enough: still refused, still
+    // untouched, and only the unforced one is named.
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--force", forced]);
+    assert_exit(&run, 2);
+    assert!(run.stderr.contains(s(&out.join(other))), "{}", run.stderr);
+    assert!(!run.stderr.contains(s(&out.join(forced))), "{}", run.stderr);
+    assert_eq!(files(&out), edited);
+
+    // Forcing both replaces both; nothing else is rewritten.
+    let run = rmqgen(&[
+        "render",
+        FIVE_VM,
+        "--out",
+        s(&out),
+        "--force",
+        forced,
+        "--force",
+        other,
+    ]);
+    assert_exit(&run, 0);
+    let unchanged = fresh.len() - 1 - 2; // all but the manifest and the two
+    assert!(
+        run.stderr
+            .contains(&format!("2 written, {unchanged} unchanged, 0 removed")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files(&out), fresh);
+
+    // One edited file, forced: exactly that file changes on disk.
+    append_line(&out, &[forced]);
+    let before = files(&out);
+    let run = rmqgen(&["render", FIVE_VM, "--out", s(&out), "--force", forced]);
+    assert_exit(&run, 0);
+    let after = files(&out);
+    let differ: Vec<&String> = after
+        .keys()
+        .filter(|p| before.get(*p) != after.get(*p))
+        .collect();
+    assert_eq!(differ, [forced]);
+    assert_eq!(after, fresh);
     assert_exit(
         &rmqgen(&["render", FIVE_VM, "--out", s(&out), "--check"]),
         0,
@@ -502,6 +651,15 @@ fn a_hand_edited_stale_file_is_kept_and_reported() {
     text.push_str("# local change\n");
     std::fs::write(out.join(edited), &text).unwrap();
 
+    // --check lists it as stale, like the unedited stale files.
+    let run = rmqgen(&["render", &two, "--out", s(&out), "--check"]);
+    assert_exit(&run, 1);
+    assert!(
+        run.stdout.contains(&format!("stale\t{edited}\n")),
+        "{}",
+        run.stdout
+    );
+
     let run = rmqgen(&["render", &two, "--out", s(&out)]);
     assert_exit(&run, 0);
     assert!(
@@ -512,6 +670,24 @@ fn a_hand_edited_stale_file_is_kept_and_reported() {
     assert!(run.stderr.contains(", 2 removed"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(out.join(edited)).unwrap(), text);
     assert!(!out.join("haproxy/events-lb-3/haproxy.cfg").exists());
+}
+
+#[test]
+fn an_edited_stale_file_is_removed_only_with_force() {
+    let tmp = TempDir::new("stale-forced");
+    let out = tmp.join("infra");
+    let two = two_lb_variant(&tmp);
+    assert_exit(&rmqgen(&["render", THREE_LBS, "--out", s(&out)]), 0);
+    let edited = "keepalived/events-lb-3/keepalived.conf";
+    append_line(&out, &[edited]);
+
+    let run = rmqgen(&["render", &two, "--out", s(&out), "--force", edited]);
+    assert_exit(&run, 0);
+    assert!(run.stderr.contains(", 3 removed"), "{}", run.stderr);
+    assert!(!run.stderr.contains("kept"), "{}", run.stderr);
+    assert!(!out.join(edited).exists());
+    assert!(!out.join("keepalived/events-lb-3").exists());
+    assert_exit(&rmqgen(&["render", &two, "--out", s(&out), "--check"]), 0);
 }
 
 // ---------------------------------------------------------------------------
