@@ -128,7 +128,9 @@ pub mod validate;
 
 use std::path::Path;
 
-pub use bundle::{Artifact, Bundle, Drift, DriftKind, Install, WriteOptions, WriteReport};
+pub use bundle::{
+    Artifact, Bundle, Drift, DriftKind, Install, Refusal, RefusalReason, WriteOptions, WriteReport,
+};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Location, Severity};
 pub use error::{Error, Result};
 pub use plan::Plan;
