@@ -46,6 +46,7 @@ in
   haproxyConfig = cfg.services.haproxy.config or null;
   rabbitmqEnvironment = units.rabbitmq.environment or { };
   keepalivedStart = units.keepalived.serviceConfig.ExecStart or null;
+  keepalivedStopPost = units.keepalived.serviceConfig.ExecStopPost or null;
   bootstrapStart = units.rmqgen-queue-ha-policy.serviceConfig.ExecStart or null;
   restartTriggers = nixLib.mapAttrs (_: u: u.restartTriggers) units;
 }

@@ -20,6 +20,14 @@
 //!   the identity, `nix/stub-lib.nix`) to exactly the value tree rmqgen
 //!   built, so printing and escaping lose nothing, and so does the
 //!   first-boot image's `image.nix`;
+//! - rmqgen's modules evaluated as NixOS would (`nix/eval-files.nix`) on
+//!   rmqgen's own small module system (`nix/module-system`, so that CI,
+//!   which cannot fetch nixpkgs, checks them for real) and, with
+//!   `RMQGEN_NIXPKGS_LIB` pointing at nixpkgs' `lib/`, on nixpkgs' lib as
+//!   well, which must give the same results: the role files they install
+//!   are those cloud-init writes, the unsafe settings are refused or warned
+//!   about, required options have examples, and the own module system
+//!   refuses what nixpkgs' lib refuses;
 //! - with `RMQGEN_NIXPKGS` pointing at a nixpkgs checkout, the role modules
 //!   are evaluated against nixpkgs' real rabbitmq, haproxy and keepalived
 //!   modules (`nix/eval-roles.nix`), and the settings they produce are
@@ -502,25 +510,26 @@ fn roles_against_nixpkgs() {
     );
 }
 
-/// nixpkgs' `lib/` (all that `nix/eval-files.nix` needs): from
-/// `RMQGEN_NIXPKGS_LIB`, else `RMQGEN_NIXPKGS/lib`. Without either the
-/// module tests below print a notice and pass, unless `CI` is set.
-fn nixpkgs_lib() -> Option<PathBuf> {
-    let dir = std::env::var_os("RMQGEN_NIXPKGS_LIB")
+/// The module systems the module checks below run on: rmqgen's own
+/// (`nix/module-system`, always: nixpkgs cannot be fetched in CI), and
+/// nixpkgs' `lib/` from `RMQGEN_NIXPKGS_LIB` (else `RMQGEN_NIXPKGS/lib`)
+/// when one is given, which must then give the same results.
+fn module_libs() -> Vec<(&'static str, PathBuf)> {
+    let mut libs = vec![(
+        "rmqgen's nix/module-system",
+        Path::new(ROOT).join("nix/module-system"),
+    )];
+    let nixpkgs = std::env::var_os("RMQGEN_NIXPKGS_LIB")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("RMQGEN_NIXPKGS").map(|p| PathBuf::from(p).join("lib")));
-    match dir {
-        Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but neither RMQGEN_NIXPKGS_LIB nor RMQGEN_NIXPKGS is")
-        }
-        None => {
-            eprintln!(
-                "notice: RMQGEN_NIXPKGS_LIB (nixpkgs' lib/) is not set; skipping the module evaluation"
-            );
-            None
-        }
+    match nixpkgs {
+        Some(p) => libs.push(("nixpkgs' lib", p)),
+        None => eprintln!(
+            "notice: RMQGEN_NIXPKGS_LIB (nixpkgs' lib/) is not set; \
+             the module checks run on rmqgen's own module system only"
+        ),
     }
+    libs
 }
 
 /// `nix/eval-files.nix` of one host module file: what rmqgen's modules
@@ -560,13 +569,13 @@ const STUB_SS: &str = "/nix/store/00000000000000000000000000000000-iproute2-6.14
 /// store and nothing else: the check script's `#!/bin/bash` and the
 /// `/bin/ss` of keepalived.conf's notify hooks.
 #[test]
-#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
 fn role_files_are_byte_identical_on_both_paths() {
     use rmqgen::render::cloud_init::{host_files, Content};
     let Some(tool) = nix_instantiate() else {
         return;
     };
-    let Some(lib) = nixpkgs_lib() else { return };
+    let libs = module_libs();
     // Replaced by NixOS's own settings, not installed as files.
     const NATIVE: &[&str] = &[
         "/etc/hosts",
@@ -589,12 +598,22 @@ fn role_files_are_byte_identical_on_both_paths() {
         nixos.bundle.write(dir.path(), &Default::default()).unwrap();
         for host in &cloud.plan.hosts {
             let at = format!("{example}: {}", host.name);
-            let got = eval_files(
-                &tool,
-                &lib,
-                &dir.path().join(format!("nixos/{}.nix", host.name)),
-                &format!("{}.0", nixos.plan.rabbitmq.version),
-            );
+            let results: Vec<serde_json::Value> = libs
+                .iter()
+                .map(|(_, lib)| {
+                    eval_files(
+                        &tool,
+                        lib,
+                        &dir.path().join(format!("nixos/{}.nix", host.name)),
+                        &format!("{}.0", nixos.plan.rabbitmq.version),
+                    )
+                })
+                .collect();
+            // Both module systems make the same of every host.
+            for ((name, _), result) in libs.iter().zip(&results).skip(1) {
+                assert_eq!(result, &results[0], "{at}: {name} and {}", libs[0].0);
+            }
+            let got = &results[0];
             assert_eq!(got["assertions"], serde_json::json!([]), "{at}");
             assert_eq!(got["warnings"], serde_json::json!([]), "{at}");
             let etc = got["etc"].as_object().unwrap();
@@ -673,14 +692,20 @@ fn messages(v: &serde_json::Value) -> String {
 /// used to evaluate into a broken host are refused or warned about, and
 /// nothing opens a port unless asked (the nixpkgs convention).
 #[test]
-#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
 fn modules_alone_refuse_or_warn_about_unsafe_settings() {
     let Some(tool) = nix_instantiate() else {
         return;
     };
-    let Some(lib) = nixpkgs_lib() else { return };
+    for (name, lib) in module_libs() {
+        eprintln!("on {name}");
+        modules_alone_on(&tool, &lib);
+    }
+}
+
+fn modules_alone_on(tool: &Path, lib: &Path) {
     let dir = TempDir::new("alone");
-    let eval = |name: &str, text: &str| eval_module(&tool, &lib, dir.path(), name, text);
+    let eval = |name: &str, text: &str| eval_module(tool, lib, dir.path(), name, text);
     let keepalived = |extra: &str| {
         format!(
             "{{ services.rmqgen.keepalived = {{ enable = true; interface = \"ens3\"; \
@@ -818,31 +843,167 @@ fn modules_alone_refuse_or_warn_about_unsafe_settings() {
 /// Every option a user must set (one without a default) shows an example
 /// in the option documentation.
 #[test]
-#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
 fn required_module_options_have_examples() {
     let Some(tool) = nix_instantiate() else {
         return;
     };
-    let Some(lib) = nixpkgs_lib() else { return };
-    let expr = format!(
-        "let lib = import {lib}; pkgs = import {root}/nix/stub-pkgs.nix {{ }}; \
+    for (name, lib) in module_libs() {
+        let expr = format!(
+            "let lib = import {lib}; pkgs = import {root}/nix/stub-pkgs.nix {{ }}; \
          eval = lib.evalModules {{ specialArgs = {{ inherit pkgs; }}; modules = [ \
          {root}/nix/nixos-stubs.nix {root}/nix/service-stubs.nix {root}/modules/default.nix ]; }}; \
          docs = lib.optionAttrSetToDocList eval.options.services.rmqgen; \
          in {{ all = map (o: o.name) docs; \
          missing = map (o: o.name) (lib.filter (o: !(o ? default) && !(o ? example)) docs); }}",
-        lib = lib.display(),
-        root = ROOT,
-    );
-    let got = eval_json(&tool, Path::new(ROOT), &expr);
-    let all = got["all"].as_array().unwrap();
+            lib = lib.display(),
+            root = ROOT,
+        );
+        let got = eval_json(&tool, Path::new(ROOT), &expr);
+        let all = got["all"].as_array().unwrap();
+        assert!(
+            all.iter().any(|o| o == "services.rmqgen.broker.cookieFile"),
+            "{got}"
+        );
+        assert_eq!(
+            got["missing"],
+            serde_json::json!([]),
+            "{name}: options without default or example"
+        );
+    }
+}
+
+/// A module file of `text` evaluated with `lib`, which must fail: the
+/// error Nix prints.
+fn eval_error(tool: &Path, lib: &Path, dir: &Path, name: &str, text: &str) -> String {
+    let file = dir.join(format!("{name}.nix"));
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(tool)
+        .args(["--eval", "--strict", "--json", "--store", "dummy://"])
+        .arg(Path::new(ROOT).join("nix/eval-files.nix"))
+        .arg("--arg")
+        .arg("lib")
+        .arg(lib)
+        .arg("--arg")
+        .arg("host")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(
-        all.iter().any(|o| o == "services.rmqgen.broker.cookieFile"),
-        "{got}"
+        !out.status.success(),
+        "{name} evaluated: {}",
+        String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!(
-        got["missing"],
-        serde_json::json!([]),
-        "options without default or example"
-    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// rmqgen's own module system (what CI runs the module checks on) is held
+/// to nixpkgs' lib for what those checks rely on: it refuses what nixpkgs
+/// refuses (an undeclared option, conflicting `mkForce` definitions, a
+/// value of the wrong type, an option read without a value, a non-Boolean
+/// `mkIf`), reports a failed assertion, and applies priorities and `mkIf`
+/// as nixpkgs does. With `RMQGEN_NIXPKGS_LIB` set every case runs on both.
+#[test]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+fn own_module_system_refuses_what_nixpkgs_lib_refuses() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let keepalived = |extra: &str| {
+        format!(
+            "{{ lib, ... }}: {{ services.rmqgen.keepalived = {{ enable = true; \
+             virtualIp = \"10.0.0.10\"; prefixLength = 24; virtualRouterId = 51; \
+             priority = 150; check.script = \"exit 0\\n\"; {extra} }}; }}"
+        )
+    };
+    for (name, lib) in module_libs() {
+        let dir = TempDir::new("honest");
+        let fails = |case: &str, text: &str, wanted: &str| {
+            let err = eval_error(&tool, &lib, dir.path(), case, text);
+            assert!(err.contains(wanted), "{name}: {case}: {err}");
+        };
+        fails(
+            "undeclared",
+            &keepalived("interface = \"ens3\"; interfaces = [ ];"),
+            "The option `services.rmqgen.keepalived.interfaces' does not exist",
+        );
+        fails(
+            "undeclared-top",
+            "{ services.rmqgen.brokers.enable = true; }",
+            "The option `services.rmqgen.brokers' does not exist",
+        );
+        fails(
+            "forced-twice",
+            &format!(
+                "{{ lib, ... }}: {{ imports = [ ({}) ]; \
+                 services.rmqgen.keepalived.interface = lib.mkForce \"ens4\"; }}",
+                keepalived("interface = lib.mkForce \"ens3\";")
+            ),
+            "The option `services.rmqgen.keepalived.interface' has conflicting definition values",
+        );
+        fails(
+            "wrong-type",
+            &keepalived("interface = 3;"),
+            "A definition for option `services.rmqgen.keepalived.interface' is not of type `string'",
+        );
+        fails(
+            "no-value",
+            &keepalived(""),
+            "The option `services.rmqgen.keepalived.interface' was accessed but has no value defined",
+        );
+        fails(
+            "non-boolean-if",
+            "{ lib, ... }: { services.rmqgen.keepalived = lib.mkIf \"yes\" { enable = true; }; }",
+            "called with a non-Boolean condition",
+        );
+
+        let ok = |case: &str, text: &str| eval_module(&tool, &lib, dir.path(), case, text);
+        let stop_post = |got: &serde_json::Value| got["keepalivedStopPost"][0].to_string();
+        // A plain definition beats mkDefault, mkForce beats a plain one,
+        // and the default only counts without either.
+        let got = ok(
+            "default-loses",
+            &format!(
+                "{{ lib, ... }}: {{ imports = [ ({}) ]; \
+                 services.rmqgen.keepalived.interface = lib.mkDefault \"ens9\"; }}",
+                keepalived("interface = \"ens3\";")
+            ),
+        );
+        assert!(stop_post(&got).contains("dev ens3"), "{name}: {got}");
+        let got = ok(
+            "force-wins",
+            &format!(
+                "{{ lib, ... }}: {{ imports = [ ({}) ]; \
+                 services.rmqgen.keepalived.interface = lib.mkForce \"ens4\"; }}",
+                keepalived("interface = \"ens3\";")
+            ),
+        );
+        assert!(stop_post(&got).contains("dev ens4"), "{name}: {got}");
+        // Lists of one priority concatenate, in mkBefore/mkAfter order.
+        let got = ok(
+            "ordered",
+            &format!(
+                "{{ lib, ... }}: {{ imports = [ ({}) ]; \
+                 systemd.services.keepalived.serviceConfig.ExecStopPost = lib.mkBefore [ \"first\" ]; }}",
+                keepalived("interface = \"ens3\";")
+            ),
+        );
+        assert_eq!(got["keepalivedStopPost"][0], "first", "{name}: {got}");
+        assert_eq!(got["keepalivedStopPost"].as_array().unwrap().len(), 3);
+        // mkIf false defines nothing, even where the content would be refused.
+        let got = ok(
+            "if-false",
+            "{ lib, ... }: { services.rmqgen.keepalived = lib.mkIf false { enable = true; }; }",
+        );
+        assert_eq!(got["keepalivedStopPost"], serde_json::Value::Null, "{name}");
+        assert_eq!(got["warnings"], serde_json::json!([]), "{name}");
+        // A failed assertion is reported with its message, a warning likewise.
+        let got = ok(
+            "assertion",
+            "{ assertions = [ { assertion = false; message = \"no\"; } \
+             { assertion = true; message = \"yes\"; } ]; warnings = [ \"careful\" ]; }",
+        );
+        assert_eq!(got["assertions"], serde_json::json!(["no"]), "{name}");
+        assert_eq!(got["warnings"], serde_json::json!(["careful"]), "{name}");
+    }
 }
