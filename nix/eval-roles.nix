@@ -71,6 +71,7 @@ in
       in
       fileText (lib.removeSuffix " -p /run/keepalived.pid" afterFlag);
     checkScript = etc "keepalived/check-haproxy.sh";
+    resetScript = etc "keepalived/rmqgen-reset-vip-connections.sh";
     inherit (units.keepalived) after serviceConfig;
   };
 }

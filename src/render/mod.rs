@@ -53,6 +53,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/check-haproxy.sh.j2"),
     ),
     (
+        "reset-vip-connections.sh",
+        include_str!("../../templates/reset-vip-connections.sh.j2"),
+    ),
+    (
         "rabbitmq.conf",
         include_str!("../../templates/rabbitmq.conf.j2"),
     ),

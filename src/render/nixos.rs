@@ -241,6 +241,10 @@ fn load_balancer(plan: &Plan, roles: &Roles, host: &Host) -> Result<Vec<Entry>, 
         Entry::new("virtualIp", plan.vip.to_string()),
         Entry::new("prefixLength", u32::from(plan.network.prefix)),
         Entry::new(
+            "resetScript",
+            roles.keepalived.reset_script.contents.as_str(),
+        ),
+        Entry::new(
             "check",
             attrs(vec![
                 Entry::new("script", roles.keepalived.check_script.contents.as_str()),

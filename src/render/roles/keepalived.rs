@@ -1,4 +1,5 @@
-//! `keepalived.conf` per load balancer, the HAProxy check script and the
+//! `keepalived.conf` per load balancer, the HAProxy check script, the
+//! script that resets the connections on the VIP, and the
 //! keepalived.service drop-in.
 
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ struct Ctx<'a> {
     lb: Option<&'a LoadBalancer>,
     script_user: &'static str,
     check_script: &'static str,
+    reset_script: &'static str,
+    script_path: &'static str,
     sysusers_path: &'static str,
 }
 
@@ -29,6 +32,8 @@ pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
         lb,
         script_user: paths::SCRIPT_USER,
         check_script: paths::CHECK_SCRIPT,
+        reset_script: paths::RESET_SCRIPT,
+        script_path: paths::SCRIPT_PATH,
         sysusers_path: paths::KEEPALIVED_SYSUSERS,
     };
     let mut configs = BTreeMap::new();
@@ -54,6 +59,13 @@ pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
         0o755,
         render_template("check-haproxy.sh", ctx(None))?,
     );
+    let reset_script = RoleFile::root(
+        "keepalived/rmqgen-reset-vip-connections.sh".into(),
+        paths::RESET_SCRIPT,
+        lbs.clone(),
+        0o755,
+        render_template("reset-vip-connections.sh", ctx(None))?,
+    );
     let sysusers = RoleFile::root(
         "keepalived/sysusers.conf".into(),
         paths::KEEPALIVED_SYSUSERS,
@@ -71,6 +83,7 @@ pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
     Ok(Keepalived {
         configs,
         check_script,
+        reset_script,
         sysusers,
         dropin,
     })

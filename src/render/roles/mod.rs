@@ -116,6 +116,9 @@ pub struct Keepalived {
     pub configs: BTreeMap<String, RoleFile>,
     /// The HAProxy check script.
     pub check_script: RoleFile,
+    /// The script that resets the client connections on the VIP when the
+    /// load balancer stops holding it (notify hooks, ExecStopPost).
+    pub reset_script: RoleFile,
     /// The script user's sysusers.d entry.
     pub sysusers: RoleFile,
     /// The keepalived.service drop-in.
@@ -149,6 +152,7 @@ impl Roles {
             &self.haproxy.dropin,
             &self.haproxy.sysctl,
             &self.keepalived.check_script,
+            &self.keepalived.reset_script,
             &self.keepalived.sysusers,
             &self.keepalived.dropin,
         ];
@@ -191,6 +195,7 @@ impl Roles {
             keepalived: Keepalived {
                 configs: map(&self.keepalived.configs),
                 check_script: f(&self.keepalived.check_script),
+                reset_script: f(&self.keepalived.reset_script),
                 sysusers: f(&self.keepalived.sysusers),
                 dropin: f(&self.keepalived.dropin),
             },
