@@ -41,7 +41,7 @@ in
         group
         ;
     };
-  }) cfg.environment.etc;
+  }) (nixLib.filterAttrs (_: f: f.enable) cfg.environment.etc);
   firewall = cfg.networking.firewall.allowedTCPPorts;
   haproxyConfig = cfg.services.haproxy.config or null;
   rabbitmqEnvironment = units.rabbitmq.environment or { };

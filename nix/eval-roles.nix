@@ -58,7 +58,10 @@ in
     bootstrapTimer = cfg.systemd.timers.rmqgen-queue-ha-policy or null;
   };
   haproxy = lib.optionalAttrs cfg.services.haproxy.enable {
+    # nixpkgs' own text (its checks test it), and the installed file.
     config = (etc "haproxy.cfg").source;
+    file = etc "haproxy/haproxy.cfg";
+    etcHaproxyCfgEnabled = (etc "haproxy.cfg").enable;
     inherit (units.haproxy) serviceConfig;
   };
   keepalived = lib.optionalAttrs cfg.services.keepalived.enable {

@@ -391,25 +391,26 @@ fn roles_against_nixpkgs() {
                 continue;
             }
             let h = &got["haproxy"];
-            let config = h["config"].as_str().unwrap();
             let rendered = text(&format!("haproxy/{}/haproxy.cfg", host.name));
-            // nixpkgs puts its own `global` section (the reload socket)
-            // first, then the text, then a line break.
-            let ours = config
-                .strip_prefix("global\n")
-                .and_then(|c| c.split_once("\n# Generated"));
-            assert!(ours.is_some(), "{at}: {config}");
-            assert_eq!(
-                format!("# Generated{}", ours.unwrap().1),
-                format!("{rendered}\n"),
-                "{at}"
+            // HAProxy runs on the rendered file, installed unchanged at the
+            // Debian path; nixpkgs' copy (its `global` lines, then the
+            // text) is only what its own checks test, not installed.
+            assert_eq!(h["file"]["text"], rendered, "{at}");
+            assert_eq!(h["file"]["mode"], "0644", "{at}");
+            assert_eq!(h["etcHaproxyCfgEnabled"], false, "{at}");
+            let config = h["config"].as_str().unwrap();
+            assert!(config.ends_with(&format!("{rendered}\n")), "{at}: {config}");
+            let start = h["serviceConfig"]["ExecStart"].as_str().unwrap();
+            assert!(
+                start.ends_with(" -f /etc/haproxy/haproxy.cfg -p /run/haproxy/haproxy.pid"),
+                "{at}: {start}"
             );
             let pre = h["serviceConfig"]["ExecStartPre"].as_array().unwrap();
             assert!(
                 pre.iter().any(|c| c
                     .as_str()
                     .unwrap()
-                    .ends_with("/bin/haproxy -c -q -f /etc/haproxy.cfg")),
+                    .ends_with("/bin/haproxy -c -q -f /etc/haproxy/haproxy.cfg")),
                 "{at}: {pre:?}"
             );
             assert_eq!(got["sysctl"]["net.ipv4.ip_nonlocal_bind"], 1, "{at}");
@@ -551,8 +552,9 @@ fn eval_files(
 /// One source per role file: every role file the cloud-init user-data of a
 /// host writes is, on the same host provisioned with NixOS, either
 /// installed by rmqgen's modules at the same path with the same bytes,
-/// mode, owner and group, or handed to a nixpkgs service as the same text
-/// (haproxy.cfg, the bootstrap script), or replaced by NixOS's own
+/// mode, owner and group (haproxy.cfg too, which HAProxy is started on),
+/// or handed to a nixpkgs service as the same text (the bootstrap
+/// script), or replaced by NixOS's own
 /// mechanism for it (the drop-ins, sysctl, sysusers and /etc/hosts, whose
 /// settings `tests/nixos.rs` and `roles_against_nixpkgs` compare).
 ///
@@ -617,9 +619,8 @@ fn role_files_are_byte_identical_on_both_paths() {
                     continue;
                 }
                 if p == "/etc/haproxy/haproxy.cfg" {
+                    // nixpkgs' module gets the same text for its checks.
                     assert_eq!(got["haproxyConfig"], text.as_str(), "{at}: {p}");
-                    identical.insert(format!("{p} (services.haproxy.config)"));
-                    continue;
                 }
                 if file.mode & 0o111 != 0 && p.starts_with("/usr/local/sbin/") {
                     // The bootstrap: a unit on the bootstrap host only.
@@ -652,6 +653,7 @@ fn role_files_are_byte_identical_on_both_paths() {
         "/etc/keepalived/keepalived.conf",
         "/etc/keepalived/check-haproxy.sh",
         "/etc/keepalived/rmqgen-reset-vip-connections.sh",
+        "/etc/haproxy/haproxy.cfg",
     ] {
         assert!(identical.contains(p), "{p} never compared: {identical:?}");
     }
