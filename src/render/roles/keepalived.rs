@@ -2,8 +2,6 @@
 //! script that resets the connections on the VIP, and the
 //! keepalived.service drop-in.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::{hosts_with, Keepalived, RoleFile};
@@ -24,8 +22,8 @@ struct Ctx<'a> {
     sysusers_path: &'static str,
 }
 
-pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
-    let ctx = |lb| Ctx {
+fn ctx<'a>(plan: &'a Plan, lb: Option<&'a LoadBalancer>) -> Ctx<'a> {
+    Ctx {
         plan,
         k: &plan.keepalived,
         h: &plan.haproxy,
@@ -35,20 +33,23 @@ pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
         reset_script: paths::RESET_SCRIPT,
         script_path: paths::SCRIPT_PATH,
         sysusers_path: paths::KEEPALIVED_SYSUSERS,
-    };
-    let mut configs = BTreeMap::new();
-    for lb in &plan.load_balancers {
-        configs.insert(
-            lb.name.clone(),
-            RoleFile::root(
-                format!("keepalived/{}/keepalived.conf", lb.name),
-                paths::KEEPALIVED_CONF,
-                vec![lb.name.clone()],
-                0o644,
-                render_template("keepalived.conf", ctx(Some(lb)))?,
-            ),
-        );
     }
+}
+
+/// `keepalived.conf` of one load balancer.
+pub(super) fn config(plan: &Plan, lb: &LoadBalancer) -> Result<RoleFile, Error> {
+    Ok(RoleFile::root(
+        format!("keepalived/{}/keepalived.conf", lb.name),
+        paths::KEEPALIVED_CONF,
+        vec![lb.name.clone()],
+        0o644,
+        render_template("keepalived.conf", ctx(plan, Some(lb)))?,
+    ))
+}
+
+/// The files every load balancer shares.
+pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
+    let ctx = |lb| ctx(plan, lb);
     let lbs = hosts_with(plan, Role::LoadBalancer);
     // keepalived's script security wants the script and every directory
     // above it owned by root and not writable by others.
@@ -81,7 +82,6 @@ pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
         render_template("keepalived-dropin.conf", ctx(None))?,
     );
     Ok(Keepalived {
-        configs,
         check_script,
         reset_script,
         sysusers,
