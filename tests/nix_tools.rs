@@ -36,7 +36,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rmqgen::render::nix::{self, Entry, Value};
+use rmqgen::render::nix::{self, AttrPath, Entry, Value};
 
 mod common;
 use common::{iproute2_unstored, keepalived_conf, rabbitmq_conf};
@@ -231,7 +231,7 @@ fn hostile_strings_evaluate_to_themselves() {
                 Value::Attrs(vec![
                     Entry::new("value", *s),
                     Entry::new("list", nix::strings([*s, *s])),
-                    Entry::segments(vec!["name".into(), (*s).to_string()], true),
+                    Entry::segments(AttrPath::new("name", [(*s).to_string()]), true),
                 ]),
             )
         })

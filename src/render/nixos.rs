@@ -34,7 +34,7 @@
 
 use serde::Serialize;
 
-use super::nix::{self, Entry, Value};
+use super::nix::{self, AttrPath, Entry, Value};
 use super::roles::LoadBalancerFiles;
 use super::{render_template, Roles};
 use crate::error::Error;
@@ -71,12 +71,10 @@ fn attrs(entries: Vec<Entry>) -> Value {
 /// link units with or without networkd.
 fn nic_name(plan: &Plan, host: &Host) -> Entry {
     Entry::segments(
-        vec![
-            "systemd".into(),
-            "network".into(),
-            "links".into(),
-            "10-rmqgen".into(),
-        ],
+        AttrPath::new(
+            "systemd",
+            ["network".into(), "links".into(), "10-rmqgen".into()],
+        ),
         attrs(vec![
             Entry::new("matchConfig.PermanentMACAddress", host.mac.as_str()),
             Entry::new("linkConfig.Name", plan.network.interface.as_str()),
@@ -105,7 +103,7 @@ fn networking(plan: &Plan, host: &Host) -> Value {
         iface.push(Entry::new("mtu", mtu));
     }
     entries.push(Entry::segments(
-        vec!["interfaces".into(), net.interface.clone()],
+        AttrPath::new("interfaces", [net.interface.clone()]),
         attrs(iface),
     ));
     if let Some(gw) = net.gateway {
@@ -121,7 +119,7 @@ fn networking(plan: &Plan, host: &Host) -> Value {
         entries.push(Entry::new("nameservers", nix::strings(&net.dns)));
     }
     let mut hosts = vec![Entry::segments(
-        vec!["127.0.0.2".into()],
+        AttrPath::new("127.0.0.2", []),
         Value::Apply("lib.mkForce", Box::new(Value::List(vec![]))),
     )
     .comment(
@@ -135,7 +133,7 @@ fn networking(plan: &Plan, host: &Host) -> Value {
             .chain([h.name.as_str()])
             .collect();
         hosts.push(Entry::segments(
-            vec![h.address.to_string()],
+            AttrPath::new(h.address.to_string(), []),
             nix::strings(names),
         ));
     }
@@ -302,7 +300,7 @@ fn common_file(plan: &Plan) -> Result<String, Error> {
             Value::from("x86_64-linux").default_priority(),
         ),
         Entry::segments(
-            vec!["fileSystems".into(), "/".into()],
+            AttrPath::new("fileSystems", ["/".into()]),
             attrs(vec![
                 Entry::new("device", ROOT_DEVICE),
                 Entry::new("fsType", "ext4"),
