@@ -25,8 +25,8 @@
 //! One source per role file: a host file hands the modules the very role
 //! files the cloud-init path installs ([`Roles`]): rabbitmq.conf,
 //! enabled_plugins, definitions.json, haproxy.cfg, keepalived.conf and the
-//! check and bootstrap scripts, as text. The modules install them and wire
-//! the services around them; the few typed options a host file still sets
+//! check, connection-reset and bootstrap scripts, as text. The modules
+//! install them unchanged and wire the services around them; the few typed options a host file still sets
 //! are that wiring (node name, ports to open, the VIP a dead keepalived
 //! leaves behind, where the secrets are), from the same [`Plan`] fields the
 //! templates read. No secret is in any of these files: they name the paths
