@@ -11,11 +11,12 @@
 #
 # Two ways to configure the instance: rmqgen's generated hosts set
 # `configText` to the keepalived.conf it renders for every other
-# distribution (one source), installed at /etc/keepalived/keepalived.conf
-# and run as is; the only change is the one absolute tool path a Debian
-# host has and NixOS lacks (`/bin/ss` in the notify hooks, pointed into the
-# store). Used on its own, the module builds the instance from the typed
-# options below through nixpkgs' vrrpInstances / vrrpScripts.
+# distribution (one source), and `check.script` and `resetScript` to the
+# scripts it names; all three are installed unchanged, byte for byte the
+# files cloud-init writes (the scripts find their tools on a PATH that
+# covers Debian and NixOS's system profile). Used on its own, the module
+# builds the instance from the typed options below through nixpkgs'
+# vrrpInstances / vrrpScripts.
 {
   config,
   lib,
@@ -57,8 +58,14 @@ let
   # Leaving MASTER (preempted, FAULT, or keepalived gone): reset the client
   # connections the local HAProxy still holds on the VIP, so clients
   # reconnect through the new holder at once instead of waiting for missed
-  # heartbeats.
-  resetSessions = "${pkgs.iproute2}/bin/ss -K -t state connected src ${cfg.virtualIp}";
+  # heartbeats. rmqgen's rendered script when given, else the command.
+  hasReset = cfg.resetScript != null;
+  resetSessions =
+    if hasReset then
+      resetScriptPath
+    else
+      "${pkgs.iproute2}/bin/ss -K -t state connected src ${cfg.virtualIp}";
+  resetScriptPath = "/etc/keepalived/rmqgen-reset-vip-connections.sh";
 
   authPass = if cfg.authPassFile != null then "\${RMQGEN_VRRP_AUTH_PASS}" else cfg.authPass;
   hasAuth = cfg.authPass != null || cfg.authPassFile != null;
@@ -113,10 +120,6 @@ let
         '';
     };
   };
-
-  # The rendered configuration with Debian's tool paths pointed into the
-  # store (NixOS has no /bin/ss); nothing else is changed.
-  renderedConf = lib.replaceStrings [ "\"/bin/ss " ] [ "\"${pkgs.iproute2}/bin/ss " ] cfg.configText;
 in
 {
   options.services.rmqgen.keepalived = {
@@ -132,9 +135,26 @@ in
         that only shape keepalived.conf (virtualRouterId, instanceName,
         routerId, priority, initialState, preempt, vrrpVersion,
         advertIntervalMs, unicast*, authPass, the check's timing) are then
-        not used. Its notify hooks' `/bin/ss` is pointed at the store's.
+        not used. Installed unchanged; the scripts it names are
+        {option}`services.rmqgen.keepalived.check.script` and
+        {option}`services.rmqgen.keepalived.resetScript`.
         It is written to the Nix store. `null`: the instance is built from
         the typed options.
+      '';
+    };
+
+    resetScript = mkOption {
+      type = types.nullOr types.lines;
+      default = null;
+      example = lib.literalExpression "builtins.readFile ./rmqgen-reset-vip-connections.sh";
+      description = ''
+        Text of the script that resets the client connections on the VIP
+        when this load balancer stops holding it (rmqgen's
+        rmqgen-reset-vip-connections.sh). Installed unchanged at
+        {file}`${resetScriptPath}` (root, 0755) and run by the notify hooks
+        and after keepalived dies; it finds `ss` on its own PATH, which
+        covers the system profile (this module adds iproute2 there).
+        `null`: the typed instance runs `ss` from the store instead.
       '';
     };
 
@@ -259,9 +279,11 @@ in
         default = null;
         description = ''
           Text of the health check (rmqgen's check-haproxy.sh: healthy while
-          the local HAProxy has a live broker). Installed at
+          the local HAProxy has a live broker, a `#!/bin/sh` script that
+          runs unchanged on NixOS). Installed at
           {option}`services.rmqgen.keepalived.check.path` as a root-owned
-          0755 file; a `#!/bin/bash` line is pointed at the store's bash.
+          0755 file; a `#!/bin/bash` line (NixOS has no /bin/bash) is
+          pointed at the store's bash.
           `null`: no track script, so nothing moves the VIP when HAProxy
           fails (evaluation warns; with configText naming the script's path
           it is an error).
@@ -345,6 +367,10 @@ in
         message = "services.rmqgen.keepalived.configText tracks ${check.path}, but check.script is not set: keepalived would drop the track script and the VIP would never move.";
       }
       {
+        assertion = !rendered || hasReset || !lib.hasInfix resetScriptPath cfg.configText;
+        message = "services.rmqgen.keepalived.configText runs ${resetScriptPath}, but resetScript is not set: the notify hooks would fail and clients would keep dead connections.";
+      }
+      {
         assertion = !rendered || (cfg.authPass == null && cfg.authPassFile == null);
         message = "services.rmqgen.keepalived.authPass and authPassFile have no effect with configText (its authentication block is the spec's).";
       }
@@ -388,7 +414,7 @@ in
     environment.etc = lib.mkMerge [
       (mkIf rendered {
         ${lib.removePrefix "/etc/" confPath} = {
-          text = renderedConf;
+          text = cfg.configText;
           mode = "0644";
         };
       })
@@ -400,6 +426,18 @@ in
           mode = "0755";
         };
       })
+      (mkIf hasReset {
+        ${lib.removePrefix "/etc/" resetScriptPath} = {
+          text = cfg.resetScript;
+          mode = "0755";
+        };
+      })
+    ];
+
+    # What the rendered scripts look for on their PATH.
+    environment.systemPackages = [
+      pkgs.bash
+      pkgs.iproute2
     ];
 
     users.users = mkIf (check.user != "root") {
@@ -433,7 +471,7 @@ in
       # file in /etc is not part of the unit, so its text triggers restarts.
       (mkIf rendered {
         serviceConfig.ExecStart = lib.mkForce "${lib.getExe config.services.keepalived.package} -f ${confPath} -p /run/keepalived.pid";
-        restartTriggers = [ renderedConf ];
+        restartTriggers = [ cfg.configText ] ++ lib.optional hasReset cfg.resetScript;
       })
       # The check asks the local HAProxy; start after it when it runs here.
       (mkIf config.services.haproxy.enable {

@@ -3,6 +3,10 @@
 #
 # Built on nixpkgs' services.haproxy (free-text configuration), adding what
 # that module lacks:
+# - the configuration installed unchanged at /etc/haproxy/haproxy.cfg (the
+#   Debian path, byte for byte what cloud-init writes) and HAProxy started
+#   on it: nixpkgs would put its own `global` lines in front and serve
+#   /etc/haproxy.cfg;
 # - `haproxy -c` before every start, so a broken configuration fails the
 #   unit instead of the running proxy;
 # - an environment file outside the Nix store (the statistics password);
@@ -20,6 +24,8 @@ let
   inherit (lib) mkEnableOption mkIf mkOption types;
   cfg = config.services.rmqgen.loadBalancer;
   haproxy = config.services.haproxy;
+  text = if cfg.configFile != null then builtins.readFile cfg.configFile else cfg.config;
+  cfgPath = "/etc/haproxy/haproxy.cfg";
 in
 {
   options.services.rmqgen.loadBalancer = {
@@ -31,8 +37,9 @@ in
       example = lib.literalExpression "builtins.readFile ./haproxy.cfg";
       description = ''
         The whole HAProxy configuration, as text (rmqgen renders one per
-        load balancer; generated hosts set it). Passed to
-        {option}`services.haproxy.config` unchanged; it is written to the
+        load balancer; generated hosts set it). Installed unchanged at
+        {file}`/etc/haproxy/haproxy.cfg` (root, 0644), which HAProxy is
+        started and reloaded with; it is written to the
         Nix store, so it holds no secret: the statistics password is
         referenced as an environment variable. Set this or
         {option}`services.rmqgen.loadBalancer.configFile`.
@@ -122,14 +129,32 @@ in
       }
     ];
 
+    # nixpkgs' module wants the text too (its own checks and reloads test
+    # it with its `global` lines in front); HAProxy itself runs on the file.
     services.haproxy = {
       enable = true;
-      config = if cfg.configFile != null then builtins.readFile cfg.configFile else cfg.config;
+      config = text;
     };
 
+    environment.etc = {
+      ${lib.removePrefix "/etc/" cfgPath} = {
+        inherit text;
+        mode = "0644";
+      };
+      # nixpkgs' copy with its lines in front: unused, so not installed.
+      "haproxy.cfg".enable = lib.mkForce false;
+    };
+
+    # The file in /etc is not part of the unit: restart when it changes.
+    systemd.services.haproxy.restartTriggers = [ text ];
+
     systemd.services.haproxy.serviceConfig = {
+      # nixpkgs' command (the binary linked into /run/haproxy, so that a
+      # reload's re-exec finds it), on the installed file; a reload
+      # (SIGUSR2) re-executes it with the same file.
+      ExecStart = lib.mkForce "/run/haproxy/haproxy -Ws -f ${cfgPath} -p /run/haproxy/haproxy.pid";
       ExecStartPre = mkIf cfg.checkConfig (
-        lib.mkAfter [ "${lib.getExe haproxy.package} -c -q -f /etc/haproxy.cfg" ]
+        lib.mkAfter [ "${lib.getExe haproxy.package} -c -q -f ${cfgPath}" ]
       );
       EnvironmentFile = mkIf (cfg.environmentFile != null) [ cfg.environmentFile ];
       AmbientCapabilities = mkIf (cfg.chroot != null) [ "CAP_SYS_CHROOT" ];

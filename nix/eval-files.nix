@@ -41,11 +41,12 @@ in
         group
         ;
     };
-  }) cfg.environment.etc;
+  }) (nixLib.filterAttrs (_: f: f.enable) cfg.environment.etc);
   firewall = cfg.networking.firewall.allowedTCPPorts;
   haproxyConfig = cfg.services.haproxy.config or null;
   rabbitmqEnvironment = units.rabbitmq.environment or { };
   keepalivedStart = units.keepalived.serviceConfig.ExecStart or null;
+  keepalivedStopPost = units.keepalived.serviceConfig.ExecStopPost or null;
   bootstrapStart = units.rmqgen-queue-ha-policy.serviceConfig.ExecStart or null;
   restartTriggers = nixLib.mapAttrs (_: u: u.restartTriggers) units;
 }

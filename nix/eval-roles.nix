@@ -58,7 +58,10 @@ in
     bootstrapTimer = cfg.systemd.timers.rmqgen-queue-ha-policy or null;
   };
   haproxy = lib.optionalAttrs cfg.services.haproxy.enable {
+    # nixpkgs' own text (its checks test it), and the installed file.
     config = (etc "haproxy.cfg").source;
+    file = etc "haproxy/haproxy.cfg";
+    etcHaproxyCfgEnabled = (etc "haproxy.cfg").enable;
     inherit (units.haproxy) serviceConfig;
   };
   keepalived = lib.optionalAttrs cfg.services.keepalived.enable {
@@ -71,6 +74,7 @@ in
       in
       fileText (lib.removeSuffix " -p /run/keepalived.pid" afterFlag);
     checkScript = etc "keepalived/check-haproxy.sh";
+    resetScript = etc "keepalived/rmqgen-reset-vip-connections.sh";
     inherit (units.keepalived) after serviceConfig;
   };
 }

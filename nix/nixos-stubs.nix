@@ -79,6 +79,10 @@ in
       type = types.attrsOf (
         types.submodule {
           options = {
+            enable = mkOption {
+              type = types.bool;
+              default = true;
+            };
             text = mkOption {
               type = types.nullOr types.lines;
               default = null;

@@ -363,9 +363,10 @@ stage_terraform() {
 }
 
 stage_nix() {
-    # Debian's nix-bin (setup): parsing, evaluation with the stub lib and
+    # Debian's nix-bin (setup): parsing, evaluation with the stub lib, the
+    # module checks on rmqgen's own module system (nix/module-system) and
     # the offline flake check need no daemon and no channel (nixpkgs is
-    # never fetched).
+    # never fetched; RMQGEN_NIXPKGS_LIB adds a run on nixpkgs' lib).
     nix --version
     cargo test --test nix_tools -- --ignored
 }

@@ -440,7 +440,7 @@ fn check_nixos_host(
     text: &str,
 ) -> Result<(), String> {
     let module = rmqgen::render::nixos::host_module(&out.plan, &out.roles, host)
-        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} is not in the plan", host.name))?
         .to_json();
     let mut values = Vec::new();
     fn leaves(v: &Value, out: &mut Vec<String>) {

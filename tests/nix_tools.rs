@@ -20,6 +20,14 @@
 //!   the identity, `nix/stub-lib.nix`) to exactly the value tree rmqgen
 //!   built, so printing and escaping lose nothing, and so does the
 //!   first-boot image's `image.nix`;
+//! - rmqgen's modules evaluated as NixOS would (`nix/eval-files.nix`) on
+//!   rmqgen's own small module system (`nix/module-system`, so that CI,
+//!   which cannot fetch nixpkgs, checks them for real) and, with
+//!   `RMQGEN_NIXPKGS_LIB` pointing at nixpkgs' `lib/`, on nixpkgs' lib as
+//!   well, which must give the same results: the role files they install
+//!   are those cloud-init writes, the unsafe settings are refused or warned
+//!   about, required options have examples, and the own module system
+//!   refuses what nixpkgs' lib refuses;
 //! - with `RMQGEN_NIXPKGS` pointing at a nixpkgs checkout, the role modules
 //!   are evaluated against nixpkgs' real rabbitmq, haproxy and keepalived
 //!   modules (`nix/eval-roles.nix`), and the settings they produce are
@@ -28,7 +36,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rmqgen::render::nix::{self, Entry, Value};
+use rmqgen::render::nix::{self, AttrPath, Entry, Value};
 
 mod common;
 use common::{iproute2_unstored, keepalived_conf, rabbitmq_conf};
@@ -223,7 +231,7 @@ fn hostile_strings_evaluate_to_themselves() {
                 Value::Attrs(vec![
                     Entry::new("value", *s),
                     Entry::new("list", nix::strings([*s, *s])),
-                    Entry::segments(vec!["name".into(), (*s).to_string()], true),
+                    Entry::segments(AttrPath::new("name", [(*s).to_string()]), true),
                 ]),
             )
         })
@@ -383,25 +391,26 @@ fn roles_against_nixpkgs() {
                 continue;
             }
             let h = &got["haproxy"];
-            let config = h["config"].as_str().unwrap();
             let rendered = text(&format!("haproxy/{}/haproxy.cfg", host.name));
-            // nixpkgs puts its own `global` section (the reload socket)
-            // first, then the text, then a line break.
-            let ours = config
-                .strip_prefix("global\n")
-                .and_then(|c| c.split_once("\n# Generated"));
-            assert!(ours.is_some(), "{at}: {config}");
-            assert_eq!(
-                format!("# Generated{}", ours.unwrap().1),
-                format!("{rendered}\n"),
-                "{at}"
+            // HAProxy runs on the rendered file, installed unchanged at the
+            // Debian path; nixpkgs' copy (its `global` lines, then the
+            // text) is only what its own checks test, not installed.
+            assert_eq!(h["file"]["text"], rendered, "{at}");
+            assert_eq!(h["file"]["mode"], "0644", "{at}");
+            assert_eq!(h["etcHaproxyCfgEnabled"], false, "{at}");
+            let config = h["config"].as_str().unwrap();
+            assert!(config.ends_with(&format!("{rendered}\n")), "{at}: {config}");
+            let start = h["serviceConfig"]["ExecStart"].as_str().unwrap();
+            assert!(
+                start.ends_with(" -f /etc/haproxy/haproxy.cfg -p /run/haproxy/haproxy.pid"),
+                "{at}: {start}"
             );
             let pre = h["serviceConfig"]["ExecStartPre"].as_array().unwrap();
             assert!(
                 pre.iter().any(|c| c
                     .as_str()
                     .unwrap()
-                    .ends_with("/bin/haproxy -c -q -f /etc/haproxy.cfg")),
+                    .ends_with("/bin/haproxy -c -q -f /etc/haproxy/haproxy.cfg")),
                 "{at}: {pre:?}"
             );
             assert_eq!(got["sysctl"]["net.ipv4.ip_nonlocal_bind"], 1, "{at}");
@@ -419,14 +428,11 @@ fn roles_against_nixpkgs() {
             // nixpkgs repeats the script user inside vrrp_script.
             assert!(extra.iter().all(|k| *k == "user"), "{at}: {extra:?}");
             let script = text("keepalived/check-haproxy.sh");
-            let installed = k["checkScript"]["text"].as_str().unwrap();
-            assert_eq!(
-                installed.split_once('\n').unwrap().1,
-                script.split_once('\n').unwrap().1,
-                "{at}"
-            );
-            assert!(installed.starts_with("#!/nix/store/") && installed.contains("-bash-"));
+            assert_eq!(k["checkScript"]["text"], script, "{at}");
             assert_eq!(k["checkScript"]["mode"], "0755");
+            let reset = text("keepalived/rmqgen-reset-vip-connections.sh");
+            assert_eq!(k["resetScript"]["text"], reset, "{at}");
+            assert_eq!(k["resetScript"]["mode"], "0755");
             assert!(got["users"]
                 .as_array()
                 .unwrap()
@@ -451,9 +457,7 @@ fn roles_against_nixpkgs() {
                 .unwrap_or_else(|| panic!("{at}: no keepalived ExecStopPost: {unit}"))
                 .iter()
                 .map(|c| {
-                    let c = c.as_str().unwrap();
-                    assert!(c.starts_with("-/nix/store/"), "{at}: {c}");
-                    let c = iproute2_unstored(c);
+                    let c = iproute2_unstored(c.as_str().unwrap());
                     match c.strip_prefix("-/bin/ip ") {
                         Some(args) => format!("-/sbin/ip {args}"),
                         None => c,
@@ -469,7 +473,7 @@ fn roles_against_nixpkgs() {
                         "-/sbin/ip address del {vip}/{} dev {}",
                         net.prefix, net.interface
                     ),
-                    format!("-/bin/ss -K -t state connected src {vip}"),
+                    "-/etc/keepalived/rmqgen-reset-vip-connections.sh".to_string(),
                 ],
                 "{at}"
             );
@@ -502,25 +506,26 @@ fn roles_against_nixpkgs() {
     );
 }
 
-/// nixpkgs' `lib/` (all that `nix/eval-files.nix` needs): from
-/// `RMQGEN_NIXPKGS_LIB`, else `RMQGEN_NIXPKGS/lib`. Without either the
-/// module tests below print a notice and pass, unless `CI` is set.
-fn nixpkgs_lib() -> Option<PathBuf> {
-    let dir = std::env::var_os("RMQGEN_NIXPKGS_LIB")
+/// The module systems the module checks below run on: rmqgen's own
+/// (`nix/module-system`, always: nixpkgs cannot be fetched in CI), and
+/// nixpkgs' `lib/` from `RMQGEN_NIXPKGS_LIB` (else `RMQGEN_NIXPKGS/lib`)
+/// when one is given, which must then give the same results.
+fn module_libs() -> Vec<(&'static str, PathBuf)> {
+    let mut libs = vec![(
+        "rmqgen's nix/module-system",
+        Path::new(ROOT).join("nix/module-system"),
+    )];
+    let nixpkgs = std::env::var_os("RMQGEN_NIXPKGS_LIB")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("RMQGEN_NIXPKGS").map(|p| PathBuf::from(p).join("lib")));
-    match dir {
-        Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but neither RMQGEN_NIXPKGS_LIB nor RMQGEN_NIXPKGS is")
-        }
-        None => {
-            eprintln!(
-                "notice: RMQGEN_NIXPKGS_LIB (nixpkgs' lib/) is not set; skipping the module evaluation"
-            );
-            None
-        }
+    match nixpkgs {
+        Some(p) => libs.push(("nixpkgs' lib", p)),
+        None => eprintln!(
+            "notice: RMQGEN_NIXPKGS_LIB (nixpkgs' lib/) is not set; \
+             the module checks run on rmqgen's own module system only"
+        ),
     }
+    libs
 }
 
 /// `nix/eval-files.nix` of one host module file: what rmqgen's modules
@@ -544,29 +549,25 @@ fn eval_files(
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-/// The stand-in store paths of `nix/stub-pkgs.nix`.
-const STUB_BASH: &str = "/nix/store/00000000000000000000000000000000-bash-5.3/bin/bash";
-const STUB_SS: &str = "/nix/store/00000000000000000000000000000000-iproute2-6.14.0/bin/ss";
-
 /// One source per role file: every role file the cloud-init user-data of a
 /// host writes is, on the same host provisioned with NixOS, either
 /// installed by rmqgen's modules at the same path with the same bytes,
-/// mode, owner and group, or handed to a nixpkgs service as the same text
-/// (haproxy.cfg, the bootstrap script), or replaced by NixOS's own
+/// mode, owner and group (haproxy.cfg too, which HAProxy is started on),
+/// or handed to a nixpkgs service as the same text (the bootstrap
+/// script), or replaced by NixOS's own
 /// mechanism for it (the drop-ins, sysctl, sysusers and /etc/hosts, whose
 /// settings `tests/nixos.rs` and `roles_against_nixpkgs` compare).
 ///
-/// Byte for byte except the two Debian paths NixOS lacks, mapped to the
-/// store and nothing else: the check script's `#!/bin/bash` and the
-/// `/bin/ss` of keepalived.conf's notify hooks.
+/// Byte for byte, with no mapping: the scripts are `#!/bin/sh` and find
+/// their tools on a PATH that covers Debian and NixOS alike.
 #[test]
-#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
 fn role_files_are_byte_identical_on_both_paths() {
     use rmqgen::render::cloud_init::{host_files, Content};
     let Some(tool) = nix_instantiate() else {
         return;
     };
-    let Some(lib) = nixpkgs_lib() else { return };
+    let libs = module_libs();
     // Replaced by NixOS's own settings, not installed as files.
     const NATIVE: &[&str] = &[
         "/etc/hosts",
@@ -589,12 +590,22 @@ fn role_files_are_byte_identical_on_both_paths() {
         nixos.bundle.write(dir.path(), &Default::default()).unwrap();
         for host in &cloud.plan.hosts {
             let at = format!("{example}: {}", host.name);
-            let got = eval_files(
-                &tool,
-                &lib,
-                &dir.path().join(format!("nixos/{}.nix", host.name)),
-                &format!("{}.0", nixos.plan.rabbitmq.version),
-            );
+            let results: Vec<serde_json::Value> = libs
+                .iter()
+                .map(|(_, lib)| {
+                    eval_files(
+                        &tool,
+                        lib,
+                        &dir.path().join(format!("nixos/{}.nix", host.name)),
+                        &format!("{}.0", nixos.plan.rabbitmq.version),
+                    )
+                })
+                .collect();
+            // Both module systems make the same of every host.
+            for ((name, _), result) in libs.iter().zip(&results).skip(1) {
+                assert_eq!(result, &results[0], "{at}: {name} and {}", libs[0].0);
+            }
+            let got = &results[0];
             assert_eq!(got["assertions"], serde_json::json!([]), "{at}");
             assert_eq!(got["warnings"], serde_json::json!([]), "{at}");
             let etc = got["etc"].as_object().unwrap();
@@ -608,9 +619,8 @@ fn role_files_are_byte_identical_on_both_paths() {
                     continue;
                 }
                 if p == "/etc/haproxy/haproxy.cfg" {
+                    // nixpkgs' module gets the same text for its checks.
                     assert_eq!(got["haproxyConfig"], text.as_str(), "{at}: {p}");
-                    identical.insert(format!("{p} (services.haproxy.config)"));
-                    continue;
                 }
                 if file.mode & 0o111 != 0 && p.starts_with("/usr/local/sbin/") {
                     // The bootstrap: a unit on the bootstrap host only.
@@ -623,12 +633,7 @@ fn role_files_are_byte_identical_on_both_paths() {
                 let installed = etc
                     .get(p)
                     .unwrap_or_else(|| panic!("{at}: NixOS does not install {p}"));
-                let expected = if text.starts_with("#!/bin/bash\n") {
-                    text.replacen("#!/bin/bash", &format!("#!{STUB_BASH}"), 1)
-                } else {
-                    text.replace("\"/bin/ss ", &format!("\"{STUB_SS} "))
-                };
-                assert_eq!(installed["text"], expected.as_str(), "{at}: {p}");
+                assert_eq!(installed["text"], text.as_str(), "{at}: {p}");
                 assert_eq!(installed["mode"], format!("{:04o}", file.mode), "{at}: {p}");
                 let who = |v: &serde_json::Value| match v.as_str().unwrap() {
                     "+0" => "root".to_string(),
@@ -647,6 +652,8 @@ fn role_files_are_byte_identical_on_both_paths() {
         "/etc/rabbitmq/definitions.json",
         "/etc/keepalived/keepalived.conf",
         "/etc/keepalived/check-haproxy.sh",
+        "/etc/keepalived/rmqgen-reset-vip-connections.sh",
+        "/etc/haproxy/haproxy.cfg",
     ] {
         assert!(identical.contains(p), "{p} never compared: {identical:?}");
     }
@@ -673,14 +680,20 @@ fn messages(v: &serde_json::Value) -> String {
 /// used to evaluate into a broken host are refused or warned about, and
 /// nothing opens a port unless asked (the nixpkgs convention).
 #[test]
-#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
 fn modules_alone_refuse_or_warn_about_unsafe_settings() {
     let Some(tool) = nix_instantiate() else {
         return;
     };
-    let Some(lib) = nixpkgs_lib() else { return };
+    for (name, lib) in module_libs() {
+        eprintln!("on {name}");
+        modules_alone_on(&tool, &lib);
+    }
+}
+
+fn modules_alone_on(tool: &Path, lib: &Path) {
     let dir = TempDir::new("alone");
-    let eval = |name: &str, text: &str| eval_module(&tool, &lib, dir.path(), name, text);
+    let eval = |name: &str, text: &str| eval_module(tool, lib, dir.path(), name, text);
     let keepalived = |extra: &str| {
         format!(
             "{{ services.rmqgen.keepalived = {{ enable = true; interface = \"ens3\"; \
@@ -725,6 +738,19 @@ fn modules_alone_refuse_or_warn_about_unsafe_settings() {
     );
     assert!(
         messages(&got["assertions"]).contains("check.script is not set"),
+        "{got}"
+    );
+
+    // A rendered keepalived.conf whose notify hooks run the reset script,
+    // without it.
+    let got = eval(
+        "ka-text-no-reset",
+        &keepalived(
+            "configText = ''\n  notify_backup \"/etc/keepalived/rmqgen-reset-vip-connections.sh\" root\n'';",
+        ),
+    );
+    assert!(
+        messages(&got["assertions"]).contains("resetScript is not set"),
         "{got}"
     );
 
@@ -818,31 +844,167 @@ fn modules_alone_refuse_or_warn_about_unsafe_settings() {
 /// Every option a user must set (one without a default) shows an example
 /// in the option documentation.
 #[test]
-#[ignore = "needs Nix and nixpkgs' lib: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
 fn required_module_options_have_examples() {
     let Some(tool) = nix_instantiate() else {
         return;
     };
-    let Some(lib) = nixpkgs_lib() else { return };
-    let expr = format!(
-        "let lib = import {lib}; pkgs = import {root}/nix/stub-pkgs.nix {{ }}; \
+    for (name, lib) in module_libs() {
+        let expr = format!(
+            "let lib = import {lib}; pkgs = import {root}/nix/stub-pkgs.nix {{ }}; \
          eval = lib.evalModules {{ specialArgs = {{ inherit pkgs; }}; modules = [ \
          {root}/nix/nixos-stubs.nix {root}/nix/service-stubs.nix {root}/modules/default.nix ]; }}; \
          docs = lib.optionAttrSetToDocList eval.options.services.rmqgen; \
          in {{ all = map (o: o.name) docs; \
          missing = map (o: o.name) (lib.filter (o: !(o ? default) && !(o ? example)) docs); }}",
-        lib = lib.display(),
-        root = ROOT,
-    );
-    let got = eval_json(&tool, Path::new(ROOT), &expr);
-    let all = got["all"].as_array().unwrap();
+            lib = lib.display(),
+            root = ROOT,
+        );
+        let got = eval_json(&tool, Path::new(ROOT), &expr);
+        let all = got["all"].as_array().unwrap();
+        assert!(
+            all.iter().any(|o| o == "services.rmqgen.broker.cookieFile"),
+            "{got}"
+        );
+        assert_eq!(
+            got["missing"],
+            serde_json::json!([]),
+            "{name}: options without default or example"
+        );
+    }
+}
+
+/// A module file of `text` evaluated with `lib`, which must fail: the
+/// error Nix prints.
+fn eval_error(tool: &Path, lib: &Path, dir: &Path, name: &str, text: &str) -> String {
+    let file = dir.join(format!("{name}.nix"));
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(tool)
+        .args(["--eval", "--strict", "--json", "--store", "dummy://"])
+        .arg(Path::new(ROOT).join("nix/eval-files.nix"))
+        .arg("--arg")
+        .arg("lib")
+        .arg(lib)
+        .arg("--arg")
+        .arg("host")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(
-        all.iter().any(|o| o == "services.rmqgen.broker.cookieFile"),
-        "{got}"
+        !out.status.success(),
+        "{name} evaluated: {}",
+        String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!(
-        got["missing"],
-        serde_json::json!([]),
-        "options without default or example"
-    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// rmqgen's own module system (what CI runs the module checks on) is held
+/// to nixpkgs' lib for what those checks rely on: it refuses what nixpkgs
+/// refuses (an undeclared option, conflicting `mkForce` definitions, a
+/// value of the wrong type, an option read without a value, a non-Boolean
+/// `mkIf`), reports a failed assertion, and applies priorities and `mkIf`
+/// as nixpkgs does. With `RMQGEN_NIXPKGS_LIB` set every case runs on both.
+#[test]
+#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+fn own_module_system_refuses_what_nixpkgs_lib_refuses() {
+    let Some(tool) = nix_instantiate() else {
+        return;
+    };
+    let keepalived = |extra: &str| {
+        format!(
+            "{{ lib, ... }}: {{ services.rmqgen.keepalived = {{ enable = true; \
+             virtualIp = \"10.0.0.10\"; prefixLength = 24; virtualRouterId = 51; \
+             priority = 150; check.script = \"exit 0\\n\"; {extra} }}; }}"
+        )
+    };
+    for (name, lib) in module_libs() {
+        let dir = TempDir::new("honest");
+        let fails = |case: &str, text: &str, wanted: &str| {
+            let err = eval_error(&tool, &lib, dir.path(), case, text);
+            assert!(err.contains(wanted), "{name}: {case}: {err}");
+        };
+        fails(
+            "undeclared",
+            &keepalived("interface = \"ens3\"; interfaces = [ ];"),
+            "The option `services.rmqgen.keepalived.interfaces' does not exist",
+        );
+        fails(
+            "undeclared-top",
+            "{ services.rmqgen.brokers.enable = true; }",
+            "The option `services.rmqgen.brokers' does not exist",
+        );
+        fails(
+            "forced-twice",
+            &format!(
+                "{{ lib, ... }}: {{ imports = [ ({}) ]; \
+                 services.rmqgen.keepalived.interface = lib.mkForce \"ens4\"; }}",
+                keepalived("interface = lib.mkForce \"ens3\";")
+            ),
+            "The option `services.rmqgen.keepalived.interface' has conflicting definition values",
+        );
+        fails(
+            "wrong-type",
+            &keepalived("interface = 3;"),
+            "A definition for option `services.rmqgen.keepalived.interface' is not of type `string'",
+        );
+        fails(
+            "no-value",
+            &keepalived(""),
+            "The option `services.rmqgen.keepalived.interface' was accessed but has no value defined",
+        );
+        fails(
+            "non-boolean-if",
+            "{ lib, ... }: { services.rmqgen.keepalived = lib.mkIf \"yes\" { enable = true; }; }",
+            "called with a non-Boolean condition",
+        );
+
+        let ok = |case: &str, text: &str| eval_module(&tool, &lib, dir.path(), case, text);
+        let stop_post = |got: &serde_json::Value| got["keepalivedStopPost"][0].to_string();
+        // A plain definition beats mkDefault, mkForce beats a plain one,
+        // and the default only counts without either.
+        let got = ok(
+            "default-loses",
+            &format!(
+                "{{ lib, ... }}: {{ imports = [ ({}) ]; \
+                 services.rmqgen.keepalived.interface = lib.mkDefault \"ens9\"; }}",
+                keepalived("interface = \"ens3\";")
+            ),
+        );
+        assert!(stop_post(&got).contains("dev ens3"), "{name}: {got}");
+        let got = ok(
+            "force-wins",
+            &format!(
+                "{{ lib, ... }}: {{ imports = [ ({}) ]; \
+                 services.rmqgen.keepalived.interface = lib.mkForce \"ens4\"; }}",
+                keepalived("interface = \"ens3\";")
+            ),
+        );
+        assert!(stop_post(&got).contains("dev ens4"), "{name}: {got}");
+        // Lists of one priority concatenate, in mkBefore/mkAfter order.
+        let got = ok(
+            "ordered",
+            &format!(
+                "{{ lib, ... }}: {{ imports = [ ({}) ]; \
+                 systemd.services.keepalived.serviceConfig.ExecStopPost = lib.mkBefore [ \"first\" ]; }}",
+                keepalived("interface = \"ens3\";")
+            ),
+        );
+        assert_eq!(got["keepalivedStopPost"][0], "first", "{name}: {got}");
+        assert_eq!(got["keepalivedStopPost"].as_array().unwrap().len(), 3);
+        // mkIf false defines nothing, even where the content would be refused.
+        let got = ok(
+            "if-false",
+            "{ lib, ... }: { services.rmqgen.keepalived = lib.mkIf false { enable = true; }; }",
+        );
+        assert_eq!(got["keepalivedStopPost"], serde_json::Value::Null, "{name}");
+        assert_eq!(got["warnings"], serde_json::json!([]), "{name}");
+        // A failed assertion is reported with its message, a warning likewise.
+        let got = ok(
+            "assertion",
+            "{ assertions = [ { assertion = false; message = \"no\"; } \
+             { assertion = true; message = \"yes\"; } ]; warnings = [ \"careful\" ]; }",
+        );
+        assert_eq!(got["assertions"], serde_json::json!(["no"]), "{name}");
+        assert_eq!(got["warnings"], serde_json::json!(["careful"]), "{name}");
+    }
 }

@@ -156,6 +156,11 @@ fn nixos_hosts_carry_the_cloud_init_settings() {
                 text(&cloud, "keepalived/check-haproxy.sh"),
                 "{at}"
             );
+            assert_eq!(
+                ka["resetScript"],
+                text(&cloud, "keepalived/rmqgen-reset-vip-connections.sh"),
+                "{at}"
+            );
             let conf_text = text(&cloud, &format!("keepalived/{}/keepalived.conf", host.name));
             assert_eq!(ka["configText"], conf_text, "{at}: keepalived.conf");
             // The wiring: the check script where keepalived.conf runs it, as

@@ -41,6 +41,9 @@ pub struct StatsPlan {
     pub user: String,
     /// Id of the password secret.
     pub password_secret: String,
+    /// The environment file on the load balancers that holds the password
+    /// (that secret's installed path).
+    pub env_file: String,
     /// Refresh, s.
     pub refresh_s: u32,
 }
@@ -109,7 +112,7 @@ pub(super) fn haproxy_plan(
         check.interval_ms,
         defaults::CHECK_INTERVAL_MS,
     );
-    secrets.push(Secret {
+    let password = Secret {
         id: "haproxy-stats-password".into(),
         tf_name: "haproxy_stats_password".into(),
         source: stats
@@ -126,7 +129,9 @@ pub(super) fn haproxy_plan(
         mode: 0o600,
         length: 24,
         special: false,
-    });
+    };
+    let env_file = password.install_path();
+    secrets.push(password);
     HaProxyPlan {
         amqp_port: h.amqp_port.unwrap_or(*rabbit.ports.amqp),
         management_port: rabbit
@@ -145,6 +150,7 @@ pub(super) fn haproxy_plan(
                 .clone()
                 .unwrap_or_else(|| defaults::STATS_USER.to_string()),
             password_secret: "haproxy-stats-password".into(),
+            env_file,
             refresh_s: stats.refresh_s.unwrap_or(defaults::STATS_REFRESH_S),
         },
         balance: h.balance.unwrap_or(Balance::Leastconn),

@@ -196,8 +196,9 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
     let preempt = keepalived::preempt(spec);
     let (hosts, brokers, load_balancers) = network::hosts(spec, preempt, &mut parse);
 
-    let mut secrets = vec![secrets::erlang_cookie(spec, provisioning)];
-    let rabbitmq = rabbitmq::rabbit_plan(spec, version, &brokers, &mut secrets);
+    let mut secrets = Vec::new();
+    let cookie = secrets::erlang_cookie(spec, provisioning);
+    let rabbitmq = rabbitmq::rabbit_plan(spec, version, &brokers, cookie, &mut secrets);
     let haproxy = haproxy::haproxy_plan(spec, &rabbitmq, &mut secrets);
     let keepalived = keepalived::keepalived_plan(spec, preempt, &load_balancers);
 

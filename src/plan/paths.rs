@@ -27,6 +27,14 @@ pub const HAPROXY_DROPIN: &str = "/etc/systemd/system/haproxy.service.d/rmqgen.c
 pub const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
 /// keepalived's HAProxy check script.
 pub const CHECK_SCRIPT: &str = "/etc/keepalived/check-haproxy.sh";
+/// The script that resets the client connections on the VIP when this load
+/// balancer stops holding it (keepalived's notify hooks, and after a
+/// keepalived crash).
+pub const RESET_SCRIPT: &str = "/etc/keepalived/rmqgen-reset-vip-connections.sh";
+/// The `PATH` the rendered scripts set: Debian's tool directories and
+/// NixOS's system profile, so one script runs unchanged on both.
+pub const SCRIPT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/run/current-system/sw/bin";
 /// sysusers.d entry for the check script's user.
 pub const KEEPALIVED_SYSUSERS: &str = "/etc/sysusers.d/rmqgen-keepalived.conf";
 /// sysctl.d file for the load balancers.

@@ -101,6 +101,9 @@ pub struct RabbitPlan {
     pub policy: PolicyPlan,
     /// Broker whose first boot applies the bootstrap (the first broker).
     pub bootstrap_host: String,
+    /// Where the Erlang cookie is installed on the brokers (the
+    /// `erlang-cookie` secret's path).
+    pub cookie_path: String,
 }
 
 /// Broker ports, each with the spec field it comes from.
@@ -255,8 +258,11 @@ pub(super) fn rabbit_plan(
     spec: &Spec,
     version: Version,
     brokers: &[Broker],
+    cookie: Secret,
     secrets: &mut Vec<Secret>,
 ) -> RabbitPlan {
+    let cookie_path = cookie.install_path();
+    secrets.push(cookie);
     let r = &spec.rabbitmq;
     let plugins = plugins(spec);
     let qha = &r.queue_ha;
@@ -357,6 +363,7 @@ pub(super) fn rabbit_plan(
     });
 
     RabbitPlan {
+        cookie_path,
         version,
         ports: rabbit_ports(spec),
         heartbeat_s: heartbeat_s(spec),

@@ -53,6 +53,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/check-haproxy.sh.j2"),
     ),
     (
+        "reset-vip-connections.sh",
+        include_str!("../../templates/reset-vip-connections.sh.j2"),
+    ),
+    (
         "rabbitmq.conf",
         include_str!("../../templates/rabbitmq.conf.j2"),
     ),
@@ -112,7 +116,9 @@ fn add_nix_filters(env: &mut Environment<'static>) {
         minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
     }
     env.add_filter("nix", |s: String| nix::quoted(&s).map_err(fail));
-    env.add_filter("nix_attr", |s: String| nix::attr_path(&[s]).map_err(fail));
+    env.add_filter("nix_attr", |s: String| {
+        nix::attr_path(&nix::AttrPath::new(s, [])).map_err(fail)
+    });
 }
 
 /// Renders a named template with a serialisable context.

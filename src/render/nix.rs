@@ -35,12 +35,29 @@ pub enum Value {
     Expr(&'static str),
 }
 
+/// An attribute path: one segment or more (an empty path cannot be
+/// built); each segment is printed bare when it is an identifier, quoted
+/// otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttrPath(Vec<String>);
+
+impl AttrPath {
+    /// The path `first.rest...`.
+    pub fn new(first: impl Into<String>, rest: impl IntoIterator<Item = String>) -> Self {
+        Self(std::iter::once(first.into()).chain(rest).collect())
+    }
+
+    /// The segments, never empty.
+    pub fn segments(&self) -> &[String] {
+        &self.0
+    }
+}
+
 /// One `key.path = value;` line of an attribute set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Attribute path; each segment is printed bare when it is an
-    /// identifier, quoted otherwise.
-    pub path: Vec<String>,
+    /// Attribute path.
+    pub path: AttrPath,
     /// The value.
     pub value: Value,
     /// A comment line above the entry (rmqgen's text, not a spec value).
@@ -51,11 +68,13 @@ impl Entry {
     /// `path = value;`, the path given as `a.b.c` (segments that need
     /// quoting must be built with [`Entry::segments`]).
     pub fn new(path: &str, value: impl Into<Value>) -> Self {
-        Self::segments(path.split('.').map(str::to_string).collect(), value)
+        let (first, rest) = path.split_once('.').unwrap_or((path, ""));
+        let rest = rest.split('.').filter(|_| !rest.is_empty());
+        Self::segments(AttrPath::new(first, rest.map(str::to_string)), value)
     }
 
     /// `path = value;` from explicit segments (any text).
-    pub fn segments(path: Vec<String>, value: impl Into<Value>) -> Self {
+    pub fn segments(path: AttrPath, value: impl Into<Value>) -> Self {
         Self {
             path,
             value: value.into(),
@@ -149,7 +168,7 @@ impl Value {
             Value::Attrs(entries) => {
                 let mut root = Map::new();
                 for e in entries {
-                    insert_path(&mut root, &e.path, e.value.to_json());
+                    insert_path(&mut root, e.path.segments(), e.value.to_json());
                 }
                 Json::Object(root)
             }
@@ -285,11 +304,9 @@ pub fn is_identifier(s: &str) -> bool {
 }
 
 /// An attribute path: identifiers bare, anything else as a quoted string.
-pub fn attr_path(path: &[String]) -> Result<String, Error> {
-    if path.is_empty() {
-        return Err(Error::Internal("empty Nix attribute path".into()));
-    }
+pub fn attr_path(path: &AttrPath) -> Result<String, Error> {
     let segments = path
+        .segments()
         .iter()
         .map(|s| {
             if is_identifier(s) {
@@ -558,11 +575,15 @@ mod tests {
     #[test]
     fn attribute_names() {
         assert_eq!(
-            attr_path(&["networking".into(), "hosts".into(), "10.0.0.1".into()]).unwrap(),
+            attr_path(&AttrPath::new(
+                "networking",
+                ["hosts".into(), "10.0.0.1".into()]
+            ))
+            .unwrap(),
             r#"networking.hosts."10.0.0.1""#
         );
         assert_eq!(
-            attr_path(&["a-b".into(), "if".into(), "${x}".into()]).unwrap(),
+            attr_path(&AttrPath::new("a-b", ["if".into(), "${x}".into()])).unwrap(),
             r#"a-b."if"."\${x}""#
         );
         assert!(is_identifier("rabbitmq-1"));
@@ -580,7 +601,7 @@ mod tests {
             Entry::new("neg", -3i32).comment("a comment"),
             Entry::new("d", Value::from("v").default_priority()),
             Entry::segments(
-                vec!["127.0.0.2".into()],
+                AttrPath::new("127.0.0.2", []),
                 Value::Apply("lib.mkForce", Box::new(Value::List(vec![]))),
             ),
         ]);

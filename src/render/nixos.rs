@@ -25,8 +25,8 @@
 //! One source per role file: a host file hands the modules the very role
 //! files the cloud-init path installs ([`Roles`]): rabbitmq.conf,
 //! enabled_plugins, definitions.json, haproxy.cfg, keepalived.conf and the
-//! check and bootstrap scripts, as text. The modules install them and wire
-//! the services around them; the few typed options a host file still sets
+//! check, connection-reset and bootstrap scripts, as text. The modules
+//! install them unchanged and wire the services around them; the few typed options a host file still sets
 //! are that wiring (node name, ports to open, the VIP a dead keepalived
 //! leaves behind, where the secrets are), from the same [`Plan`] fields the
 //! templates read. No secret is in any of these files: they name the paths
@@ -34,11 +34,11 @@
 
 use serde::Serialize;
 
-use super::nix::{self, Entry, Value};
-use super::roles::RoleFile;
+use super::nix::{self, AttrPath, Entry, Value};
+use super::roles::LoadBalancerFiles;
 use super::{render_template, Roles};
 use crate::error::Error;
-use crate::plan::{defaults, paths, Host, Plan, Role};
+use crate::plan::{defaults, paths, Broker, Host, Plan};
 
 /// rmqgen's NixOS modules (`modules/` in the repository), embedded at
 /// compile time and written to `nixos/rmqgen/`.
@@ -61,23 +61,6 @@ pub const MODULES: &[(&str, &str)] = &[
 const ROOT_DEVICE: &str = "/dev/disk/by-label/nixos";
 const GRUB_DEVICE: &str = "/dev/vda";
 
-/// The role file of one load balancer.
-fn of_host<'a>(
-    files: &'a std::collections::BTreeMap<String, RoleFile>,
-    host: &str,
-) -> Result<&'a str, Error> {
-    files
-        .get(host)
-        .map(|f| f.contents.as_str())
-        .ok_or_else(|| Error::Internal(format!("no role file for load balancer {host}")))
-}
-
-fn secret_path(plan: &Plan, id: &str) -> Result<String, Error> {
-    plan.secret(id)
-        .map(|s| s.install_path())
-        .ok_or_else(|| Error::Internal(format!("no secret {id} in the plan")))
-}
-
 fn attrs(entries: Vec<Entry>) -> Value {
     Value::Attrs(entries)
 }
@@ -88,12 +71,10 @@ fn attrs(entries: Vec<Entry>) -> Value {
 /// link units with or without networkd.
 fn nic_name(plan: &Plan, host: &Host) -> Entry {
     Entry::segments(
-        vec![
-            "systemd".into(),
-            "network".into(),
-            "links".into(),
-            "10-rmqgen".into(),
-        ],
+        AttrPath::new(
+            "systemd",
+            ["network".into(), "links".into(), "10-rmqgen".into()],
+        ),
         attrs(vec![
             Entry::new("matchConfig.PermanentMACAddress", host.mac.as_str()),
             Entry::new("linkConfig.Name", plan.network.interface.as_str()),
@@ -122,7 +103,7 @@ fn networking(plan: &Plan, host: &Host) -> Value {
         iface.push(Entry::new("mtu", mtu));
     }
     entries.push(Entry::segments(
-        vec!["interfaces".into(), net.interface.clone()],
+        AttrPath::new("interfaces", [net.interface.clone()]),
         attrs(iface),
     ));
     if let Some(gw) = net.gateway {
@@ -138,7 +119,7 @@ fn networking(plan: &Plan, host: &Host) -> Value {
         entries.push(Entry::new("nameservers", nix::strings(&net.dns)));
     }
     let mut hosts = vec![Entry::segments(
-        vec!["127.0.0.2".into()],
+        AttrPath::new("127.0.0.2", []),
         Value::Apply("lib.mkForce", Box::new(Value::List(vec![]))),
     )
     .comment(
@@ -152,7 +133,7 @@ fn networking(plan: &Plan, host: &Host) -> Value {
             .chain([h.name.as_str()])
             .collect();
         hosts.push(Entry::segments(
-            vec![h.address.to_string()],
+            AttrPath::new(h.address.to_string(), []),
             nix::strings(names),
         ));
     }
@@ -160,13 +141,8 @@ fn networking(plan: &Plan, host: &Host) -> Value {
     attrs(entries)
 }
 
-fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
+fn broker(plan: &Plan, roles: &Roles, node: &Broker) -> Value {
     let r = &plan.rabbitmq;
-    let node = plan
-        .brokers
-        .iter()
-        .find(|b| b.name == host.name)
-        .ok_or_else(|| Error::Internal(format!("{} is not a broker", host.name)))?;
     let mut entries = vec![
         Entry::new("enable", true),
         Entry::new("version", r.version.to_string()),
@@ -188,11 +164,11 @@ fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
         Entry::new("definitionsPath", paths::DEFINITIONS),
         Entry::new(
             "cookieFile",
-            Value::from(secret_path(plan, "erlang-cookie")?).default_priority(),
+            Value::from(r.cookie_path.as_str()).default_priority(),
         )
         .comment("Provide the cookie here (0400 root), or point this at an agenix/sops-nix path."),
     ];
-    if r.bootstrap_host == host.name {
+    if r.bootstrap_host == node.name {
         entries.push(Entry::new(
             "bootstrap",
             attrs(vec![
@@ -205,25 +181,20 @@ fn broker(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
             ]),
         ));
     }
-    Ok(attrs(entries))
+    attrs(entries)
 }
 
-fn load_balancer(plan: &Plan, roles: &Roles, host: &Host) -> Result<Vec<Entry>, Error> {
+fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entry> {
     let h = &plan.haproxy;
-    let lb = plan
-        .load_balancers
-        .iter()
-        .find(|l| l.name == host.name)
-        .ok_or_else(|| Error::Internal(format!("{} is not a load balancer", host.name)))?;
     let mut ports = vec![h.amqp_port];
     ports.extend(h.management_port);
     ports.push(h.stats.port);
     let haproxy = attrs(vec![
         Entry::new("enable", true),
-        Entry::new("config", of_host(&roles.haproxy.configs, &lb.name)?),
+        Entry::new("config", lb.haproxy_cfg.contents.as_str()),
         Entry::new(
             "environmentFile",
-            Value::from(secret_path(plan, "haproxy-stats-password")?).default_priority(),
+            Value::from(h.stats.env_file.as_str()).default_priority(),
         )
         .comment("Holds RMQGEN_STATS_PASSWORD=... (0600 root), outside the store."),
         Entry::new(
@@ -236,10 +207,14 @@ fn load_balancer(plan: &Plan, roles: &Roles, host: &Host) -> Result<Vec<Entry>, 
     // what the unit removes when keepalived dies without doing so.
     let keepalived = attrs(vec![
         Entry::new("enable", true),
-        Entry::new("configText", of_host(&roles.keepalived.configs, &lb.name)?),
+        Entry::new("configText", lb.keepalived_conf.contents.as_str()),
         Entry::new("interface", plan.network.interface.as_str()),
         Entry::new("virtualIp", plan.vip.to_string()),
         Entry::new("prefixLength", u32::from(plan.network.prefix)),
+        Entry::new(
+            "resetScript",
+            roles.keepalived.reset_script.contents.as_str(),
+        ),
         Entry::new(
             "check",
             attrs(vec![
@@ -250,34 +225,55 @@ fn load_balancer(plan: &Plan, roles: &Roles, host: &Host) -> Result<Vec<Entry>, 
         ),
         Entry::new("openFirewall", true),
     ]);
-    Ok(vec![
+    vec![
         Entry::new("services.rmqgen.loadBalancer", haproxy),
         Entry::new("services.rmqgen.keepalived", keepalived),
-    ])
+    ]
 }
 
-/// The NixOS module of one host, as a value: what `nixos/<host>.nix`
-/// holds after its `{ lib, ... }:` header. Tests compare it with the
-/// cloud-init artifacts and with what Nix evaluates the file to.
-pub fn host_module(plan: &Plan, roles: &Roles, host: &Host) -> Result<Value, Error> {
+/// The module of a host: its NIC, its networking and its role's options.
+fn module(plan: &Plan, host: &Host, role: Vec<Entry>) -> Value {
     let mut entries = vec![
         nic_name(plan, host),
         Entry::new("networking", networking(plan, host)),
     ];
-    match host.role {
-        Role::Broker => entries.push(Entry::new(
-            "services.rmqgen.broker",
-            broker(plan, roles, host)?,
-        )),
-        Role::LoadBalancer => entries.extend(load_balancer(plan, roles, host)?),
-    }
-    Ok(attrs(entries))
+    entries.extend(role);
+    attrs(entries)
 }
 
-fn host_file(plan: &Plan, roles: &Roles, host: &Host) -> Result<String, Error> {
+/// The NixOS module of every host, as values, with the host: what each
+/// `nixos/<host>.nix` holds after its `{ lib, ... }:` header, brokers
+/// first, then load balancers, each in the plan's order. Built from the
+/// plan's brokers and the roles' load balancers, so every host has its
+/// role's files. Tests compare them with the cloud-init artifacts and with
+/// what Nix evaluates the files to.
+pub fn host_modules<'a>(plan: &'a Plan, roles: &'a Roles) -> Vec<(&'a Host, Value)> {
+    let brokers = plan.brokers.iter().map(|b| {
+        let role = vec![Entry::new("services.rmqgen.broker", broker(plan, roles, b))];
+        (&*b.host, module(plan, &b.host, role))
+    });
+    let lbs = roles.load_balancers.iter().map(|lb| {
+        (
+            &*lb.host,
+            module(plan, &lb.host, load_balancer(plan, roles, lb)),
+        )
+    });
+    brokers.chain(lbs).collect()
+}
+
+/// The NixOS module of one host of the plan ([`host_modules`]), or `None`
+/// for a host that is not in it.
+pub fn host_module(plan: &Plan, roles: &Roles, host: &Host) -> Option<Value> {
+    host_modules(plan, roles)
+        .into_iter()
+        .find(|(h, _)| h.name == host.name)
+        .map(|(_, module)| module)
+}
+
+fn host_file(plan: &Plan, host: &Host, module: &Value) -> Result<String, Error> {
     let role = match host.role {
-        Role::Broker => "broker",
-        Role::LoadBalancer => "load balancer",
+        crate::plan::Role::Broker => "broker",
+        crate::plan::Role::LoadBalancer => "load balancer",
     };
     // Names are RFC 1123 labels (validated): safe in a comment.
     Ok(format!(
@@ -286,7 +282,7 @@ fn host_file(plan: &Plan, roles: &Roles, host: &Host) -> Result<String, Error> {
          {{ lib, ... }}:\n{}\n",
         host.name,
         plan.name,
-        host_module(plan, roles, host)?.print(0)?
+        module.print(0)?
     ))
 }
 
@@ -304,7 +300,7 @@ fn common_file(plan: &Plan) -> Result<String, Error> {
             Value::from("x86_64-linux").default_priority(),
         ),
         Entry::segments(
-            vec!["fileSystems".into(), "/".into()],
+            AttrPath::new("fileSystems", ["/".into()]),
             attrs(vec![
                 Entry::new("device", ROOT_DEVICE),
                 Entry::new("fsType", "ext4"),
@@ -404,10 +400,10 @@ struct FlakeCtx<'a> {
 /// provisioning is NixOS.
 pub(super) fn render(plan: &Plan, roles: &Roles) -> Result<Vec<(String, String)>, Error> {
     let mut files = Vec::new();
-    for host in &plan.hosts {
+    for (host, module) in host_modules(plan, roles) {
         files.push((
             format!("nixos/{}.nix", host.name),
-            host_file(plan, roles, host)?,
+            host_file(plan, host, &module)?,
         ));
     }
     files.push(("nixos/common.nix".into(), common_file(plan)?));

@@ -16,8 +16,9 @@ struct Ctx<'a> {
 }
 
 pub(super) fn render(plan: &Plan) -> Result<RoleFile, Error> {
-    let policy_json = serde_json::to_string(&plan.rabbitmq.policy.definition)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    // A JSON value's Display is its compact text, and cannot fail.
+    let policy_json =
+        serde_json::Value::Object(plan.rabbitmq.policy.definition.clone()).to_string();
     let text = render_template(
         "queue-ha-policy.sh",
         Ctx {

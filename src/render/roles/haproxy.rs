@@ -1,7 +1,5 @@
 //! `haproxy.cfg` per load balancer and the haproxy.service drop-in.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::{hosts_with, HaProxy, RoleFile};
@@ -25,31 +23,30 @@ struct DropinCtx<'a> {
     env_file: &'static str,
 }
 
+/// `haproxy.cfg` of one load balancer.
+pub(super) fn config(plan: &Plan, lb: &LoadBalancer) -> Result<RoleFile, Error> {
+    let text = render_template(
+        "haproxy.cfg",
+        Ctx {
+            plan,
+            h: &plan.haproxy,
+            lb,
+            stats_env: paths::STATS_PASSWORD_ENV,
+            // HAProxy expands environment variables inside double quotes.
+            stats_password_ref: format!("${{{}}}", paths::STATS_PASSWORD_ENV),
+        },
+    )?;
+    Ok(RoleFile::root(
+        format!("haproxy/{}/haproxy.cfg", lb.name),
+        paths::HAPROXY_CFG,
+        vec![lb.name.clone()],
+        0o644,
+        text,
+    ))
+}
+
+/// The files every load balancer shares.
 pub(super) fn render(plan: &Plan) -> Result<HaProxy, Error> {
-    let mut configs = BTreeMap::new();
-    for lb in &plan.load_balancers {
-        let text = render_template(
-            "haproxy.cfg",
-            Ctx {
-                plan,
-                h: &plan.haproxy,
-                lb,
-                stats_env: paths::STATS_PASSWORD_ENV,
-                // HAProxy expands environment variables inside double quotes.
-                stats_password_ref: format!("${{{}}}", paths::STATS_PASSWORD_ENV),
-            },
-        )?;
-        configs.insert(
-            lb.name.clone(),
-            RoleFile::root(
-                format!("haproxy/{}/haproxy.cfg", lb.name),
-                paths::HAPROXY_CFG,
-                vec![lb.name.clone()],
-                0o644,
-                text,
-            ),
-        );
-    }
     let ctx = || DropinCtx {
         plan,
         stats_env: paths::STATS_PASSWORD_ENV,
@@ -70,9 +67,5 @@ pub(super) fn render(plan: &Plan) -> Result<HaProxy, Error> {
         0o644,
         render_template("sysctl-load-balancer.conf", ctx())?,
     );
-    Ok(HaProxy {
-        configs,
-        dropin,
-        sysctl,
-    })
+    Ok(HaProxy { dropin, sysctl })
 }

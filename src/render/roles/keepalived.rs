@@ -1,7 +1,6 @@
-//! `keepalived.conf` per load balancer, the HAProxy check script and the
+//! `keepalived.conf` per load balancer, the HAProxy check script, the
+//! script that resets the connections on the VIP, and the
 //! keepalived.service drop-in.
-
-use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -18,32 +17,39 @@ struct Ctx<'a> {
     lb: Option<&'a LoadBalancer>,
     script_user: &'static str,
     check_script: &'static str,
+    reset_script: &'static str,
+    script_path: &'static str,
     sysusers_path: &'static str,
 }
 
-pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
-    let ctx = |lb| Ctx {
+fn ctx<'a>(plan: &'a Plan, lb: Option<&'a LoadBalancer>) -> Ctx<'a> {
+    Ctx {
         plan,
         k: &plan.keepalived,
         h: &plan.haproxy,
         lb,
         script_user: paths::SCRIPT_USER,
         check_script: paths::CHECK_SCRIPT,
+        reset_script: paths::RESET_SCRIPT,
+        script_path: paths::SCRIPT_PATH,
         sysusers_path: paths::KEEPALIVED_SYSUSERS,
-    };
-    let mut configs = BTreeMap::new();
-    for lb in &plan.load_balancers {
-        configs.insert(
-            lb.name.clone(),
-            RoleFile::root(
-                format!("keepalived/{}/keepalived.conf", lb.name),
-                paths::KEEPALIVED_CONF,
-                vec![lb.name.clone()],
-                0o644,
-                render_template("keepalived.conf", ctx(Some(lb)))?,
-            ),
-        );
     }
+}
+
+/// `keepalived.conf` of one load balancer.
+pub(super) fn config(plan: &Plan, lb: &LoadBalancer) -> Result<RoleFile, Error> {
+    Ok(RoleFile::root(
+        format!("keepalived/{}/keepalived.conf", lb.name),
+        paths::KEEPALIVED_CONF,
+        vec![lb.name.clone()],
+        0o644,
+        render_template("keepalived.conf", ctx(plan, Some(lb)))?,
+    ))
+}
+
+/// The files every load balancer shares.
+pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
+    let ctx = |lb| ctx(plan, lb);
     let lbs = hosts_with(plan, Role::LoadBalancer);
     // keepalived's script security wants the script and every directory
     // above it owned by root and not writable by others.
@@ -53,6 +59,13 @@ pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
         lbs.clone(),
         0o755,
         render_template("check-haproxy.sh", ctx(None))?,
+    );
+    let reset_script = RoleFile::root(
+        "keepalived/rmqgen-reset-vip-connections.sh".into(),
+        paths::RESET_SCRIPT,
+        lbs.clone(),
+        0o755,
+        render_template("reset-vip-connections.sh", ctx(None))?,
     );
     let sysusers = RoleFile::root(
         "keepalived/sysusers.conf".into(),
@@ -69,8 +82,8 @@ pub(super) fn render(plan: &Plan) -> Result<Keepalived, Error> {
         render_template("keepalived-dropin.conf", ctx(None))?,
     );
     Ok(Keepalived {
-        configs,
         check_script,
+        reset_script,
         sysusers,
         dropin,
     })

@@ -11,11 +11,11 @@ mod hosts;
 mod keepalived;
 mod rabbitmq;
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::bundle::{Artifact, Install};
 use crate::error::Error;
-use crate::plan::{Plan, Role};
+use crate::plan::{Host, Plan, Role};
 
 /// One file a role installs on hosts: the bytes every delivery path
 /// installs, and where and how.
@@ -98,33 +98,44 @@ pub struct Broker {
     pub bootstrap: RoleFile,
 }
 
-/// HAProxy's files on the load balancers.
+/// HAProxy's files every load balancer shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaProxy {
-    /// `haproxy.cfg` of each load balancer, by host name.
-    pub configs: BTreeMap<String, RoleFile>,
     /// The haproxy.service drop-in.
     pub dropin: RoleFile,
     /// The load balancers' sysctl settings.
     pub sysctl: RoleFile,
 }
 
-/// keepalived's files on the load balancers.
+/// keepalived's files every load balancer shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keepalived {
-    /// `keepalived.conf` of each load balancer, by host name.
-    pub configs: BTreeMap<String, RoleFile>,
     /// The HAProxy check script.
     pub check_script: RoleFile,
+    /// The script that resets the client connections on the VIP when the
+    /// load balancer stops holding it (notify hooks, ExecStopPost).
+    pub reset_script: RoleFile,
     /// The script user's sysusers.d entry.
     pub sysusers: RoleFile,
     /// The keepalived.service drop-in.
     pub dropin: RoleFile,
 }
 
+/// One load balancer's own files, with its host: a delivery path takes a
+/// load balancer's configuration from here, never by looking up its name.
+#[derive(Debug, Clone)]
+pub struct LoadBalancerFiles {
+    /// The load balancer's host (the plan's).
+    pub host: Arc<Host>,
+    /// Its `haproxy.cfg`.
+    pub haproxy_cfg: RoleFile,
+    /// Its `keepalived.conf`.
+    pub keepalived_conf: RoleFile,
+}
+
 /// Every role file of a plan. Only [`render`] builds one (outside this
 /// crate), so a delivery renderer that takes `&Roles` runs after the roles.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Roles {
     /// The `/etc/hosts` lines every host gets.
@@ -135,6 +146,8 @@ pub struct Roles {
     pub haproxy: HaProxy,
     /// keepalived's files.
     pub keepalived: Keepalived,
+    /// Each load balancer's own files, in the plan's order.
+    pub load_balancers: Vec<LoadBalancerFiles>,
 }
 
 impl Roles {
@@ -149,11 +162,13 @@ impl Roles {
             &self.haproxy.dropin,
             &self.haproxy.sysctl,
             &self.keepalived.check_script,
+            &self.keepalived.reset_script,
             &self.keepalived.sysusers,
             &self.keepalived.dropin,
         ];
-        all.extend(self.haproxy.configs.values());
-        all.extend(self.keepalived.configs.values());
+        for lb in &self.load_balancers {
+            all.extend([&lb.haproxy_cfg, &lb.keepalived_conf]);
+        }
         all.sort_by(|a, b| a.bundle_path.cmp(&b.bundle_path));
         all
     }
@@ -173,8 +188,6 @@ impl Roles {
             contents: contents(file),
             ..file.clone()
         };
-        let map =
-            |m: &BTreeMap<String, RoleFile>| m.iter().map(|(k, v)| (k.clone(), f(v))).collect();
         Self {
             hosts: f(&self.hosts),
             broker: Broker {
@@ -184,16 +197,24 @@ impl Roles {
                 bootstrap: f(&self.broker.bootstrap),
             },
             haproxy: HaProxy {
-                configs: map(&self.haproxy.configs),
                 dropin: f(&self.haproxy.dropin),
                 sysctl: f(&self.haproxy.sysctl),
             },
             keepalived: Keepalived {
-                configs: map(&self.keepalived.configs),
                 check_script: f(&self.keepalived.check_script),
+                reset_script: f(&self.keepalived.reset_script),
                 sysusers: f(&self.keepalived.sysusers),
                 dropin: f(&self.keepalived.dropin),
             },
+            load_balancers: self
+                .load_balancers
+                .iter()
+                .map(|lb| LoadBalancerFiles {
+                    host: lb.host.clone(),
+                    haproxy_cfg: f(&lb.haproxy_cfg),
+                    keepalived_conf: f(&lb.keepalived_conf),
+                })
+                .collect(),
         }
     }
 
@@ -227,5 +248,16 @@ pub fn render(plan: &Plan) -> Result<Roles, Error> {
         },
         haproxy: haproxy::render(plan)?,
         keepalived: keepalived::render(plan)?,
+        load_balancers: plan
+            .load_balancers
+            .iter()
+            .map(|lb| {
+                Ok(LoadBalancerFiles {
+                    host: lb.host.clone(),
+                    haproxy_cfg: haproxy::config(plan, lb)?,
+                    keepalived_conf: keepalived::config(plan, lb)?,
+                })
+            })
+            .collect::<Result<_, Error>>()?,
     })
 }
