@@ -54,7 +54,10 @@ const INVALID: &[(&str, &[Code])] = &[
     // HAProxy.
     ("haproxy-timeouts", &[Code::Timeout]),
     ("zero-timeout-no-heartbeat", &[Code::Timeout]),
-    ("health-check", &[Code::HealthCheck, Code::Limit]),
+    (
+        "health-check",
+        &[Code::HealthCheck, Code::Limit, Code::KeepalivedScriptTiming],
+    ),
     ("port-conflicts", &[Code::PortConflict]),
     // keepalived.
     ("router-id", &[Code::RouterId]),
@@ -76,6 +79,14 @@ const INVALID: &[(&str, &[Code])] = &[
     // The NixOS provisioning path.
     ("nixos-check-interval", &[Code::NixosCheckInterval]),
     ("nixos-host-names", &[Code::NixosHostName]),
+    // The OS, the install source and apt.
+    ("install-series", &[Code::InstallSeries]),
+    ("team-rabbitmq-series", &[Code::InstallSeries]),
+    ("apt-settings", &[Code::InstallSource]),
+    (
+        "keepalived-fractional-interval",
+        &[Code::KeepalivedScriptTiming],
+    ),
     // Every representable defect of the original blog-post setup at once:
     // dotted host names and an underscore in the cluster name, 10 s HAProxy
     // timeouts against the 60 s heartbeat, priorities 100/80 with weight -20
@@ -411,11 +422,14 @@ fn codes_are_stable_and_explained() {
 const FULL_SPEC: &str = r#"{
   "$schema": "../schemas/topology.schema.json",
   "name": "rmq-full",
+  "os": "debian-12",
+  "apt": { "proxy": "http://10.0.0.1:3142" },
   "domain": "mq.example.internal",
   "network": { "cidr": "10.0.0.0/24", "gateway": "10.0.0.1", "dns": ["10.0.0.1"], "interface": "eth0", "mtu": 1500 },
   "vip": "10.0.0.100",
   "rabbitmq": {
     "version": "3.13",
+    "install": { "from": "mirror", "url": "http://apt.example.internal/rabbitmq", "keyring": "/usr/share/keyrings/example-archive.gpg", "suite": "bookworm", "component": "main" },
     "erlang_cookie": { "from": "file", "path": "secrets/erlang-cookie" },
     "queue_ha": { "mode": "quorum", "policy_name": "quorum-all", "pattern": "^", "replicas": 3, "sync": "automatic" },
     "vhosts": ["/", "orders"],
