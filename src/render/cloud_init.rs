@@ -259,16 +259,27 @@ fn runcmd(plan: &Plan, host: &Host) -> Vec<Value> {
                 words.extend(plan.install.hold.iter().copied());
                 out.push(cmd(&words));
             }
-            out.push(cmd(&["systemctl", "enable", "--now", "rabbitmq-server"]));
-            if plan.rabbitmq.bootstrap_host == host.name {
-                // In the background: it waits for every broker to join.
-                out.push(cmd(&[
-                    "systemd-run",
-                    "--unit=rmqgen-queue-ha-policy",
-                    "--no-block",
-                    paths::BOOTSTRAP,
-                ]));
-            }
+            // Every broker runs the bootstrap (a timer, retried until it
+            // succeeds): a broker that is down at first boot does not stop
+            // the others from creating the users.
+            out.push(cmd(&[
+                "systemctl",
+                "enable",
+                "--now",
+                &format!("{}.timer", paths::BOOTSTRAP_UNIT),
+            ]));
+            // Last, so its failure is runcmd's: a broker of another series
+            // than the configuration's is not started, and cloud-init
+            // reports the error (the message is in the journal and in
+            // /var/log/cloud-init-output.log).
+            out.push(cmd(&[
+                "sh",
+                "-c",
+                &format!(
+                    "{} && systemctl enable --now rabbitmq-server",
+                    paths::SERIES_CHECK
+                ),
+            ]));
         }
         Role::LoadBalancer => {
             out.push(cmd(&["sysctl", "--system"]));

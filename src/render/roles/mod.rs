@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use crate::bundle::{Artifact, Install};
 use crate::error::Error;
 use crate::plan::{Plan, Role};
+use crate::spec::Provisioning;
 
 /// One file a role installs on hosts: the bytes every delivery path
 /// installs, and where and how.
@@ -96,6 +97,11 @@ pub struct Broker {
     pub definitions: RoleFile,
     /// The queue-HA bootstrap script.
     pub bootstrap: RoleFile,
+    /// Files only the cloud-init path installs (the NixOS modules have
+    /// their own units and package assertion): the series check and its
+    /// rabbitmq-server drop-in, the bootstrap's service and timer. Empty
+    /// with NixOS provisioning.
+    pub cloud_init: Vec<RoleFile>,
 }
 
 /// HAProxy's files on the load balancers.
@@ -152,6 +158,7 @@ impl Roles {
             &self.keepalived.sysusers,
             &self.keepalived.dropin,
         ];
+        all.extend(self.broker.cloud_init.iter());
         all.extend(self.haproxy.configs.values());
         all.extend(self.keepalived.configs.values());
         all.sort_by(|a, b| a.bundle_path.cmp(&b.bundle_path));
@@ -182,6 +189,7 @@ impl Roles {
                 plugins: f(&self.broker.plugins),
                 definitions: f(&self.broker.definitions),
                 bootstrap: f(&self.broker.bootstrap),
+                cloud_init: self.broker.cloud_init.iter().map(f).collect(),
             },
             haproxy: HaProxy {
                 configs: map(&self.haproxy.configs),
@@ -217,6 +225,11 @@ fn hosts_with(plan: &Plan, role: Role) -> Vec<String> {
 /// Renders every role file of the plan.
 pub fn render(plan: &Plan) -> Result<Roles, Error> {
     let (conf, plugins, definitions) = rabbitmq::render(plan)?;
+    let mut cloud_init = Vec::new();
+    if plan.provisioning == Provisioning::CloudInit {
+        cloud_init.extend(rabbitmq::series_check(plan)?);
+        cloud_init.extend(bootstrap::units(plan)?);
+    }
     Ok(Roles {
         hosts: hosts::render(plan)?,
         broker: Broker {
@@ -224,6 +237,7 @@ pub fn render(plan: &Plan) -> Result<Roles, Error> {
             plugins,
             definitions,
             bootstrap: bootstrap::render(plan)?,
+            cloud_init,
         },
         haproxy: haproxy::render(plan)?,
         keepalived: keepalived::render(plan)?,

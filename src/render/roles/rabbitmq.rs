@@ -132,3 +132,35 @@ pub(super) fn render(plan: &Plan) -> Result<(RoleFile, RoleFile, RoleFile), Erro
     );
     Ok((conf, plugins, definitions))
 }
+
+#[derive(Serialize)]
+struct CheckCtx<'a> {
+    plan: &'a Plan,
+    r: &'a RabbitPlan,
+    check_path: &'static str,
+}
+
+/// The series check and the rabbitmq-server drop-in that runs it before
+/// every start (cloud-init path).
+pub(super) fn series_check(plan: &Plan) -> Result<[RoleFile; 2], Error> {
+    let ctx = || CheckCtx {
+        plan,
+        r: &plan.rabbitmq,
+        check_path: paths::SERIES_CHECK,
+    };
+    let script = RoleFile::root(
+        "cloud-init/broker/check-rabbitmq-series.sh".into(),
+        paths::SERIES_CHECK,
+        hosts_with(plan, Role::Broker),
+        0o755,
+        render_template("rabbitmq-series-check.sh", ctx())?,
+    );
+    let dropin = RoleFile::root(
+        "cloud-init/broker/rabbitmq-server-dropin.conf".into(),
+        paths::RABBITMQ_DROPIN,
+        hosts_with(plan, Role::Broker),
+        0o644,
+        render_template("rabbitmq-dropin.conf", ctx())?,
+    );
+    Ok([script, dropin])
+}
