@@ -164,3 +164,70 @@ pub(super) fn series_check(plan: &Plan) -> Result<[RoleFile; 2], Error> {
     );
     Ok([script, dropin])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    /// Runs the rendered series check with a stand-in `dpkg-query` that
+    /// reports `installed` (or fails, for "not installed").
+    fn run_check(version: &str, installed: Option<&str>) -> (bool, String) {
+        let mut spec = crate::parse(&crate::reference_spec()).expect("the reference parses");
+        spec.os = Some(crate::spec::OsRelease::Debian13);
+        spec.rabbitmq.version = version.to_string();
+        spec.rabbitmq.queue_ha = crate::spec::QueueHa::new(crate::spec::QueueHaMode::Quorum);
+        spec.rabbitmq.install = Some(crate::spec::InstallSource::TeamRabbitmq {});
+        let plan = crate::validate(&spec).expect("valid").plan;
+        let [script, _] = super::series_check(&plan).expect("renders");
+        // A unique directory per run (its name goes into PATH, so no `:`).
+        static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("rmqgen-series-check-{}-{run}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let fake = match installed {
+            Some(v) => format!("#!/bin/sh\nprintf '%s' '{v}'\n"),
+            None => "#!/bin/sh\nexit 1\n".to_string(),
+        };
+        for (name, text) in [("dpkg-query", fake.as_str()), ("logger", "#!/bin/sh\n")] {
+            let p: PathBuf = dir.join(name);
+            std::fs::write(&p, text).expect("write");
+            Command::new("chmod")
+                .arg("755")
+                .arg(&p)
+                .status()
+                .expect("chmod");
+        }
+        let check = dir.join("check");
+        std::fs::write(&check, &script.contents).expect("write");
+        let out = Command::new("sh")
+            .arg(&check)
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+            .output()
+            .expect("sh runs");
+        let _ = std::fs::remove_dir_all(&dir);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_series_check_passes_only_the_rendered_series() {
+        assert_eq!(run_check("4.1", Some("4.1.8-1")), (true, String::new()));
+        // Epochs and Debian revisions do not matter.
+        assert!(run_check("4.1", Some("1:4.1.0-1+deb13u1")).0);
+        let (ok, err) = run_check("4.1", Some("4.0.5-6+deb13u1"));
+        assert!(!ok);
+        assert!(
+            err.contains("rabbitmq-server 4.0.5-6+deb13u1 (series 4.0) is installed, but the configuration was rendered for RabbitMQ 4.1"),
+            "{err}"
+        );
+        // 4.10 is not 4.1.
+        assert!(!run_check("4.1", Some("4.10.0-1")).0);
+        let (ok, err) = run_check("4.1", None);
+        assert!(!ok);
+        assert!(err.contains("rabbitmq-server is not installed"), "{err}");
+    }
+}
