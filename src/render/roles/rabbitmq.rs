@@ -230,4 +230,103 @@ mod tests {
         assert!(!ok);
         assert!(err.contains("rabbitmq-server is not installed"), "{err}");
     }
+
+    /// Renders the broker files of every series rmqgen knows (through a
+    /// mirror, which carries any series) in both replication modes.
+    fn every_series() -> Vec<(
+        crate::plan::Version,
+        crate::spec::QueueHaMode,
+        crate::render::Roles,
+    )> {
+        use crate::spec::{InstallSource, QueueHa, QueueHaMode};
+        let mut out = Vec::new();
+        for (major, minors) in [(3, 10..=13), (4, 0..=3)] {
+            for minor in minors {
+                let version = crate::plan::Version::new(major, minor);
+                for mode in [QueueHaMode::Quorum, QueueHaMode::ClassicMirrored] {
+                    if mode == QueueHaMode::ClassicMirrored && !version.has_classic_mirroring() {
+                        continue;
+                    }
+                    let mut spec = crate::parse(&crate::reference_spec()).expect("parses");
+                    spec.rabbitmq.version = version.to_string();
+                    spec.rabbitmq.queue_ha = QueueHa::new(mode);
+                    spec.rabbitmq.install = Some(InstallSource::Mirror {
+                        url: "http://apt.example.internal/rabbitmq".into(),
+                        keyring: "/usr/share/keyrings/example.gpg".into(),
+                        suite: None,
+                        component: None,
+                    });
+                    let plan = crate::validate(&spec)
+                        .unwrap_or_else(|e| panic!("{version} {mode}: {e}"))
+                        .plan;
+                    out.push((
+                        version,
+                        mode,
+                        crate::render::roles::render(&plan).expect("renders"),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_setting_written_exists_in_the_series() {
+        use crate::plan::platform::{denied_deprecated_features, Feature};
+        let all = every_series();
+        // 8 series with quorum queues, 4 (3.10 to 3.13) with classic mirroring.
+        assert_eq!(all.len(), 12);
+        for (v, mode, roles) in all {
+            let at = format!("{v} {mode}");
+            let conf = &roles.broker.conf.contents;
+            let defs = &roles.broker.definitions.contents;
+            let boot = &roles.broker.bootstrap.contents;
+            let has = |f: Feature| f.in_series(v);
+            assert_eq!(
+                conf.contains("cluster_partition_handling"),
+                has(Feature::PartitionHandling),
+                "{at}"
+            );
+            assert_eq!(
+                conf.contains("quorum_queue.continuous_membership_reconciliation"),
+                mode == crate::spec::QueueHaMode::Quorum && has(Feature::MembershipReconciliation),
+                "{at}"
+            );
+            assert!(
+                !conf.contains("deprecated_features.permit")
+                    || has(Feature::DeprecatedFeaturePermits),
+                "{at}"
+            );
+            // 4.3 removed RAM nodes; rmqgen never writes a node type.
+            assert!(!conf.contains("cluster_formation.node_type"), "{at}");
+            for text in [defs, boot] {
+                assert!(
+                    !text.contains("\"ha-") || has(Feature::ClassicMirroring),
+                    "{at}"
+                );
+                assert!(
+                    !text.contains("target-group-size") || has(Feature::MembershipReconciliation),
+                    "{at}"
+                );
+                assert!(
+                    !text.contains("queue-leader-locator") || has(Feature::QueueLeaderLocator),
+                    "{at}"
+                );
+                assert!(
+                    !text.contains("default_queue_type") && !text.contains("--default-queue-type")
+                        || has(Feature::VhostDefaultQueueType),
+                    "{at}"
+                );
+                // Nothing rmqgen writes uses a feature the series denies.
+                assert!(!text.contains("queue-master-locator"), "{at}");
+            }
+            assert!(
+                !boot.contains("rabbitmq-queues grow") || has(Feature::QueuesGrow),
+                "{at}"
+            );
+            for denied in denied_deprecated_features(v) {
+                assert!(!conf.contains(denied), "{at}: {denied}");
+            }
+        }
+    }
 }
