@@ -910,3 +910,55 @@ fn regression_positional_arrays_are_rejected() {
         );
     }
 }
+
+/// Every OS x install source x series: RMQ104 exactly where the source
+/// cannot give the series (the fact sheet's matrix, written out here rather
+/// than read from rmqgen's table), always with a pointer and a hint.
+#[test]
+fn every_os_source_and_series_combination_is_judged() {
+    let distro: &[(&str, &str)] = &[
+        ("debian-12", "3.10"),
+        ("debian-13", "4.0"),
+        ("ubuntu-24.04", "3.12"),
+    ];
+    let team = |os: &str, series: &str| {
+        let newer_than = |min: (u32, u32)| {
+            let (a, b) = series.split_once('.').unwrap();
+            (a.parse::<u32>().unwrap(), b.parse::<u32>().unwrap()) >= min
+        };
+        match os {
+            "debian-13" => newer_than((4, 0)),
+            _ => newer_than((3, 13)),
+        }
+    };
+    let all_series = ["3.10", "3.11", "3.12", "3.13", "4.0", "4.1", "4.2", "4.3"];
+    let mut refused = 0;
+    for os in ["debian-12", "debian-13", "ubuntu-22.04", "ubuntu-24.04"] {
+        for source in ["distro", "team-rabbitmq"] {
+            for series in all_series {
+                let mut doc: Value = serde_json::from_str(&rmqgen::reference_spec()).unwrap();
+                doc["os"] = json!(os);
+                doc["rabbitmq"]["version"] = json!(series);
+                doc["rabbitmq"]["install"] = json!({ "from": source });
+                doc["rabbitmq"]["queue_ha"] = json!({ "mode": "quorum" });
+                let d = diagnose("matrix", &doc.to_string());
+                let found: Vec<_> = d.iter().filter(|d| d.code == Code::InstallSeries).collect();
+                let possible = match source {
+                    "distro" => distro.contains(&(os, series)),
+                    _ => team(os, series),
+                };
+                let at = format!("{os} {source} {series}: {d}");
+                assert_eq!(found.is_empty(), possible, "{at}");
+                for diag in found {
+                    refused += 1;
+                    assert_eq!(diag.severity, Severity::Error, "{at}");
+                    assert_eq!(diag.pointer, "/rabbitmq/install", "{at}");
+                    assert!(diag.hint.as_deref().is_some_and(|h| !h.is_empty()), "{at}");
+                }
+            }
+        }
+    }
+    // 4 releases x 8 series x 2 sources = 64; 3 distro pairs work, and 19
+    // team pairs (3.13..4.3 on three releases, 4.0..4.3 on Debian 13).
+    assert_eq!(refused, 64 - 3 - 19);
+}
