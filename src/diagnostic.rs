@@ -325,7 +325,7 @@ codes! {
     LoadBalancerCount = "RMQ031", "Fewer than two load balancers",
         "The VIP is highly available only if a second load balancer can take it over: keepalived needs at least two peers.";
     Version = "RMQ040", "Unsupported RabbitMQ version",
-        "rmqgen knows RabbitMQ 3.10 (Debian 12) to 4.3. The version decides which settings exist: per-vhost default queue type from 3.11, no classic mirroring from 4.0, no Mnesia partition handling from 4.3.";
+        "rmqgen knows RabbitMQ 3.10 (Debian 12) to 4.3. The version decides which settings exist: per-vhost default queue type from 3.11, no classic mirroring from 4.0, no Mnesia partition handling from 4.2 (new clusters use Khepri) and 4.3 (Mnesia removed).";
     ClassicMirroringRemoved = "RMQ041", "Classic queue mirroring on RabbitMQ 4.x",
         "Classic queue mirroring (ha-mode policies) was deprecated in 3.9 and removed in 4.0: a 4.x broker ignores the policy and queues are not replicated at all. Use quorum queues (queue_ha.mode = quorum).";
     ClassicMirroringDeprecated = "RMQ042", "Classic queue mirroring is deprecated",
@@ -335,7 +335,7 @@ codes! {
     PartitionIgnore = "RMQ045", "cluster_partition_handling = ignore with 3 or more brokers",
         "With 'ignore', both sides of a network partition keep accepting writes and the data diverges. For 3 or more brokers use pause_minority (the default) or autoheal.";
     PartitionHandlingIgnored = "RMQ046", "Partition handling has no effect on this version",
-        "RabbitMQ 4.3 replaced Mnesia with Khepri (Raft): cluster_partition_handling no longer exists and rmqgen does not write it.";
+        "A new RabbitMQ 4.2 cluster uses Khepri (Raft) as its metadata store, and 4.3 removed Mnesia: cluster_partition_handling is accepted but has no effect (Khepri's recovery is fixed and resembles pause_minority), so rmqgen does not write it.";
     DefaultQueueType = "RMQ047", "Quorum default queue type needs RabbitMQ 3.11",
         "Before 3.11 a vhost has no default queue type: clients must declare quorum queues with the x-queue-type=quorum argument themselves, or they get unreplicated classic queues.";
     Users = "RMQ048", "A user or vhost is not usable",
@@ -390,6 +390,12 @@ codes! {
         "With provisioning = nixos the brokers run pkgs.rabbitmq-server of the NixOS release the generated flake follows (rmqgen knows which series that is). The settings depend on the series (no classic mirroring from 4.0, no partition handling from 4.3), so the broker module refuses a package of another series than rabbitmq.version: either use the series NixOS ships, or keep rabbitmq.version and pin a package of that series with services.rmqgen.broker.package (for example in site.nix).";
     PackageMirrors = "RMQ103", "The VMs cannot reach package mirrors",
         "With provisioning = cloud-init (the default) each VM's user-data installs its packages at first boot (rabbitmq-server on brokers, haproxy and keepalived on load balancers) with apt from the image's mirrors. Without network.gateway the VMs have no default route, and without network.dns they cannot resolve the mirror's name: the install fails and the host never runs its service. The warning does not apply to an image whose apt sources name a mirror inside network.cidr by address. NixOS hosts are not affected: nixos-rebuild --target-host copies everything from the deploying machine.";
+    InstallSeries = "RMQ104", "The OS and install source cannot give this RabbitMQ series",
+        "On the cloud-init path the brokers install rabbitmq-server at first boot from the source rabbitmq.install names, on the image family os names (default debian-13). Each distribution ships one series (Debian 12: 3.10, Debian 13: 4.0, Ubuntu 24.04: 3.12, Ubuntu 22.04: 3.9, which rmqgen does not support); Team RabbitMQ's repositories carry 3.13 to 4.3 with a matching Erlang (4.0 and later on Debian 13, whose own Erlang 27 is too new for 3.13). A broker of another series than rabbitmq.version rejects the configuration rmqgen writes for it, or silently runs without it. Pick an os whose own package is the series, {\"from\": \"team-rabbitmq\"}, or a mirror that carries it.";
+    InstallSource = "RMQ105", "An apt setting is not usable",
+        "A mirror's URL, suite and component, its keyring path and the apt proxy are written into apt's sources and configuration: URLs must be http(s) without spaces or quotes, the keyring an absolute path on the hosts (the image provides it; rmqgen only refers to it), suite and component plain tokens.";
+    KeepalivedScriptTiming = "RMQ106", "keepalived on this OS cannot take a fractional check interval",
+        "keepalived takes vrrp_script interval and timeout with millisecond resolution only from 2.3.2 (Debian 13 has 2.3.3). Debian 12 (2.2.7) and Ubuntu 22.04/24.04 (2.2.x) reject a value such as 0.5 and run the check at their default instead.";
 }
 
 impl fmt::Display for Code {

@@ -77,7 +77,7 @@
 //! A spec can be built in code as well; optional sections default:
 //!
 //! ```
-//! use rmqgen::spec::{LoadBalancer, Node, QueueHaMode, RabbitMq, Spec};
+//! use rmqgen::spec::{InstallSource, LoadBalancer, Node, QueueHaMode, RabbitMq, Spec};
 //!
 //! let mut spec = Spec::new(
 //!     "mq",
@@ -85,6 +85,8 @@
 //!     "10.0.0.100",
 //!     RabbitMq::new("4.1", QueueHaMode::Quorum),
 //! );
+//! // Debian 13 (the default os) ships 4.0; 4.1 comes from Team RabbitMQ.
+//! spec.rabbitmq.install = Some(InstallSource::TeamRabbitmq {});
 //! spec.brokers = (1..=3).map(|i| Node::new(format!("mq-{i}"), format!("10.0.0.{}", 10 + i))).collect();
 //! spec.load_balancers = vec![LoadBalancer::new("lb-1", "10.0.0.21"), LoadBalancer::new("lb-2", "10.0.0.22")];
 //! spec.network.gateway = Some("10.0.0.1".into());
@@ -280,7 +282,7 @@ pub fn compile(source: &str) -> Result<Output> {
 /// ```
 /// let bad = rmqgen::reference_spec().replace("\"3.10\"", "\"4.1\"");
 /// let d = rmqgen::diagnose(&bad);
-/// assert!(d.has_errors()); // classic mirroring is gone in 4.x
+/// assert!(d.has_errors()); // classic mirroring is gone in 4.x, and Debian 12 ships 3.10
 /// let first = d.iter().next().unwrap();
 /// assert!(first.location.is_some());
 /// ```

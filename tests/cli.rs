@@ -973,7 +973,8 @@ fn validate_ends_with_a_summary_of_what_it_printed() {
 
     // A clean spec: the summary is the only line.
     let mut doc: Value = serde_json::from_str(&rmqgen::reference_spec()).unwrap();
-    doc["rabbitmq"]["version"] = "4.1".into();
+    doc["rabbitmq"]["version"] = "4.0".into();
+    doc["os"] = "debian-13".into();
     doc["rabbitmq"]["queue_ha"] = serde_json::json!({ "mode": "quorum" });
     let clean = tmp.write("clean.json", serde_json::to_string_pretty(&doc).unwrap());
     let run = rmqgen(&["validate", &clean]);

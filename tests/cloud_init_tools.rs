@@ -183,7 +183,9 @@ fn every_user_data_passes_cloud_init_schema() {
         for (path, artifact) in out
             .bundle
             .iter()
-            .filter(|(p, _)| p.starts_with("cloud-init/"))
+            // The user-data templates; cloud-init/broker/ holds role files
+            // only the cloud-init path installs.
+            .filter(|(p, _)| p.starts_with("cloud-init/") && p.ends_with(".yaml.tftpl"))
         {
             let file = dir.join(format!(
                 "{}-{}",

@@ -54,7 +54,10 @@ const INVALID: &[(&str, &[Code])] = &[
     // HAProxy.
     ("haproxy-timeouts", &[Code::Timeout]),
     ("zero-timeout-no-heartbeat", &[Code::Timeout]),
-    ("health-check", &[Code::HealthCheck, Code::Limit]),
+    (
+        "health-check",
+        &[Code::HealthCheck, Code::Limit, Code::KeepalivedScriptTiming],
+    ),
     ("port-conflicts", &[Code::PortConflict]),
     // keepalived.
     ("router-id", &[Code::RouterId]),
@@ -76,6 +79,14 @@ const INVALID: &[(&str, &[Code])] = &[
     // The NixOS provisioning path.
     ("nixos-check-interval", &[Code::NixosCheckInterval]),
     ("nixos-host-names", &[Code::NixosHostName]),
+    // The OS, the install source and apt.
+    ("install-series", &[Code::InstallSeries]),
+    ("team-rabbitmq-series", &[Code::InstallSeries]),
+    ("apt-settings", &[Code::InstallSource]),
+    (
+        "keepalived-fractional-interval",
+        &[Code::KeepalivedScriptTiming],
+    ),
     // Every representable defect of the original blog-post setup at once:
     // dotted host names and an underscore in the cluster name, 10 s HAProxy
     // timeouts against the 60 s heartbeat, priorities 100/80 with weight -20
@@ -411,11 +422,14 @@ fn codes_are_stable_and_explained() {
 const FULL_SPEC: &str = r#"{
   "$schema": "../schemas/topology.schema.json",
   "name": "rmq-full",
+  "os": "debian-12",
+  "apt": { "proxy": "http://10.0.0.1:3142" },
   "domain": "mq.example.internal",
   "network": { "cidr": "10.0.0.0/24", "gateway": "10.0.0.1", "dns": ["10.0.0.1"], "interface": "eth0", "mtu": 1500 },
   "vip": "10.0.0.100",
   "rabbitmq": {
     "version": "3.13",
+    "install": { "from": "mirror", "url": "http://apt.example.internal/rabbitmq", "keyring": "/usr/share/keyrings/example-archive.gpg", "suite": "bookworm", "component": "main" },
     "erlang_cookie": { "from": "file", "path": "secrets/erlang-cookie" },
     "queue_ha": { "mode": "quorum", "policy_name": "quorum-all", "pattern": "^", "replicas": 3, "sync": "automatic" },
     "vhosts": ["/", "orders"],
@@ -895,4 +909,56 @@ fn regression_positional_arrays_are_rejected() {
             "{what}: an array was accepted as an object:\n{d}"
         );
     }
+}
+
+/// Every OS x install source x series: RMQ104 exactly where the source
+/// cannot give the series (the fact sheet's matrix, written out here rather
+/// than read from rmqgen's table), always with a pointer and a hint.
+#[test]
+fn every_os_source_and_series_combination_is_judged() {
+    let distro: &[(&str, &str)] = &[
+        ("debian-12", "3.10"),
+        ("debian-13", "4.0"),
+        ("ubuntu-24.04", "3.12"),
+    ];
+    let team = |os: &str, series: &str| {
+        let newer_than = |min: (u32, u32)| {
+            let (a, b) = series.split_once('.').unwrap();
+            (a.parse::<u32>().unwrap(), b.parse::<u32>().unwrap()) >= min
+        };
+        match os {
+            "debian-13" => newer_than((4, 0)),
+            _ => newer_than((3, 13)),
+        }
+    };
+    let all_series = ["3.10", "3.11", "3.12", "3.13", "4.0", "4.1", "4.2", "4.3"];
+    let mut refused = 0;
+    for os in ["debian-12", "debian-13", "ubuntu-22.04", "ubuntu-24.04"] {
+        for source in ["distro", "team-rabbitmq"] {
+            for series in all_series {
+                let mut doc: Value = serde_json::from_str(&rmqgen::reference_spec()).unwrap();
+                doc["os"] = json!(os);
+                doc["rabbitmq"]["version"] = json!(series);
+                doc["rabbitmq"]["install"] = json!({ "from": source });
+                doc["rabbitmq"]["queue_ha"] = json!({ "mode": "quorum" });
+                let d = diagnose("matrix", &doc.to_string());
+                let found: Vec<_> = d.iter().filter(|d| d.code == Code::InstallSeries).collect();
+                let possible = match source {
+                    "distro" => distro.contains(&(os, series)),
+                    _ => team(os, series),
+                };
+                let at = format!("{os} {source} {series}: {d}");
+                assert_eq!(found.is_empty(), possible, "{at}");
+                for diag in found {
+                    refused += 1;
+                    assert_eq!(diag.severity, Severity::Error, "{at}");
+                    assert_eq!(diag.pointer, "/rabbitmq/install", "{at}");
+                    assert!(diag.hint.as_deref().is_some_and(|h| !h.is_empty()), "{at}");
+                }
+            }
+        }
+    }
+    // 4 releases x 8 series x 2 sources = 64; 3 distro pairs work, and 19
+    // team pairs (3.13..4.3 on three releases, 4.0..4.3 on Debian 13).
+    assert_eq!(refused, 64 - 3 - 19);
 }

@@ -127,6 +127,23 @@ const FIELDS: &[Field] = &[
         prefix: "ssh-ed25519 ",
     },
     field(&["/keepalived/auth_pass"], MARKER),
+    Field {
+        pointers: &["/rabbitmq/install/url"],
+        marker: Some("http://mzqx"),
+        prefix: "http://",
+    },
+    Field {
+        pointers: &["/rabbitmq/install/keyring"],
+        marker: Some("/mzqx"),
+        prefix: "/",
+    },
+    field(&["/rabbitmq/install/suite"], MARKER),
+    field(&["/rabbitmq/install/component"], MARKER),
+    Field {
+        pointers: &["/apt/proxy"],
+        marker: Some("http://mzqx"),
+        prefix: "http://",
+    },
     // Values that are not free text, or are sorted (so a marker says
     // nothing about where another value lands): only refused or parsed.
     Field {
@@ -163,6 +180,15 @@ fn base(variant: Variant) -> Value {
     let changes = [
         ("/domain", json!("mq.example.internal")),
         ("/rabbitmq/version", json!("4.2")),
+        // A mirror carries any series, so every version stays installable
+        // and the mirror's and the proxy's text reaches apt's files.
+        ("/os", json!("debian-13")),
+        (
+            "/rabbitmq/install",
+            json!({ "from": "mirror", "url": "http://apt.example.internal/rabbitmq",
+                    "keyring": "/usr/share/keyrings/example.gpg", "suite": "trixie", "component": "main" }),
+        ),
+        ("/apt", json!({ "proxy": "http://10.0.0.1:3142" })),
         ("/rabbitmq/queue_ha", json!({ "mode": "quorum", "policy_name": "quorum-all", "pattern": "^" })),
         ("/rabbitmq/vhosts", json!(["/", "orders"])),
         ("/rabbitmq/erlang_cookie", json!({ "from": "file", "path": "secrets/erlang-cookie" })),

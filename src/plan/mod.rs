@@ -20,6 +20,7 @@ mod located;
 pub(crate) mod names;
 mod network;
 pub mod paths;
+pub mod platform;
 mod rabbitmq;
 mod secrets;
 mod target;
@@ -45,7 +46,7 @@ use serde::Serialize;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::net::{parse_ipv4, Ipv4Net};
-use crate::spec::{Provisioning, Spec};
+use crate::spec::{InstallSource, OsRelease, Provisioning, Spec};
 
 /// The resolved topology.
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +57,12 @@ pub struct Plan {
     pub domain: Option<String>,
     /// The network.
     pub network: NetworkPlan,
+    /// The image family (cloud-init provisioning).
+    pub os: Located<OsRelease>,
+    /// How the brokers get RabbitMQ.
+    pub install: platform::InstallPlan,
+    /// apt's HTTP proxy on every host.
+    pub apt_proxy: Option<String>,
     /// The virtual IP.
     pub vip: Ipv4Addr,
     /// Every host: brokers first, then load balancers, in spec order. The
@@ -202,10 +209,22 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
     let haproxy = haproxy::haproxy_plan(spec, &rabbitmq, &mut secrets);
     let keepalived = keepalived::keepalived_plan(spec, preempt, &load_balancers);
 
+    let os = Located::field("/os", spec.os, platform::DEFAULT_OS);
+    let install = platform::install_plan(
+        *os,
+        spec.rabbitmq
+            .install
+            .clone()
+            .unwrap_or(InstallSource::Distro {}),
+        version,
+    );
     let plan = Plan {
         name: spec.name.clone(),
         domain: spec.domain.clone(),
         network,
+        os,
+        install,
+        apt_proxy: spec.apt.as_ref().and_then(|a| a.proxy.clone()),
         vip,
         hosts,
         brokers,

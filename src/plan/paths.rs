@@ -17,6 +17,19 @@ pub const NIXOS_ERLANG_COOKIE: &str = "/var/lib/rmqgen/erlang-cookie";
 pub const USER_SECRETS_DIR: &str = "/etc/rabbitmq/rmqgen-secrets";
 /// The queue-HA bootstrap script.
 pub const BOOTSTRAP: &str = "/usr/local/sbin/rmqgen-queue-ha-policy";
+/// Refuses to start a broker of another series than the configuration's
+/// (cloud-init path).
+pub const SERIES_CHECK: &str = "/usr/local/sbin/rmqgen-check-rabbitmq-series";
+/// systemd drop-in for rabbitmq-server.service (cloud-init path).
+pub const RABBITMQ_DROPIN: &str = "/etc/systemd/system/rabbitmq-server.service.d/rmqgen.conf";
+/// The bootstrap's systemd unit name (both paths).
+pub const BOOTSTRAP_UNIT: &str = "rmqgen-queue-ha-policy";
+/// The bootstrap service (cloud-init path).
+pub const BOOTSTRAP_SERVICE: &str = "/etc/systemd/system/rmqgen-queue-ha-policy.service";
+/// The bootstrap timer (cloud-init path).
+pub const BOOTSTRAP_TIMER: &str = "/etc/systemd/system/rmqgen-queue-ha-policy.timer";
+/// Lock file that keeps bootstrap runs on one host apart.
+pub const BOOTSTRAP_LOCK: &str = "/run/lock/rmqgen-queue-ha-policy.lock";
 /// HAProxy configuration.
 pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
 /// Environment file holding the stats password (secret).

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::platform::Feature;
 use super::secrets::{user_password_tf_name, Secret};
 use super::{defaults, paths, Broker, Located, Role};
 use crate::spec::{PartitionHandling, QueueHaMode, Replicas, Spec, SyncMode, UserTag};
@@ -45,22 +46,24 @@ impl Version {
 
     /// Classic queue mirroring exists (removed in 4.0).
     pub fn has_classic_mirroring(self) -> bool {
-        self < Version::new(4, 0)
+        Feature::ClassicMirroring.in_series(self)
     }
 
-    /// Per-vhost default queue type exists (3.11).
+    /// Per-vhost default queue type exists (3.10.8; the whole series from
+    /// 3.11).
     pub fn has_default_queue_type(self) -> bool {
-        self >= Version::new(3, 11)
+        Feature::VhostDefaultQueueType.in_series(self)
     }
 
     /// Quorum membership reconciliation with `target-group-size` (3.13).
     pub fn has_target_group_size(self) -> bool {
-        self >= Version::new(3, 13)
+        Feature::MembershipReconciliation.in_series(self)
     }
 
-    /// Mnesia and `cluster_partition_handling` exist (gone in 4.3).
+    /// `cluster_partition_handling` takes effect: Mnesia is the metadata
+    /// store (new 4.2 clusters use Khepri; 4.3 removed Mnesia).
     pub fn has_partition_handling(self) -> bool {
-        self < Version::new(4, 3)
+        Feature::PartitionHandling.in_series(self)
     }
 }
 
@@ -408,5 +411,6 @@ mod tests {
         assert!(Version::new(3, 10) < Version::new(3, 13));
         assert!(!Version::new(4, 0).has_classic_mirroring());
         assert!(!Version::new(4, 3).has_partition_handling());
+        assert!(!Version::new(4, 2).has_partition_handling());
     }
 }

@@ -64,6 +64,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "queue-ha-policy.sh",
         include_str!("../../templates/queue-ha-policy.sh.j2"),
     ),
+    (
+        "rabbitmq-series-check.sh",
+        include_str!("../../templates/rabbitmq-series-check.sh.j2"),
+    ),
+    (
+        "rabbitmq-dropin.conf",
+        include_str!("../../templates/rabbitmq-dropin.conf.j2"),
+    ),
+    (
+        "queue-ha-policy.service",
+        include_str!("../../templates/queue-ha-policy.service.j2"),
+    ),
+    (
+        "queue-ha-policy.timer",
+        include_str!("../../templates/queue-ha-policy.timer.j2"),
+    ),
     ("etc-hosts", include_str!("../../templates/etc-hosts.j2")),
     (
         "keepalived-sysusers.conf",

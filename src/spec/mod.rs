@@ -11,12 +11,14 @@
 
 mod haproxy;
 mod keepalived;
+mod platform;
 mod rabbitmq;
 mod secret;
 mod target;
 
 pub use haproxy::{Balance, HaProxy, HealthCheck, Stats, Timeouts};
 pub use keepalived::{Keepalived, TrackMode, VrrpState, VrrpTransport};
+pub use platform::{Apt, InstallSource, OsRelease};
 pub use rabbitmq::{
     AllReplicas, PartitionHandling, Permission, QueueHa, QueueHaMode, RabbitMq, RabbitPorts,
     Replicas, SyncMode, User, UserTag,
@@ -60,7 +62,8 @@ keyword_display!(
     SyncMode,
     UserTag,
     Provisioning,
-    Provider
+    Provider,
+    OsRelease
 );
 
 /// A highly available RabbitMQ cluster: brokers, HAProxy load balancers that
@@ -83,6 +86,16 @@ pub struct Spec {
     pub domain: Option<String>,
     /// The one layer-2 segment every host and the virtual IP live on.
     pub network: Network,
+    /// The image family the VMs boot (cloud-init provisioning):
+    /// `debian-12`, `debian-13`, `ubuntu-22.04` or `ubuntu-24.04`. With
+    /// `rabbitmq.install` it decides which RabbitMQ series the brokers can
+    /// get. NixOS hosts ignore it. Default: `debian-13`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<OsRelease>,
+    /// apt settings of every host (cloud-init provisioning; NixOS hosts
+    /// ignore them). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apt: Option<Apt>,
     /// The floating virtual IP that clients connect to. Must be inside
     /// `network.cidr` and distinct from every host address.
     pub vip: String,
@@ -194,6 +207,8 @@ impl Spec {
             name: name.into(),
             domain: None,
             network: Network::new(cidr),
+            os: None,
+            apt: None,
             vip: vip.into(),
             rabbitmq,
             brokers: Vec::new(),

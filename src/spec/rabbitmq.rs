@@ -1,7 +1,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::SecretSource;
+use super::{InstallSource, SecretSource};
 
 /// The RabbitMQ brokers: version, replication, users and plugins.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -11,6 +11,12 @@ pub struct RabbitMq {
     /// (Debian 12), `3.13` or `4.1`. Decides which settings exist: classic
     /// queue mirroring is gone from 4.0, Mnesia partition handling from 4.3.
     pub version: String,
+    /// Where `rabbitmq-server` comes from (cloud-init provisioning):
+    /// `{"from": "distro"}`, `{"from": "team-rabbitmq"}` or `{"from":
+    /// "mirror", ...}`. NixOS hosts ignore it (RabbitMQ comes from
+    /// nixpkgs). Default: `distro`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<InstallSource>,
     /// Where the shared Erlang cookie comes from. It is installed 0400
     /// `rabbitmq:rabbitmq` on every broker and never written to the bundle.
     /// Default: `{"from": "terraform-random"}`.
@@ -58,6 +64,7 @@ impl RabbitMq {
     pub fn new(version: impl Into<String>, mode: QueueHaMode) -> Self {
         Self {
             version: version.into(),
+            install: None,
             erlang_cookie: None,
             queue_ha: QueueHa::new(mode),
             vhosts: None,

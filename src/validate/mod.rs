@@ -6,6 +6,7 @@ mod haproxy;
 mod keepalived;
 mod network;
 mod nixos;
+mod platform;
 mod rabbitmq;
 mod target;
 mod terraform;
@@ -31,6 +32,7 @@ pub(crate) fn resolve(spec: &Spec) -> (Plan, Diagnostics) {
     haproxy::check(spec, &r.plan, &mut d);
     keepalived::check(spec, &r.plan, &mut d);
     nixos::check(spec, &r, &mut d);
+    platform::check(spec, &r, &mut d);
     target::check(spec, &mut d);
     terraform::check(spec, &r.plan, &mut d);
     (r.plan, d.0.finish())

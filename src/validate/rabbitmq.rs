@@ -62,7 +62,7 @@ pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
                 d.warning(
                     Code::PartitionHandlingIgnored,
                     "/rabbitmq/partition_handling",
-                    format!("RabbitMQ {v} has no cluster_partition_handling; the setting is not written"),
+                    format!("RabbitMQ {v} keeps its metadata in Khepri, where cluster_partition_handling has no effect; the setting is not written"),
                     "remove rabbitmq.partition_handling",
                 );
             } else if ph == PartitionHandling::Ignore && brokers >= 3 {

@@ -13,6 +13,8 @@ struct Ctx<'a> {
     r: &'a RabbitPlan,
     policy_json: String,
     definitions_path: &'static str,
+    /// Brokers that make a majority.
+    majority: usize,
 }
 
 pub(super) fn render(plan: &Plan) -> Result<RoleFile, Error> {
@@ -26,10 +28,12 @@ pub(super) fn render(plan: &Plan) -> Result<RoleFile, Error> {
             r: &plan.rabbitmq,
             policy_json,
             definitions_path: paths::DEFINITIONS,
+            majority: plan.brokers.len() / 2 + 1,
         },
     )?;
-    // Installed on every broker (any of them can re-run it); first boot runs
-    // it on `rabbitmq.bootstrap_host` only.
+    // Installed on every broker: any broker that is up can run it, and on
+    // the cloud-init path every broker does (its timer), so a broker that
+    // is down at first boot does not leave the cluster without users.
     Ok(RoleFile::root(
         "bootstrap/queue-ha-policy.sh".into(),
         paths::BOOTSTRAP,
@@ -37,4 +41,37 @@ pub(super) fn render(plan: &Plan) -> Result<RoleFile, Error> {
         0o755,
         text,
     ))
+}
+
+#[derive(Serialize)]
+struct UnitCtx<'a> {
+    plan: &'a Plan,
+    script_path: &'static str,
+    lock_path: &'static str,
+}
+
+/// The bootstrap's systemd service and timer on every broker (cloud-init
+/// path; the NixOS module has its own): started 10 s after boot, retried
+/// every 30 s until it succeeds.
+pub(super) fn units(plan: &Plan) -> Result<[RoleFile; 2], Error> {
+    let ctx = || UnitCtx {
+        plan,
+        script_path: paths::BOOTSTRAP,
+        lock_path: paths::BOOTSTRAP_LOCK,
+    };
+    let service = RoleFile::root(
+        "cloud-init/broker/rmqgen-queue-ha-policy.service".into(),
+        paths::BOOTSTRAP_SERVICE,
+        hosts_with(plan, Role::Broker),
+        0o644,
+        render_template("queue-ha-policy.service", ctx())?,
+    );
+    let timer = RoleFile::root(
+        "cloud-init/broker/rmqgen-queue-ha-policy.timer".into(),
+        paths::BOOTSTRAP_TIMER,
+        hosts_with(plan, Role::Broker),
+        0o644,
+        render_template("queue-ha-policy.timer", ctx())?,
+    );
+    Ok([service, timer])
 }

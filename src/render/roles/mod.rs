@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::bundle::{Artifact, Install};
 use crate::error::Error;
 use crate::plan::{Host, Plan, Role};
+use crate::spec::Provisioning;
 
 /// One file a role installs on hosts: the bytes every delivery path
 /// installs, and where and how.
@@ -96,6 +97,11 @@ pub struct Broker {
     pub definitions: RoleFile,
     /// The queue-HA bootstrap script.
     pub bootstrap: RoleFile,
+    /// Files only the cloud-init path installs (the NixOS modules have
+    /// their own units and package assertion): the series check and its
+    /// rabbitmq-server drop-in, the bootstrap's service and timer. Empty
+    /// with NixOS provisioning.
+    pub cloud_init: Vec<RoleFile>,
 }
 
 /// HAProxy's files every load balancer shares.
@@ -166,6 +172,7 @@ impl Roles {
             &self.keepalived.sysusers,
             &self.keepalived.dropin,
         ];
+        all.extend(self.broker.cloud_init.iter());
         for lb in &self.load_balancers {
             all.extend([&lb.haproxy_cfg, &lb.keepalived_conf]);
         }
@@ -195,6 +202,7 @@ impl Roles {
                 plugins: f(&self.broker.plugins),
                 definitions: f(&self.broker.definitions),
                 bootstrap: f(&self.broker.bootstrap),
+                cloud_init: self.broker.cloud_init.iter().map(f).collect(),
             },
             haproxy: HaProxy {
                 dropin: f(&self.haproxy.dropin),
@@ -238,6 +246,11 @@ fn hosts_with(plan: &Plan, role: Role) -> Vec<String> {
 /// Renders every role file of the plan.
 pub fn render(plan: &Plan) -> Result<Roles, Error> {
     let (conf, plugins, definitions) = rabbitmq::render(plan)?;
+    let mut cloud_init = Vec::new();
+    if plan.provisioning == Provisioning::CloudInit {
+        cloud_init.extend(rabbitmq::series_check(plan)?);
+        cloud_init.extend(bootstrap::units(plan)?);
+    }
     Ok(Roles {
         hosts: hosts::render(plan)?,
         broker: Broker {
@@ -245,6 +258,7 @@ pub fn render(plan: &Plan) -> Result<Roles, Error> {
             plugins,
             definitions,
             bootstrap: bootstrap::render(plan)?,
+            cloud_init,
         },
         haproxy: haproxy::render(plan)?,
         keepalived: keepalived::render(plan)?,

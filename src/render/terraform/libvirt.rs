@@ -10,7 +10,7 @@ use hcl::expr::{BinaryOperator, Expression};
 use hcl::structure::Block;
 
 use super::expr::{each_key, each_value, object, op, path, resource, same_node, template, Part};
-use super::{CloudInit, ProviderPin, Target, Variable};
+use super::{cloud_image_description, CloudInit, ProviderPin, Target, Variable};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::Provisioning;
@@ -19,16 +19,16 @@ pub(crate) use crate::plan::names::terraform_variables::{BASE_IMAGE, NIXOS_IMAGE
 
 /// The image variable for the plan's provisioning, its description and the
 /// name of the base volume in the pool.
-fn image(plan: &Plan) -> (&'static str, &'static str, String) {
+fn image(plan: &Plan) -> (&'static str, String, String) {
     match plan.provisioning {
         Provisioning::CloudInit => (
             BASE_IMAGE,
-            "URL or local path of the qcow2 cloud image every VM boots from (Debian 12 or Ubuntu 22.04+ with cloud-init), e.g. https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2.",
+            cloud_image_description("URL or local path of the qcow2 cloud image every VM boots from", plan),
             format!("{}-base.qcow2", plan.name),
         ),
         Provisioning::Nixos => (
             NIXOS_IMAGE,
-            "URL or absolute path of the NixOS qcow2 image every VM boots from, built from the rendered flake: nix build ./nixos#image gives result/nixos.qcow2 (BIOS boot, GRUB on vda, ext4 root labelled nixos, cloud-init for the first-boot seed).",
+            "URL or absolute path of the NixOS qcow2 image every VM boots from, built from the rendered flake: nix build ./nixos#image gives result/nixos.qcow2 (BIOS boot, GRUB on vda, ext4 root labelled nixos, cloud-init for the first-boot seed).".to_string(),
             format!("{}-nixos.qcow2", plan.name),
         ),
     }

@@ -600,6 +600,16 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
     Ok(out)
 }
 
+/// The cloud image variable's description: `what`, for the spec's OS, with
+/// the release's official image as the example.
+pub(crate) fn cloud_image_description(what: &str, plan: &Plan) -> String {
+    let release = crate::plan::platform::release(*plan.os);
+    format!(
+        "{what}: {} with cloud-init, as the spec's os says (the install source and the configuration are rendered for it), e.g. {}.",
+        release.title, release.image_url
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

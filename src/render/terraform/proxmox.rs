@@ -16,7 +16,7 @@ use hcl::structure::Block;
 use super::expr::{
     call, each_key, each_value, list, path, resource, same_node, template, type_keyword, Part,
 };
-use super::{CloudInit, ProviderPin, Target, Variable};
+use super::{cloud_image_description, CloudInit, ProviderPin, Target, Variable};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::Provisioning;
@@ -40,16 +40,16 @@ const SNIPPETS: [(&str, &str); 3] = [
 
 /// The image variable for the plan's provisioning, its description and the
 /// file name of the downloaded image.
-fn image(plan: &Plan) -> (&'static str, &'static str, String) {
+fn image(plan: &Plan) -> (&'static str, String, String) {
     match plan.provisioning {
         Provisioning::CloudInit => (
             BASE_IMAGE_URL,
-            "http(s) URL of the qcow2 cloud image the Proxmox node downloads and every VM's disk is imported from (Debian 12 or Ubuntu 22.04+ with cloud-init), e.g. https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2.",
+            cloud_image_description("http(s) URL of the qcow2 cloud image the Proxmox node downloads and every VM's disk is imported from", plan),
             format!("{}-base.qcow2", plan.name),
         ),
         Provisioning::Nixos => (
             NIXOS_IMAGE_URL,
-            "http(s) URL of the NixOS qcow2 image the Proxmox node downloads and every VM's disk is imported from: result/nixos.qcow2 of nix build ./nixos#image, served where the node can fetch it (BIOS boot, GRUB on vda, ext4 root labelled nixos, cloud-init for the first-boot seed).",
+            "http(s) URL of the NixOS qcow2 image the Proxmox node downloads and every VM's disk is imported from: result/nixos.qcow2 of nix build ./nixos#image, served where the node can fetch it (BIOS boot, GRUB on vda, ext4 root labelled nixos, cloud-init for the first-boot seed).".to_string(),
             format!("{}-nixos.qcow2", plan.name),
         ),
     }
