@@ -60,12 +60,41 @@ fn lab_five_vm() {
     scenarios::run("five-vm");
 }
 
-/// Quorum queues, another subnet and interface name (quorum-4x's topology
-/// for the installed RabbitMQ 3.10).
+/// Quorum queues on Debian 12's RabbitMQ 3.10 (quorum-4x's topology).
 #[test]
 #[ignore = "needs root, rabbitmq-server, haproxy, keepalived, python3-pika; run by scripts/test-all.sh"]
 fn lab_quorum() {
     scenarios::run("lab-quorum");
+}
+
+/// Quorum queues on Debian 13 (trixie): RabbitMQ 4.0, Erlang 27, HAProxy
+/// 3.0, keepalived 2.3.
+#[test]
+#[ignore = "needs root, mmdebstrap (or a cached root filesystem), python3-pika; run by scripts/test-all.sh"]
+fn lab_trixie() {
+    scenarios::run("lab-trixie");
+}
+
+/// Quorum queues on Debian sid: RabbitMQ 4.3 (Khepri, no Mnesia), Erlang
+/// 29, HAProxy 3.2, keepalived 2.3.
+#[test]
+#[ignore = "needs root, mmdebstrap (or a cached root filesystem), python3-pika; run by scripts/test-all.sh"]
+fn lab_sid() {
+    scenarios::run("lab-sid");
+}
+
+#[test]
+fn every_lab_spec_names_its_release() {
+    for (spec, release) in scenarios::RELEASES {
+        let path = std::path::Path::new(harness::ROOT)
+            .join("examples")
+            .join(format!("{spec}.json"));
+        assert!(path.exists(), "{} is missing", path.display());
+        assert!(
+            ["bookworm", "trixie", "sid"].contains(release),
+            "{spec}: {release} is not a release scripts/rootfs.sh builds"
+        );
+    }
 }
 
 // The analysis is plain code: checked without the lab.

@@ -14,8 +14,7 @@ pub struct Variant {
     pub changes: Vec<String>,
 }
 
-/// The example with the node's ports, rendered for the installed RabbitMQ
-/// series. With `one_broker`, also reduced to a single broker named
+/// The example with the node's ports, rendered for RabbitMQ `series`. With `one_broker`, also reduced to a single broker named
 /// `localhost` on loopback, so the bootstrap's `await_online_nodes` is met.
 pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> Variant {
     let mut v: Value = serde_json::from_str(source).expect("an example is JSON");
@@ -29,16 +28,15 @@ pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> V
     });
     changes.push("rabbitmq.ports: unused high ports".to_string());
 
-    // RabbitMQ rejects settings it does not know, and only one series is
-    // installed: an example for a newer series (e.g. 3.13 or 4.1, whose
-    // quorum_queue.continuous_membership_reconciliation.* and
-    // target-group-size 3.10 lacks) is rendered for the installed series.
-    // What is validated is then the 3.10 rendering, not the newer one.
+    // RabbitMQ rejects settings it does not know: an example for a series
+    // no Debian release ships (3.13, 4.1, 4.2) is rendered for the nearest
+    // series a release ships (harness::EXAMPLE_RELEASES). What is
+    // validated is then that rendering, not the example's own series.
     let version = v["rabbitmq"]["version"].as_str().unwrap_or("").to_string();
     if version != series {
         v["rabbitmq"]["version"] = json!(series);
         changes.push(format!(
-            "rabbitmq.version {version} -> {series} (the installed series; {version}-only settings are NOT validated)"
+            "rabbitmq.version {version} -> {series} (no Debian release ships {version}; {version}-only settings are NOT validated)"
         ));
     }
 
