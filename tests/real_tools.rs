@@ -45,7 +45,8 @@ fn haproxy_check(
     let dir = cfg.parent().expect("a config file has a directory");
     let name = cfg.file_name().expect("a file name").to_string_lossy();
     let inside = format!("/mnt/{name}");
-    let mut cmd = harness::in_root(base, dir, "haproxy", &["-c", "-f", &inside]);
+    // -V: HAProxy 3.x says "Configuration file is valid" only when verbose.
+    let mut cmd = harness::in_root(base, dir, "haproxy", &["-c", "-V", "-f", &inside]);
     match password {
         Some(p) => cmd.env(paths::STATS_PASSWORD_ENV, p),
         None => cmd.env_remove(paths::STATS_PASSWORD_ENV),

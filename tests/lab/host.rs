@@ -1,13 +1,16 @@
 //! One lab host ("VM"): a network namespace (from [`super::net`]), and a
-//! holder process that owns the host's UTS, mount and PID namespaces.
+//! holder process that owns the host's UTS, mount and PID namespaces and
+//! is chrooted into the host's root: an overlay over its Debian release's
+//! root filesystem.
 //!
 //! The files cloud-init would write on the host (exactly
 //! `rmqgen::render::cloud_init::host_files`) are placed into a per-host
 //! root directory; in the host's private mount namespace the directories
-//! holding them are bind-mounted over their real paths (`/etc/rabbitmq`,
-//! `/var/lib/rabbitmq`, `/etc/haproxy`, `/etc/keepalived`, ...), so every
-//! service reads its files where the host would have them. A file whose
-//! directory the test machine lacks and cannot be mapped without hiding a
+//! holding them are bind-mounted over their real paths in the host's root
+//! (`/etc/rabbitmq`, `/var/lib/rabbitmq`, `/etc/haproxy`,
+//! `/etc/keepalived`, ...), beside what the release's packages put there,
+//! so every service reads its files where the host would have them. A file whose
+//! directory the release lacks and cannot be mapped without hiding a
 //! top-level directory (e.g. `/etc/sysusers.d/...`) stays in the root
 //! directory, and the lab hands it to the one tool that reads it
 //! (`systemd-sysusers --root`).
