@@ -429,8 +429,8 @@ fn rabbitmq_boots_every_rendered_config() {
         let inst = installation(ex, t);
         let out = node_variant(ex, &inst, false);
         let (files, config, plugins) = broker_files(&out, Vec::new());
-        // The classic_config peers do not resolve: the node gives up on
-        // them and boots alone.
+        // The node is the first classic_config peer; the others do not
+        // resolve: it finds no one to join and boots alone.
         let node = Node::start(&inst, &t.base, &bins, &files, &config, &plugins);
 
         assert_policy(&node, &out);
