@@ -1,8 +1,12 @@
 //! Real-tool checks of every example's rendered artifacts: `haproxy -c`,
 //! `keepalived -t` in a namespace sandbox, and a real RabbitMQ node that
-//! boots the rendered configuration and runs the rendered bootstrap.
+//! boots the rendered configuration and runs the rendered bootstrap, each
+//! with the tools of the Debian release the example targets, inside that
+//! release's root filesystem (`harness::EXAMPLE_RELEASES`;
+//! scripts/rootfs.sh builds and caches them).
 //!
-//! Ignored by default: they need root and installed tools, and take minutes.
+//! Ignored by default: they need root and the root filesystems, and take
+//! minutes.
 //! Run them with
 //!
 //! ```text
@@ -147,7 +151,7 @@ fn haproxy_check_rejects_a_broken_config() {
 // ------------------------------------------------------------- keepalived
 
 #[test]
-#[ignore = "needs root and keepalived; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn keepalived_accepts_every_rendered_config() {
     let Some(bins) = require(keepalived::TOOLS, true) else {
         return;
@@ -181,7 +185,7 @@ fn keepalived_accepts_every_rendered_config() {
 /// Negative controls: the sandbox is faithful enough that each broken
 /// setup, one difference at a time, makes `keepalived -t` fail.
 #[test]
-#[ignore = "needs root and keepalived; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn keepalived_sandbox_rejects_broken_setups() {
     let Some(bins) = require(keepalived::TOOLS, true) else {
         return;
@@ -420,7 +424,7 @@ fn users(node: &Node) -> Vec<(String, BTreeSet<String>)> {
 }
 
 #[test]
-#[ignore = "needs root and rabbitmq-server; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn rabbitmq_boots_every_rendered_config() {
     let Some(bins) = require(rabbit::TOOLS, true) else {
         return;
@@ -481,7 +485,7 @@ fn rabbitmq_boots_every_rendered_config() {
 }
 
 #[test]
-#[ignore = "needs root and rabbitmq-server; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn bootstrap_script_applies_every_example_twice() {
     let Some(bins) = require(rabbit::TOOLS, true) else {
         return;
@@ -595,4 +599,31 @@ fn bootstrap_script_applies_every_example_twice() {
             );
         }
     });
+}
+
+/// Every example names the releases its real-tool checks run on (a new
+/// example without one would fail only in the heavy stage), and each
+/// series it is rendered for there is one that release ships.
+#[test]
+fn every_example_names_its_release() {
+    let ships = [("bookworm", "3.10"), ("trixie", "4.0"), ("sid", "4.3")];
+    for ex in harness::examples() {
+        let targets = harness::targets(&ex.name);
+        assert!(!targets.is_empty(), "{}: no release", ex.name);
+        for (release, series) in targets {
+            let shipped = ships
+                .iter()
+                .find(|(r, _)| *r == release)
+                .map(|(_, s)| *s)
+                .unwrap_or_else(|| {
+                    panic!("{}: {release} is not built by scripts/rootfs.sh", ex.name)
+                });
+            let wanted = series.map_or_else(|| ex.source_version(), str::to_string);
+            assert_eq!(
+                wanted, shipped,
+                "{}: Debian {release} ships RabbitMQ {shipped}, not {wanted}",
+                ex.name
+            );
+        }
+    }
 }
