@@ -33,13 +33,14 @@ STAGES=(
     "unit|no|cargo test (unit, snapshot, CLI, doctests)"
     "example|no|cargo run --example embed (the library embedded in a Rust program)"
     "lib-only|no|the library without the CLI: clippy --no-default-features, cargo doc -D warnings"
-    "real-tools|yes|cargo test --test real_tools -- --ignored --test-threads=1"
+    "rootfs|yes|root filesystems of Debian bookworm, trixie and sid (scripts/rootfs.sh: mmdebstrap, cached in /var/cache/rmqgen)"
+    "real-tools|yes|cargo test --test real_tools -- --ignored --test-threads=1 (each example on its release's tools)"
     "cloud-init|yes|cargo test --test cloud_init_tools -- --ignored"
     "safe-writes|yes|cargo test --test safe_writes -- --ignored (full disk, read-only directory)"
     "terraform|yes|terraform module: HashiCorp's HCL parser and terraform fmt (node)"
     "nix|yes|NixOS modules and generated .nix: nix-instantiate, nix flake check (nix-bin)"
     "fuzz|no|fuzz smoke: scripts/fuzz.sh 60 (libFuzzer, 60 s per target)"
-    "lab|yes|the lab: the rendered cluster booted in network namespaces and failed over"
+    "lab|yes|the lab: the rendered cluster booted in network namespaces, each host in its release's root, and failed over"
 )
 
 stage_names() {
@@ -299,7 +300,7 @@ EOF
 
 stage_setup() {
     apt_install haproxy keepalived rabbitmq-server iproute2 util-linux procps \
-        python3-yaml nix-bin
+        python3-yaml nix-bin mmdebstrap
     setup_cloud_init
     # The lab's AMQP client needs pika: Debian's python3-pika (pip only
     # where the distribution has no package). /usr/bin/python3 is the
@@ -345,7 +346,36 @@ stage_lib-only() {
     cargo clippy --no-default-features --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 }
-stage_real-tools() { cargo test --test real_tools -- --ignored --test-threads=1; }
+# The releases' root filesystems (scripts/rootfs.sh), once per run: built
+# on a cold machine, reused from /var/cache/rmqgen while the archive's
+# package versions are unchanged. The tests get their paths through
+# RMQGEN_ROOTFS_<RELEASE> (without them they run scripts/rootfs.sh).
+RELEASES=(bookworm trixie sid)
+rootfs_ready=no
+ensure_rootfs() {
+    [ "$rootfs_ready" = no ] || return 0
+    local line start=$SECONDS
+    while IFS= read -r line; do
+        case "$line" in
+            *=/*) export "RMQGEN_ROOTFS_$(printf '%s' "${line%%=*}" | tr '[:lower:]' '[:upper:]')=${line#*=}" ;;
+        esac
+    done < <(bash scripts/rootfs.sh "${RELEASES[@]}")
+    local r v
+    for r in "${RELEASES[@]}"; do
+        v="RMQGEN_ROOTFS_$(printf '%s' "$r" | tr '[:lower:]' '[:upper:]')"
+        [ -n "${!v:-}" ] || die "scripts/rootfs.sh printed no root filesystem for $r"
+        printf '%-8s %s (%s)\n' "$r" "${!v}" \
+            "$(grep -E '^(rabbitmq-server|erlang-base|haproxy|keepalived) ' "${!v%/root}/versions" | tr '\n' ' ')"
+    done
+    echo "root filesystems ready in $((SECONDS - start)) s"
+    rootfs_ready=yes
+}
+
+stage_rootfs() { ensure_rootfs; }
+stage_real-tools() {
+    ensure_rootfs
+    cargo test --test real_tools -- --ignored --test-threads=1
+}
 stage_cloud-init() { cargo test --test cloud_init_tools -- --ignored; }
 stage_safe-writes() { cargo test --test safe_writes -- --ignored; }
 
@@ -385,7 +415,8 @@ stage_fuzz() {
 lab_leftovers() {
     local left stray="" pid ns mine
     left=$(ip netns list | grep -c '^rmqlab-' || true)
-    left=$((left + $(find /etc/netns -maxdepth 1 -name 'rmqlab-*' 2>/dev/null | wc -l)))
+    # No /etc/netns at all is fine (find fails; pipefail would stop here).
+    left=$((left + $({ find /etc/netns -maxdepth 1 -name 'rmqlab-*' 2>/dev/null || true; } | wc -l)))
     mine=$(readlink /proc/$$/ns/net)
     for pid in $(for name in beam.smp epmd haproxy keepalived erl_child_setup; do
         pgrep -x "$name" || true
@@ -405,16 +436,23 @@ lab_leftovers() {
     echo "the lab left nothing behind: no rmqlab-* namespace, no process in a lab namespace"
 }
 
-# One lab run: every spec the lab knows (examples/five-vm.json,
-# examples/lab-quorum.json), side by side (two test threads, a lab each),
-# as CI runs them: a scenario=... spec=... line per scenario, a summary
-# table per spec, target/lab/<spec>.json and the hosts' logs in
-# target/lab/logs/<spec>/.
+# One lab run: every spec the lab knows, each on its Debian release
+# (tests/lab/scenarios.rs RELEASES: five-vm and lab-quorum on bookworm,
+# lab-trixie on trixie, lab-sid on sid), two at a time (two test threads, a
+# lab each), as CI runs them: a scenario=... release=... spec=... line per
+# scenario, a summary table per spec, target/lab/<spec>.json, the hosts'
+# logs in target/lab/logs/<spec>/, and the per-release table.
 lab_once() {
-    cargo test --test lab -- --ignored --test-threads=2 --nocapture
+    local rc=0
+    rm -f target/lab/*.json
+    cargo test --test lab -- --ignored --test-threads=2 --nocapture || rc=$?
+    printf '\n---------- lab: per release ----------\n'
+    python3 scripts/lab-matrix.py target/lab || true
+    return "$rc"
 }
 
 stage_lab() {
+    ensure_rootfs
     if [ "$repeat" = 1 ]; then
         lab_once
         lab_leftovers
@@ -427,7 +465,6 @@ stage_lab() {
     for ((i = 1; i <= repeat; i++)); do
         printf '\n---------- lab run %d of %d ----------\n' "$i" "$repeat"
         mkdir -p "$runs/$i"
-        rm -f target/lab/*.json
         start=$SECONDS
         rc=0
         lab_once 2>&1 | tee "$runs/$i/output.log" || rc=$?

@@ -1,6 +1,11 @@
 //! The lab: boots a rendered cluster for real on this machine and fails it
 //! over.
 //!
+//! Every host runs in the root filesystem of the Debian release its spec
+//! targets (tests/lab/scenarios.rs `RELEASES`; scripts/rootfs.sh builds
+//! and caches them): bookworm's RabbitMQ 3.10, trixie's 4.0 or sid's 4.3,
+//! with that release's Erlang, HAProxy and keepalived.
+//!
 //! One network namespace per host (3 brokers, 2 load balancers, 1 client),
 //! each host's interface (named as the spec names it) a veth whose peer is
 //! a port of a bridge in a switch namespace; per-host /etc/hosts, host
@@ -16,18 +21,18 @@
 //! and SIGKILL) and cuts its link; then it checks recovery and a 60 s
 //! steady state. See tests/lab/scenarios.rs.
 //!
-//! Ignored by default: it needs root, rabbitmq-server, haproxy,
-//! keepalived and python3-pika, and takes minutes. Run it with
+//! Ignored by default: it needs root, mmdebstrap (or the cached root
+//! filesystems) and python3-pika, and takes minutes. Run it with
 //!
 //! ```text
 //! cargo test --test lab -- --ignored --test-threads=2 --nocapture
 //! ```
 //!
-//! (scripts/test-all.sh installs everything and does). Two threads: the
-//! two specs' labs run side by side, each in its own namespaces
-//! (`rmqlab-<pid>-<lab>-*`). Results: one `scenario=... spec=...` line per
-//! scenario, a summary table per spec, target/lab/<spec>.json, and the
-//! hosts' logs in target/lab/logs/<spec>/.
+//! (scripts/test-all.sh installs everything and does). Two threads: two
+//! specs' labs run side by side, each in its own namespaces
+//! (`rmqlab-<pid>-<lab>-*`). Results: one `scenario=... release=...
+//! spec=...` line per scenario, a summary table per spec,
+//! target/lab/<spec>.json, and the hosts' logs in target/lab/logs/<spec>/.
 
 #[allow(dead_code)]
 #[path = "real_tools/harness.rs"]
@@ -60,12 +65,41 @@ fn lab_five_vm() {
     scenarios::run("five-vm");
 }
 
-/// Quorum queues, another subnet and interface name (quorum-4x's topology
-/// for the installed RabbitMQ 3.10).
+/// Quorum queues on Debian 12's RabbitMQ 3.10 (quorum-4x's topology).
 #[test]
 #[ignore = "needs root, rabbitmq-server, haproxy, keepalived, python3-pika; run by scripts/test-all.sh"]
 fn lab_quorum() {
     scenarios::run("lab-quorum");
+}
+
+/// Quorum queues on Debian 13 (trixie): RabbitMQ 4.0, Erlang 27, HAProxy
+/// 3.0, keepalived 2.3.
+#[test]
+#[ignore = "needs root, mmdebstrap (or a cached root filesystem), python3-pika; run by scripts/test-all.sh"]
+fn lab_trixie() {
+    scenarios::run("lab-trixie");
+}
+
+/// Quorum queues on Debian sid: RabbitMQ 4.3 (Khepri, no Mnesia), Erlang
+/// 29, HAProxy 3.2, keepalived 2.3.
+#[test]
+#[ignore = "needs root, mmdebstrap (or a cached root filesystem), python3-pika; run by scripts/test-all.sh"]
+fn lab_sid() {
+    scenarios::run("lab-sid");
+}
+
+#[test]
+fn every_lab_spec_names_its_release() {
+    for (spec, release) in scenarios::RELEASES {
+        let path = std::path::Path::new(harness::ROOT)
+            .join("examples")
+            .join(format!("{spec}.json"));
+        assert!(path.exists(), "{} is missing", path.display());
+        assert!(
+            ["bookworm", "trixie", "sid"].contains(release),
+            "{spec}: {release} is not a release scripts/rootfs.sh builds"
+        );
+    }
 }
 
 // The analysis is plain code: checked without the lab.

@@ -1,8 +1,12 @@
 //! Real-tool checks of every example's rendered artifacts: `haproxy -c`,
 //! `keepalived -t` in a namespace sandbox, and a real RabbitMQ node that
-//! boots the rendered configuration and runs the rendered bootstrap.
+//! boots the rendered configuration and runs the rendered bootstrap, each
+//! with the tools of the Debian release the example targets, inside that
+//! release's root filesystem (`harness::EXAMPLE_RELEASES`;
+//! scripts/rootfs.sh builds and caches them).
 //!
-//! Ignored by default: they need root and installed tools, and take minutes.
+//! Ignored by default: they need root and the root filesystems, and take
+//! minutes.
 //! Run them with
 //!
 //! ```text
@@ -24,10 +28,9 @@ mod rabbit;
 mod variants;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
-use harness::{artifact, compile, for_each_example, require, run, unavailable, TempDir};
+use harness::{artifact, compile, for_each_target, require, run, unavailable, TempDir};
 use keepalived::{Host, Sandbox};
 use rabbit::{EtcFile, Installation, Node};
 use rmqgen::plan::paths;
@@ -37,13 +40,17 @@ const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(300);
 
 // ---------------------------------------------------------------- HAProxy
 
+/// `haproxy -c` of the release whose root filesystem is `base`, on `cfg`.
 fn haproxy_check(
-    bins: &harness::Bins,
+    base: &std::path::Path,
     cfg: &std::path::Path,
     password: Option<&str>,
 ) -> harness::Outcome {
-    let mut cmd = Command::new(bins.get("haproxy"));
-    cmd.arg("-c").arg("-f").arg(cfg);
+    let dir = cfg.parent().expect("a config file has a directory");
+    let name = cfg.file_name().expect("a file name").to_string_lossy();
+    let inside = format!("/mnt/{name}");
+    // -V: HAProxy 3.x says "Configuration file is valid" only when verbose.
+    let mut cmd = harness::in_root(base, dir, "haproxy", &["-c", "-V", "-f", &inside]);
     match password {
         Some(p) => cmd.env(paths::STATS_PASSWORD_ENV, p),
         None => cmd.env_remove(paths::STATS_PASSWORD_ENV),
@@ -51,15 +58,38 @@ fn haproxy_check(
     run(&mut cmd, HAPROXY_TIMEOUT)
 }
 
+/// Root filesystem tools: the real-tool tests run each release's own
+/// HAProxy, keepalived and RabbitMQ inside its root filesystem.
+const ROOT_TOOLS: &[&str] = &["unshare", "chroot", "mount"];
+
+/// Every release scripts/rootfs.sh builds, with its root filesystem.
+fn every_release() -> Vec<(&'static str, std::path::PathBuf)> {
+    ["bookworm", "trixie", "sid"]
+        .into_iter()
+        .filter_map(|r| match harness::rootfs(r) {
+            Ok(b) => Some((r, b)),
+            Err(e) => {
+                unavailable(&e);
+                None
+            }
+        })
+        .collect()
+}
+
 #[test]
-#[ignore = "needs haproxy; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn haproxy_accepts_every_rendered_config() {
-    let Some(bins) = require(&["haproxy"], false) else {
+    if require(ROOT_TOOLS, true).is_none() {
         return;
-    };
+    }
     let dir = TempDir::new("haproxy");
-    for_each_example("haproxy -c", |ex| {
+    for_each_target("haproxy -c", |ex, t| {
         let out = compile(&ex.name, &ex.source);
+        eprintln!(
+            "{}: {}",
+            t.release,
+            harness::tool_version(&t.base, "haproxy", "-v")
+        );
         for lb in &out.plan.load_balancers {
             let path = format!("haproxy/{}/haproxy.cfg", lb.name);
             let cfg = dir.write(
@@ -76,7 +106,8 @@ fn haproxy_accepts_every_rendered_config() {
                     paths::STATS_PASSWORD_ENV,
                     if password.is_some() { "set" } else { "unset" }
                 );
-                let o = haproxy_check(&bins, &cfg, password).expect_success(&context);
+                let context = format!("{context} on Debian {}", t.release);
+                let o = haproxy_check(&t.base, &cfg, password).expect_success(&context);
                 for alarm in ["[WARNING]", "[ALERT]", "[NOTICE]"] {
                     assert!(!o.output().contains(alarm), "{context}: {alarm}: {o}");
                 }
@@ -91,11 +122,11 @@ fn haproxy_accepts_every_rendered_config() {
 
 /// The harness can fail: a broken directive is reported.
 #[test]
-#[ignore = "needs haproxy; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn haproxy_check_rejects_a_broken_config() {
-    let Some(bins) = require(&["haproxy"], false) else {
+    if require(ROOT_TOOLS, true).is_none() {
         return;
-    };
+    }
     let out = compile("the reference spec", &rmqgen::reference_spec());
     let lb = &out.plan.load_balancers[0].name;
     let cfg = artifact(&out, &format!("haproxy/{lb}/haproxy.cfg")).text();
@@ -107,33 +138,44 @@ fn haproxy_check_rejects_a_broken_config() {
     assert_ne!(broken, cfg, "the reference config has no `frontend amqp`");
     let dir = TempDir::new("haproxy-neg");
     let path = dir.write("broken.cfg", broken.as_bytes(), 0o644);
-    let o = haproxy_check(&bins, &path, None);
-    assert!(!o.success(), "haproxy accepted a bogus keyword: {o}");
-    assert!(o.output().contains("[ALERT]"), "{o}");
+    for (release, base) in every_release() {
+        let o = haproxy_check(&base, &path, None);
+        assert!(
+            !o.success(),
+            "{release}: haproxy accepted a bogus keyword: {o}"
+        );
+        assert!(o.output().contains("[ALERT]"), "{release}: {o}");
+    }
 }
 
 // ------------------------------------------------------------- keepalived
 
 #[test]
-#[ignore = "needs root and keepalived; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn keepalived_accepts_every_rendered_config() {
     let Some(bins) = require(keepalived::TOOLS, true) else {
         return;
     };
-    for_each_example("keepalived -t", |ex| {
+    for_each_target("keepalived -t", |ex, t| {
         let out = compile(&ex.name, &ex.source);
+        eprintln!(
+            "{}: {}",
+            t.release,
+            harness::tool_version(&t.base, "keepalived", "--version")
+        );
         let script = artifact(&out, "keepalived/check-haproxy.sh");
         let net = &out.plan.network;
         for lb in &out.plan.load_balancers {
             let path = format!("keepalived/{}/keepalived.conf", lb.name);
-            let sandbox = Sandbox::new(&bins, &net.interface, lb.address, net.prefix);
+            let sandbox = Sandbox::new(&bins, &t.base, &net.interface, lb.address, net.prefix);
             let o = sandbox.check(artifact(&out, &path).text(), script, Host::Faithful);
-            let o = o.expect_success(&format!("{}: {path}", ex.name));
+            let o = o.expect_success(&format!("{}: {path} on Debian {}", ex.name, t.release));
             for alarm in keepalived::ALARMS {
                 assert!(
                     !o.output().contains(alarm),
-                    "{}: {path}: keepalived says {alarm:?}: {o}",
-                    ex.name
+                    "{}: {path} on Debian {}: keepalived says {alarm:?}: {o}",
+                    ex.name,
+                    t.release
                 );
             }
         }
@@ -143,7 +185,7 @@ fn keepalived_accepts_every_rendered_config() {
 /// Negative controls: the sandbox is faithful enough that each broken
 /// setup, one difference at a time, makes `keepalived -t` fail.
 #[test]
-#[ignore = "needs root and keepalived; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn keepalived_sandbox_rejects_broken_setups() {
     let Some(bins) = require(keepalived::TOOLS, true) else {
         return;
@@ -153,7 +195,16 @@ fn keepalived_sandbox_rejects_broken_setups() {
     let conf = artifact(&out, &format!("keepalived/{}/keepalived.conf", lb.name)).text();
     let script = artifact(&out, "keepalived/check-haproxy.sh");
     let net = &out.plan.network;
-    let sandbox = Sandbox::new(&bins, &net.interface, lb.address, net.prefix);
+    for (release, base) in every_release() {
+        eprintln!("--- negative controls on Debian {release}");
+        let sandbox = Sandbox::new(&bins, &base, &net.interface, lb.address, net.prefix);
+        sandbox_controls(&sandbox, conf, script);
+    }
+}
+
+/// The controls of [`keepalived_sandbox_rejects_broken_setups`] in one
+/// sandbox.
+fn sandbox_controls(sandbox: &Sandbox, conf: &str, script: &rmqgen::Artifact) {
     let without = |directive: &str| -> String {
         let kept: Vec<&str> = conf
             .lines()
@@ -224,16 +275,25 @@ fn keepalived_sandbox_rejects_broken_setups() {
 
 // --------------------------------------------------------------- RabbitMQ
 
-/// The RabbitMQ tools, or `None` after the skip notice / CI failure.
-fn rabbit_prereqs() -> Option<(harness::Bins, Installation)> {
-    let bins = require(rabbit::TOOLS, true)?;
-    match rabbit::installation() {
-        Ok(inst) => Some((bins, inst)),
-        Err(e) => {
-            unavailable(&e);
-            None
-        }
-    }
+/// The RabbitMQ of a target's release. Not a skip: a release without the
+/// series its examples are mapped to is a failure with the reason.
+fn installation(ex: &harness::Example, t: &harness::Target) -> Installation {
+    let inst =
+        rabbit::installation_at(&t.base).unwrap_or_else(|e| panic!("Debian {}: {e}", t.release));
+    let want = t.series.map_or_else(|| ex.source_version(), str::to_string);
+    assert_eq!(
+        inst.series, want,
+        "{} is mapped to Debian {} for RabbitMQ {want}, which ships {} \
+         (harness::EXAMPLE_RELEASES)",
+        ex.name, t.release, inst.version
+    );
+    eprintln!(
+        "RabbitMQ {} (Debian {}) at {}",
+        inst.version,
+        t.release,
+        inst.sbin.display()
+    );
+    inst
 }
 
 /// Renders the node variant of an example and logs how it differs.
@@ -368,18 +428,18 @@ fn users(node: &Node) -> Vec<(String, BTreeSet<String>)> {
 }
 
 #[test]
-#[ignore = "needs root and rabbitmq-server; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn rabbitmq_boots_every_rendered_config() {
-    let Some((bins, inst)) = rabbit_prereqs() else {
+    let Some(bins) = require(rabbit::TOOLS, true) else {
         return;
     };
-    eprintln!("RabbitMQ {} at {}", inst.version, inst.sbin.display());
-    for_each_example("rabbitmq boot", |ex| {
+    for_each_target("rabbitmq boot", |ex, t| {
+        let inst = installation(ex, t);
         let out = node_variant(ex, &inst, false);
         let (files, config, plugins) = broker_files(&out, Vec::new());
-        // The classic_config peers do not resolve: the node gives up on
-        // them and boots alone.
-        let node = Node::start(&inst, &bins, &files, &config, &plugins);
+        // The node is the first classic_config peer; the others do not
+        // resolve: it finds no one to join and boots alone.
+        let node = Node::start(&inst, &t.base, &bins, &files, &config, &plugins);
 
         assert_policy(&node, &out);
         assert_vhosts(&node, &out);
@@ -432,12 +492,13 @@ fn rabbitmq_boots_every_rendered_config() {
 }
 
 #[test]
-#[ignore = "needs root and rabbitmq-server; run by scripts/test-all.sh"]
+#[ignore = "needs root and mmdebstrap (or the cached root filesystems); run by scripts/test-all.sh"]
 fn bootstrap_script_applies_every_example_twice() {
-    let Some((bins, inst)) = rabbit_prereqs() else {
+    let Some(bins) = require(rabbit::TOOLS, true) else {
         return;
     };
-    for_each_example("bootstrap", |ex| {
+    for_each_target("bootstrap", |ex, t| {
+        let inst = installation(ex, t);
         let out = node_variant(ex, &inst, true);
         let r = &out.plan.rabbitmq;
         assert_eq!(out.plan.brokers.len(), 1);
@@ -471,7 +532,7 @@ fn bootstrap_script_applies_every_example_twice() {
             })
             .collect();
         let (files, config, plugins) = broker_files(&out, secrets);
-        let node = Node::start(&inst, &bins, &files, &config, &plugins);
+        let node = Node::start(&inst, &t.base, &bins, &files, &config, &plugins);
 
         let script = artifact(&out, "bootstrap/queue-ha-policy.sh");
         let script_path =
@@ -545,4 +606,31 @@ fn bootstrap_script_applies_every_example_twice() {
             );
         }
     });
+}
+
+/// Every example names the releases its real-tool checks run on (a new
+/// example without one would fail only in the heavy stage), and each
+/// series it is rendered for there is one that release ships.
+#[test]
+fn every_example_names_its_release() {
+    let ships = [("bookworm", "3.10"), ("trixie", "4.0"), ("sid", "4.3")];
+    for ex in harness::examples() {
+        let targets = harness::targets(&ex.name);
+        assert!(!targets.is_empty(), "{}: no release", ex.name);
+        for (release, series) in targets {
+            let shipped = ships
+                .iter()
+                .find(|(r, _)| *r == release)
+                .map(|(_, s)| *s)
+                .unwrap_or_else(|| {
+                    panic!("{}: {release} is not built by scripts/rootfs.sh", ex.name)
+                });
+            let wanted = series.map_or_else(|| ex.source_version(), str::to_string);
+            assert_eq!(
+                wanted, shipped,
+                "{}: Debian {release} ships RabbitMQ {shipped}, not {wanted}",
+                ex.name
+            );
+        }
+    }
 }

@@ -30,12 +30,8 @@ pub const TOOLS: &[&str] = &[
     "mount",
     "kill",
     "hostname",
-    "install",
-    "haproxy",
-    "keepalived",
-    "sysctl",
+    "chroot",
     "systemd-sysusers",
-    "epmd",
 ];
 
 /// Debian's haproxy.service: `ExecStart=/usr/sbin/haproxy -Ws -f $CONFIG
@@ -58,6 +54,9 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the syslog sink may take to bind its socket.
 const SYSLOG_READY: Duration = Duration::from_secs(30);
 const SYSLOG_SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/syslog_sink.py");
+/// Inside a host's root (the release's own).
+const SETPRIV: &str = "/usr/bin/setpriv";
+const PYTHON: &str = "/usr/bin/python3";
 
 /// Copies the lab's logs to target/lab/logs/<spec>/ when dropped (after
 /// the processes are gone, before the directory is removed). Secrets are
@@ -168,8 +167,11 @@ fn client_address(plan: &rmqgen::Plan) -> Ipv4Addr {
 impl Lab {
     /// Builds the network, places every host's files and starts the
     /// hosts' namespaces (no services yet).
+    #[allow(clippy::too_many_arguments)]
     pub fn boot(
         spec: &str,
+        release: &str,
+        base: &Path,
         out: rmqgen::Output,
         bins: Bins,
         inst: Installation,
@@ -182,6 +184,10 @@ impl Lab {
             "the lab runs what cloud-init writes: {spec} is not a cloud-init spec"
         );
         remove_stale_dirs();
+        eprintln!(
+            "lab: {spec}: every host runs in Debian {release}'s root filesystem {}",
+            base.display()
+        );
         let dir = TempDir::new(&format!("lab-{spec}"));
         let secrets = Secrets::generate(plan);
         let mut net = Network::new(&bins);
@@ -202,7 +208,7 @@ impl Lab {
             let hdir = dir.path().join("hosts").join(&host.name);
             let root = hdir.join("root");
             fs::create_dir_all(&root).expect("create the host's root");
-            let mut placed = place(&root, &files, &secrets);
+            let mut placed = place(&root, base, &files, &secrets);
             eprintln!(
                 "lab: {} ({:?}) {} at {}/{}: {} files from host_files ({}); only in its root: [{}]; skipped: [{}]",
                 host.name,
@@ -226,7 +232,7 @@ impl Lab {
                     // Made by the rabbitmq-server package; the broker's own.
                     for d in [RABBITMQ_HOME, RABBITMQ_LOGS] {
                         let real = Path::new(d);
-                        make_dirs(&root, real);
+                        make_dirs(&root, base, real);
                         if !placed.mounts.iter().any(|(_, dst)| dst == real) {
                             placed.mounts.push((under(&root, real), real.to_path_buf()));
                         }
@@ -236,15 +242,25 @@ impl Lab {
                     // Made by the haproxy package / systemd's RuntimeDirectory.
                     setup.push("install -d -o haproxy -g haproxy -m 2775 /run/haproxy".to_string());
                     let devlog = Path::new(HAPROXY_DEVLOG_DIR);
-                    make_dirs(&root, devlog);
+                    make_dirs(&root, base, devlog);
                     placed
                         .mounts
                         .push((under(&root, devlog), devlog.to_path_buf()));
-                    keepalived_unit = prepare_script_user(&bins, &root, &files, &mut placed.mounts);
+                    keepalived_unit =
+                        prepare_script_user(&bins, &root, base, &files, &mut placed.mounts);
                 }
             }
             fs::create_dir_all(&hdir).expect("host dir");
-            let m = Machine::boot(&bins, att, hdir, root, &placed.mounts, &setup);
+            let m = Machine::boot(
+                &bins,
+                att,
+                hdir,
+                root,
+                base,
+                dir.path(),
+                &placed.mounts,
+                &setup,
+            );
             match host.role {
                 Role::Broker => brokers.push(m),
                 Role::LoadBalancer => lbs.push(m),
@@ -371,12 +387,11 @@ impl Lab {
         ]);
         let server = self.inst.sbin.join("rabbitmq-server");
         let server = server.to_string_lossy().into_owned();
-        let setpriv = self.bins.get("setpriv").to_string_lossy().into_owned();
         let m = &mut self.brokers[i];
         let logs = under(&m.root, Path::new(RABBITMQ_LOGS));
         m.spawn(
             "rabbitmq-server",
-            &setpriv,
+            SETPRIV,
             &[
                 "--reuid=rabbitmq",
                 "--regid=rabbitmq",
@@ -622,15 +637,19 @@ impl Lab {
 
     /// Starts HAProxy's syslog sink for load balancer `lb`.
     pub fn start_syslog(&mut self, lb: usize) {
-        let python = self.client.python.to_string_lossy().into_owned();
         let m = &mut self.lbs[lb];
+        // The sink runs inside the host (its release's python3), from the
+        // lab directory, which every host sees at its own path.
+        let sink = m.dir.join("syslog_sink.py");
+        fs::copy(SYSLOG_SINK, &sink).expect("copy the syslog sink");
+        let sink = sink.to_string_lossy().into_owned();
         let out = m.dir.join("haproxy-syslog.log");
         let sock = format!("{HAPROXY_DEVLOG_DIR}/log");
         let out_s = out.to_string_lossy().into_owned();
         m.spawn(
             "syslog",
-            &python,
-            &[SYSLOG_SINK, &sock, &out_s, "1800"],
+            PYTHON,
+            &[&sink, &sock, &out_s, "1800"],
             &[("PATH", "/usr/bin:/bin".to_string())],
             "/",
             &m.dir.join("syslog.out"),
@@ -909,6 +928,7 @@ pub struct KeepalivedUnit {
 fn prepare_script_user(
     bins: &Bins,
     root: &Path,
+    base: &Path,
     files: &[HostFile],
     mounts: &mut Vec<(PathBuf, PathBuf)>,
 ) -> KeepalivedUnit {
@@ -920,7 +940,7 @@ fn prepare_script_user(
         panic!("the keepalived drop-in is text")
     };
     for db in ["passwd", "group", "shadow", "gshadow"] {
-        let from = Path::new("/etc").join(db);
+        let from = base.join("etc").join(db);
         if from.exists() {
             fs::copy(&from, root.join("etc").join(db))
                 .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));

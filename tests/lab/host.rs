@@ -1,13 +1,16 @@
 //! One lab host ("VM"): a network namespace (from [`super::net`]), and a
-//! holder process that owns the host's UTS, mount and PID namespaces.
+//! holder process that owns the host's UTS, mount and PID namespaces and
+//! is chrooted into the host's root: an overlay over its Debian release's
+//! root filesystem.
 //!
 //! The files cloud-init would write on the host (exactly
 //! `rmqgen::render::cloud_init::host_files`) are placed into a per-host
 //! root directory; in the host's private mount namespace the directories
-//! holding them are bind-mounted over their real paths (`/etc/rabbitmq`,
-//! `/var/lib/rabbitmq`, `/etc/haproxy`, `/etc/keepalived`, ...), so every
-//! service reads its files where the host would have them. A file whose
-//! directory the test machine lacks and cannot be mapped without hiding a
+//! holding them are bind-mounted over their real paths in the host's root
+//! (`/etc/rabbitmq`, `/var/lib/rabbitmq`, `/etc/haproxy`,
+//! `/etc/keepalived`, ...), beside what the release's packages put there,
+//! so every service reads its files where the host would have them. A file whose
+//! directory the release lacks and cannot be mapped without hiding a
 //! top-level directory (e.g. `/etc/sysusers.d/...`) stays in the root
 //! directory, and the lab hands it to the one tool that reads it
 //! (`systemd-sysusers --root`).
@@ -66,9 +69,10 @@ pub fn hosts_file(files: &[HostFile]) -> String {
     text
 }
 
-/// Writes every file of `files` under `root` (with its owner and mode) and
-/// works out the bind mounts.
-pub fn place(root: &Path, files: &[HostFile], secrets: &Secrets) -> Placement {
+/// Writes every file of `files` under `root` (with its owner and mode, the
+/// ids as the release root filesystem `base` has them) and works out the
+/// bind mounts (directories `base` has).
+pub fn place(root: &Path, base: &Path, files: &[HostFile], secrets: &Secrets) -> Placement {
     let mut p = Placement::default();
     let mut points = BTreeSet::new();
     for f in files {
@@ -95,10 +99,10 @@ pub fn place(root: &Path, files: &[HostFile], secrets: &Secrets) -> Placement {
         let real = Path::new(&f.path);
         assert!(real.is_absolute(), "{} is not absolute", f.path);
         let dest = under(root, real);
-        let point = mount_point(real);
-        make_dirs(root, real.parent().expect("a file has a directory"));
+        let point = mount_point(base, real);
+        make_dirs(root, base, real.parent().expect("a file has a directory"));
         super::harness::write_file(&dest, &bytes, f.mode);
-        chown(&dest, &f.owner, &f.group);
+        chown(base, &dest, &f.owner, &f.group);
         p.written.push(f.path.clone());
         match point {
             Some(dir) => {
@@ -118,9 +122,9 @@ pub fn place(root: &Path, files: &[HostFile], secrets: &Secrets) -> Placement {
 }
 
 /// Creates `dir` (a real path) under `root`, each level with the owner and
-/// mode the test machine's own directory has (as the packages made it), or
-/// root 0755 (as cloud-init creates missing parents).
-pub fn make_dirs(root: &Path, dir: &Path) {
+/// mode the release root filesystem `base` has for it (as the packages made
+/// it), or root 0755 (as cloud-init creates missing parents).
+pub fn make_dirs(root: &Path, base: &Path, dir: &Path) {
     let mut real = PathBuf::from("/");
     for c in dir.components() {
         let Component::Normal(c) = c else { continue };
@@ -133,7 +137,7 @@ pub fn make_dirs(root: &Path, dir: &Path) {
             .mode(0o755)
             .create(&copy)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", copy.display()));
-        if let Ok(m) = fs::metadata(&real) {
+        if let Ok(m) = fs::metadata(under(base, &real)) {
             std::os::unix::fs::chown(&copy, Some(m.uid()), Some(m.gid()))
                 .unwrap_or_else(|e| panic!("cannot chown {}: {e}", copy.display()));
             fs::set_permissions(&copy, fs::Permissions::from_mode(m.mode() & 0o7777))
@@ -147,22 +151,23 @@ pub fn under(root: &Path, real: &Path) -> PathBuf {
     root.join(real.strip_prefix("/").unwrap_or(real))
 }
 
-/// The directory to bind-mount for a file at `real`: the nearest existing
-/// directory above it, unless that is a top-level one (`/etc`, `/usr`...),
-/// which would hide half the system.
-fn mount_point(real: &Path) -> Option<PathBuf> {
+/// The directory to bind-mount for a file at `real`: the nearest directory
+/// above it that `base` has, unless that is a top-level one (`/etc`,
+/// `/usr`...), which would hide half the system.
+fn mount_point(base: &Path, real: &Path) -> Option<PathBuf> {
     let mut dir = real.parent()?;
     loop {
-        if dir.is_dir() {
+        if under(base, dir).is_dir() {
             return (dir.components().count() > 2).then(|| dir.to_path_buf());
         }
         dir = dir.parent()?;
     }
 }
 
-/// Numeric id of a user or group, from the test machine's databases.
-pub fn id_of(db: &str, name: &str) -> u32 {
-    let text = read_lossy(Path::new(db));
+/// Numeric id of a user or group, from a root filesystem's databases
+/// (`db`: `/etc/passwd` or `/etc/group`).
+pub fn id_of(base: &Path, db: &str, name: &str) -> u32 {
+    let text = read_lossy(&under(base, Path::new(db)));
     text.lines()
         .find(|l| l.split(':').next() == Some(name))
         .and_then(|l| l.split(':').nth(2))
@@ -170,8 +175,11 @@ pub fn id_of(db: &str, name: &str) -> u32 {
         .unwrap_or_else(|| panic!("{name} is not in {db}: is its package installed?"))
 }
 
-fn chown(path: &Path, owner: &str, group: &str) {
-    let (uid, gid) = (id_of("/etc/passwd", owner), id_of("/etc/group", group));
+fn chown(base: &Path, path: &Path, owner: &str, group: &str) {
+    let (uid, gid) = (
+        id_of(base, "/etc/passwd", owner),
+        id_of(base, "/etc/group", group),
+    );
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
         .unwrap_or_else(|e| panic!("cannot chown {}: {e}", path.display()));
 }
@@ -194,6 +202,8 @@ pub struct Machine {
     /// The per-host lab directory (holder files, service output).
     pub dir: PathBuf,
     holder: Child,
+    /// The PID namespace's init (chrooted into the host's root).
+    init: u32,
     pid_ns: String,
     nsenter: PathBuf,
     kill: PathBuf,
@@ -256,41 +266,85 @@ impl Tree {
 }
 
 impl Machine {
-    /// Starts the holder: sets the host name, mounts a private /run and the
-    /// per-host directories (`mounts`, plus `files`: single files such as
-    /// a private /etc/passwd), then sleeps as the PID namespace's init.
-    /// `setup`: extra shell lines run before the mounts (e.g. directories in
-    /// /run).
+    /// Starts the holder: sets the host name, assembles the host's root
+    /// (an overlay over the release root filesystem `base`, so every host
+    /// writes its own copy; its own /proc, /sys, /run and /tmp; the host's
+    /// /etc/hosts; the lab directory `lab` at its own path) and mounts the
+    /// per-host directories into it (`mounts`: directories, or single
+    /// files such as a private /etc/passwd); then chroots into it as the
+    /// PID namespace's init. `setup`: shell lines run inside the root
+    /// once it is assembled (e.g. directories in /run).
+    #[allow(clippy::too_many_arguments)]
     pub fn boot(
         bins: &Bins,
         net: Attachment,
         dir: PathBuf,
         root: PathBuf,
+        base: &Path,
+        lab: &Path,
         mounts: &[(PathBuf, PathBuf)],
         setup: &[String],
     ) -> Machine {
         let ready = dir.join("ready");
+        let q = |p: &Path| shell_quote(&p.to_string_lossy());
+        let merged = dir.join("merged");
+        let ovl = dir.join("overlay");
+        for d in [&merged, &ovl] {
+            fs::create_dir_all(d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
+        }
+        let r = q(&merged);
         let mut script = String::from("set -eu\n");
         script.push_str(&format!("hostname {}\n", shell_quote(&net.name)));
-        // A VM's /run is its own: pid files and sockets do not collide.
-        script.push_str("mount -t tmpfs -o mode=0755,nosuid,nodev rmqlab-run /run\n");
-        for line in setup {
-            script.push_str(line);
-            script.push('\n');
-        }
+        // The overlay's upper layer lives in a tmpfs of this mount
+        // namespace: gone with the host. The data that matters (the
+        // broker's, the logs) is in the per-host directories mounted below.
+        script.push_str(&format!(
+            "mount -t tmpfs -o mode=0755 rmqlab-overlay {o}\n\
+             mkdir {o}/upper {o}/work\n\
+             mount -t overlay -o lowerdir={b},upperdir={o}/upper,workdir={o}/work rmqlab-root {r}\n\
+             mount -t proc -o nosuid,nodev,noexec proc {r}/proc\n\
+             mount --rbind /dev {r}/dev\n\
+             mount -t sysfs -o nosuid,nodev,noexec sysfs {r}/sys\n\
+             mount -t tmpfs -o mode=0755,nosuid,nodev rmqlab-run {r}/run\n\
+             mount -t tmpfs -o mode=1777,nosuid,nodev rmqlab-tmp {r}/tmp\n\
+             touch {r}/etc/hosts\n\
+             mount --bind /etc/hosts {r}/etc/hosts\n\
+             mkdir -p {r}{l}\n\
+             mount --bind {l} {r}{l}\n",
+            o = q(&ovl),
+            b = q(base),
+            l = q(lab),
+        ));
         for (src, dst) in mounts {
-            script.push_str(&format!(
-                "mount --bind {} {}\n",
-                shell_quote(&src.to_string_lossy()),
-                shell_quote(&dst.to_string_lossy())
-            ));
+            let inside = format!("{r}{}", shell_quote(&dst.to_string_lossy()));
+            // cloud-init writes into the directories the packages made:
+            // what the release has there (keepalived 2.3's
+            // keepalived.config-opts, rabbitmq-env.conf, ...) stays beside
+            // the rendered files, which win.
+            let packaged = under(base, dst);
+            if src.is_dir() && packaged.is_dir() {
+                let mut cp = Command::new("cp");
+                cp.args(["-a", "-n", "--"]).arg(packaged.join(".")).arg(src);
+                run(&mut cp, Duration::from_secs(60))
+                    .expect_success(&format!("copy {} into the host", packaged.display()));
+            }
+            if src.is_dir() {
+                script.push_str(&format!("mkdir -p {inside}\n"));
+            }
+            script.push_str(&format!("mount --bind {} {inside}\n", q(src)));
         }
-        script.push_str(&format!(": > {}\n", shell_quote(&ready.to_string_lossy())));
-        // The namespace's init. Like systemd it reaps orphans: `wait`
-        // collects any exited child, adopted ones included. A zombie left
-        // unreaped would keep its pid alive, and keepalived, finding its
-        // old vrrp pid in a pid file, would refuse to start again.
-        script.push_str("while :; do sleep 3600 & wait; done\n");
+        for line in setup {
+            script.push_str(&format!("chroot {r} /bin/sh -ec {}\n", shell_quote(line)));
+        }
+        // The namespace's init, in the host's root. Like systemd it reaps
+        // orphans: `wait` collects any exited child, adopted ones
+        // included. A zombie left unreaped would keep its pid alive, and
+        // keepalived, finding its old vrrp pid in a pid file, would refuse
+        // to start again. Ready once it runs inside the root.
+        script.push_str(&format!(
+            "exec chroot {r} /bin/sh -c ': > \"$1\"; while :; do sleep 3600 & wait; done' init {}\n",
+            q(&ready)
+        ));
         let script_path =
             super::harness::write_file(&dir.join("holder.sh"), script.as_bytes(), 0o700);
 
@@ -326,6 +380,7 @@ impl Machine {
             root,
             dir,
             holder,
+            init: 0,
             pid_ns: String::new(),
             nsenter: bins.get("nsenter").to_path_buf(),
             kill: bins.get("kill").to_path_buf(),
@@ -357,11 +412,19 @@ impl Machine {
             .unwrap_or_else(|e| panic!("cannot read {link}: {e}"))
             .to_string_lossy()
             .into_owned();
+        let holder = m.holder.id();
+        m.init = m
+            .members()
+            .into_iter()
+            .find(|p| p.ppid == holder)
+            .unwrap_or_else(|| panic!("{}: no init process in the host's PID namespace", m.name))
+            .pid;
         m
     }
 
     /// A command that runs `program` inside the host (all its namespaces,
-    /// working directory `wd`) with exactly the environment `env`.
+    /// its root, working directory `wd`) with exactly the environment
+    /// `env`.
     pub fn command<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         &self,
         program: &str,
@@ -369,16 +432,22 @@ impl Machine {
         env: &[(K, V)],
         wd: &str,
     ) -> Command {
-        let pid = self.holder.id();
+        let pid = self.init;
         let mut cmd = Command::new(&self.nsenter);
-        for ns in ["mnt", "uts", "net"] {
+        for ns in ["mnt", "uts", "net", "pid"] {
             let flag = if ns == "mnt" { "mount" } else { ns };
             cmd.arg(format!("--{flag}=/proc/{pid}/ns/{ns}"));
         }
-        cmd.arg(format!("--pid=/proc/{pid}/ns/pid_for_children"))
-            .arg(format!("--wd={wd}"))
-            .arg("--")
-            .arg(program)
+        // nsenter opens the root and the working directory (the init's:
+        // the top of the root) before it enters the namespaces, then
+        // chroots into the one and changes to the other.
+        cmd.arg(format!("--root=/proc/{pid}/root"))
+            .arg(format!("--wd=/proc/{pid}/cwd"))
+            .arg("--");
+        if wd != "/" {
+            cmd.args(["/usr/bin/env", "-C", wd, "--"]);
+        }
+        cmd.arg(program)
             .args(args)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)));

@@ -163,8 +163,11 @@ impl ScenarioResult {
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub spec: String,
+    /// The Debian release the hosts ran (their root filesystem).
+    pub release: String,
     pub cluster: String,
     pub rabbitmq: String,
+    pub erlang: String,
     pub haproxy: String,
     pub keepalived: String,
     pub queue_ha: String,
@@ -181,8 +184,15 @@ impl Report {
     /// A markdown table of every scenario.
     pub fn table(&self) -> String {
         let mut t = format!(
-            "lab summary: {} ({}, RabbitMQ {}, {}), {:.0} s\n\n",
-            self.spec, self.queue_ha, self.rabbitmq, self.haproxy, self.total_s
+            "lab summary: {} on Debian {} ({}, RabbitMQ {}, Erlang {}, {}, {}), {:.0} s\n\n",
+            self.spec,
+            self.release,
+            self.queue_ha,
+            self.rabbitmq,
+            self.erlang,
+            self.haproxy,
+            self.keepalived,
+            self.total_s
         );
         t.push_str("| scenario | fault | client outage (s) | failed probes | VIP move (s) | VIP on both (s) | confirmed | lost | dup | longest gap publisher / consumer (s) | other | targets | took (s) |\n");
         t.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");

@@ -6,7 +6,6 @@
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::client::{outage, python_with_pika, Running, WorkloadResult};
@@ -49,15 +48,44 @@ const MAX_FORMATION: Duration = Duration::from_secs(240);
 const MAX_OUTAGE_S: f64 = 20.0;
 const MAX_VIP_MOVE_S: f64 = 15.0;
 
-/// Boots `examples/<spec>.json` and runs every scenario.
+/// Which Debian release each lab spec runs on: every host is chrooted
+/// into that release's root filesystem (scripts/rootfs.sh), so the spec's
+/// files meet the RabbitMQ, Erlang, HAProxy and keepalived Debian ships
+/// there. (The spec has no OS field yet; until it has, this table is
+/// where a spec's release is named.)
+pub const RELEASES: &[(&str, &str)] = &[
+    // Classic mirrored queues, RabbitMQ 3.10 (3.10.8, Erlang 25).
+    ("five-vm", "bookworm"),
+    ("lab-quorum", "bookworm"),
+    // Quorum queues, RabbitMQ 4.0 (4.0.5, Erlang 27).
+    ("lab-trixie", "trixie"),
+    // Quorum queues, RabbitMQ 4.3 (4.3.6, Erlang 29; Khepri).
+    ("lab-sid", "sid"),
+];
+
+/// The release `spec` runs on, from [`RELEASES`].
+pub fn release_of(spec: &str) -> &'static str {
+    RELEASES
+        .iter()
+        .find(|(s, _)| *s == spec)
+        .map(|(_, r)| *r)
+        .unwrap_or_else(|| panic!("{spec} has no release in the lab's RELEASES table"))
+}
+
+/// Boots `examples/<spec>.json` on its release and runs every scenario.
 pub fn run(spec: &str) {
     let Some(bins) = require(TOOLS, true) else {
         return;
     };
-    let inst = match super::rabbit::installation() {
-        Ok(i) => i,
+    let release = release_of(spec);
+    let base = match super::harness::rootfs(release) {
+        Ok(b) => b,
         Err(e) => return unavailable(&e),
     };
+    // Not a skip: a release whose root filesystem has no broker is a
+    // failure with the reason.
+    let inst =
+        super::rabbit::installation_at(&base).unwrap_or_else(|e| panic!("release={release}: {e}"));
     let Some(python) = python_with_pika() else {
         return unavailable("no python3 with pika (Debian: apt-get install python3-pika)");
     };
@@ -78,33 +106,19 @@ pub fn run(spec: &str) {
     assert_eq!(
         plan.rabbitmq.version.to_string(),
         inst.series,
-        "{spec} is for RabbitMQ {}, this machine has {}: the lab runs a spec as rendered \
-         (use a spec for the installed series, e.g. examples/lab-quorum.json)",
+        "{spec} is for RabbitMQ {}, Debian {release} ships {}: the lab runs a spec as rendered \
+         on the release that ships its series (tests/lab/scenarios.rs RELEASES)",
         plan.rabbitmq.version,
         inst.version
     );
-    let first_line = |prog: &Path, arg: &str| {
-        let o = Command::new(prog).arg(arg).output().expect("version");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        // `HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://...`,
-        // `Keepalived v2.2.7 (01/16,2022)`: name and version.
-        let line = text.lines().next().unwrap_or("");
-        let words: Vec<&str> = line
-            .split_whitespace()
-            .filter(|w| *w != "version")
-            .collect();
-        words.iter().take(2).copied().collect::<Vec<_>>().join(" ")
-    };
     let mut report = Report {
         spec: spec.to_string(),
+        release: release.to_string(),
         cluster: plan.name.clone(),
         rabbitmq: inst.version.clone(),
-        haproxy: first_line(bins.get("haproxy"), "-v"),
-        keepalived: first_line(bins.get("keepalived"), "--version"),
+        erlang: erlang_version(&base),
+        haproxy: super::harness::tool_version(&base, "haproxy", "-v"),
+        keepalived: super::harness::tool_version(&base, "keepalived", "--version"),
         queue_ha: format!(
             "{:?} policy {}",
             plan.rabbitmq.policy.mode, plan.rabbitmq.policy.name
@@ -154,7 +168,7 @@ pub fn run(spec: &str) {
 
     let started = Instant::now();
     eprintln!("lab: {spec}: booting {} hosts", plan.hosts.len() + 1);
-    let mut lab = Lab::boot(spec, out, bins, inst, python);
+    let mut lab = Lab::boot(spec, release, &base, out, bins, inst, python);
     let outcome = catch_unwind(AssertUnwindSafe(|| all(&mut lab, &mut report)));
     if let Some(v) = lab.vip.as_ref() {
         report.vip_events = v
@@ -236,7 +250,13 @@ fn all(lab: &mut Lab, report: &mut Report) {
 fn emit(report: &mut Report, r: ScenarioResult) {
     use std::io::Write as _;
     // Two specs' labs run side by side: each line names its spec.
-    let _ = writeln!(std::io::stderr(), "{} spec={}", r.line(), report.spec);
+    let _ = writeln!(
+        std::io::stderr(),
+        "{} release={} spec={}",
+        r.line(),
+        report.release,
+        report.spec
+    );
     report.scenarios.push(r);
 }
 
@@ -1042,6 +1062,21 @@ fn machine_variant(source: &str) -> (String, Vec<String>) {
         return (source.to_string(), changes);
     }
     (serde_json::to_string_pretty(&v).expect("JSON"), changes)
+}
+
+/// The Erlang/OTP release of a root filesystem, as its erlang-base package
+/// records it (`25.2.3`).
+fn erlang_version(base: &Path) -> String {
+    let status = read_lossy(&base.join("var/lib/dpkg/status"));
+    status
+        .split("\n\n")
+        .find(|p| p.lines().any(|l| l == "Package: erlang-base"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("Version: ")))
+        .map(|v| {
+            let v = v.split_once(':').map_or(v, |(_, v)| v);
+            v.split(['+', '-']).next().unwrap_or(v).to_string()
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn round(s: f64) -> f64 {

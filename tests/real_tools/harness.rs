@@ -293,3 +293,166 @@ pub fn for_each_example(check: &str, f: impl Fn(&Example)) {
         failed.join(", ")
     );
 }
+
+/// The root filesystem of a Debian release (`bookworm`, `trixie`, `sid`),
+/// built or taken from the machine's cache by scripts/rootfs.sh (mmdebstrap
+/// from Debian's archive; keyed by the release's package versions).
+/// `RMQGEN_ROOTFS_<RELEASE>` (e.g. `RMQGEN_ROOTFS_TRIXIE`) names a ready
+/// directory instead.
+pub fn rootfs(release: &str) -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os(format!("RMQGEN_ROOTFS_{}", release.to_uppercase())) {
+        return Ok(PathBuf::from(dir));
+    }
+    let script = Path::new(ROOT).join("scripts/rootfs.sh");
+    let o = run(
+        Command::new("bash").arg(&script).arg(release),
+        Duration::from_secs(900),
+    );
+    let _ = writeln!(std::io::stderr(), "{}", o.stderr.trim_end());
+    if !o.success() {
+        return Err(format!(
+            "no {release} root filesystem (scripts/rootfs.sh {release}): {o}"
+        ));
+    }
+    o.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{release}=")))
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("scripts/rootfs.sh {release} printed no {release}=DIR: {o}"))
+}
+
+/// The first line of `program ARG`'s output run inside the root `base`
+/// (`HAProxy version 2.6.12-1+deb12u4 ...`, `Keepalived v2.2.7 ...`),
+/// shortened to its name and version.
+pub fn tool_version(base: &Path, program: &str, arg: &str) -> String {
+    let o = run(
+        Command::new("chroot")
+            .arg(base)
+            .args([program, arg])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        Duration::from_secs(30),
+    );
+    let text = o.output();
+    let line = text.lines().next().unwrap_or("");
+    let words: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| *w != "version")
+        .collect();
+    words.iter().take(2).copied().collect::<Vec<_>>().join(" ")
+}
+
+/// Where an example's files are run for real: a Debian release's root
+/// filesystem, and the RabbitMQ series the example is rendered for there.
+pub struct Target {
+    /// `bookworm`, `trixie` or `sid`.
+    pub release: &'static str,
+    /// The root filesystem.
+    pub base: PathBuf,
+    /// `Some(series)`: the example asks for a series no Debian release
+    /// ships; its broker files are rendered for the nearest series this
+    /// release ships instead (a spec change, see `variants::for_node`).
+    pub series: Option<&'static str>,
+}
+
+/// A release, and `Some(series)` when the example is rendered for another
+/// RabbitMQ series there.
+pub type ReleaseSeries = (&'static str, Option<&'static str>);
+
+/// The release that ships each example's RabbitMQ series, or for a series
+/// no Debian release ships, the nearest ones with the series to render it
+/// for there. (The spec has no OS field yet; validation must later refuse
+/// 4.1, 4.2 and 3.13 with Debian's own packages.)
+pub const EXAMPLE_RELEASES: &[(&str, &[ReleaseSeries])] = &[
+    // RabbitMQ 3.10: Debian 12 ships 3.10.8.
+    ("five-vm", &[("bookworm", None)]),
+    ("lab-quorum", &[("bookworm", None)]),
+    // 4.0: Debian 13 ships 4.0.5. 4.3: sid ships 4.3.6.
+    ("lab-trixie", &[("trixie", None)]),
+    ("lab-sid", &[("sid", None)]),
+    // 3.13: no Debian release ships it; 4.0 (trixie) is the nearest that
+    // has every 3.13 setting rmqgen writes for a quorum spec.
+    ("five-brokers-three-lbs", &[("trixie", Some("4.0"))]),
+    // 4.1: no Debian release ships it; the series on either side.
+    (
+        "quorum-4x",
+        &[("trixie", Some("4.0")), ("sid", Some("4.3"))],
+    ),
+    // 4.2 (a NixOS spec; its HAProxy/keepalived/RabbitMQ files are the
+    // same kind): no Debian release ships 4.2; 4.3 is its successor.
+    ("five-vm-nixos", &[("sid", Some("4.3"))]),
+];
+
+/// The targets of example `name` (every example must be in
+/// [`EXAMPLE_RELEASES`]).
+pub fn targets(name: &str) -> Vec<ReleaseSeries> {
+    EXAMPLE_RELEASES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| t.to_vec())
+        .unwrap_or_else(|| {
+            panic!("examples/{name}.json names no release in EXAMPLE_RELEASES (tests/real_tools/harness.rs)")
+        })
+}
+
+/// Runs `check` on every example on each of its targets; like
+/// [`for_each_example`], a failure does not stop the others. `None` (after
+/// the skip notice, or a CI failure) when a root filesystem is missing.
+pub fn for_each_target(check: &str, f: impl Fn(&Example, &Target)) {
+    let mut bases: BTreeMap<&str, PathBuf> = BTreeMap::new();
+    for (_, ts) in EXAMPLE_RELEASES {
+        for (release, _) in ts.iter() {
+            if bases.contains_key(release) {
+                continue;
+            }
+            match rootfs(release) {
+                Ok(b) => {
+                    bases.insert(release, b);
+                }
+                Err(e) => return unavailable(&e),
+            }
+        }
+    }
+    for_each_example(check, |ex| {
+        for (release, series) in targets(&ex.name) {
+            let t = Target {
+                release,
+                base: bases[release].clone(),
+                series,
+            };
+            eprintln!(
+                "--- {check}: {} on Debian {release}{}",
+                ex.name,
+                series.map_or(String::new(), |s| format!(
+                    " rendered for RabbitMQ {s} (Debian ships no {})",
+                    ex.source_version()
+                ))
+            );
+            f(ex, &t);
+        }
+    });
+}
+
+impl Example {
+    /// The spec's `rabbitmq.version`.
+    pub fn source_version(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.source)
+            .ok()
+            .and_then(|v| v["rabbitmq"]["version"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// `cmd` run with `dir` visible at /mnt inside the root filesystem `base`
+/// (a private mount namespace: the cached tree is never written).
+pub fn in_root(base: &Path, dir: &Path, program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+        .arg("mount --bind \"$1\" \"$0/mnt\" && shift && exec chroot \"$0\" \"$@\"")
+        .arg(base)
+        .arg(dir)
+        .arg(program)
+        .args(args)
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    cmd
+}

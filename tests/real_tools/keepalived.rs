@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use super::harness::{run, Bins, Outcome, TempDir};
 
-/// Tools the sandbox needs.
-pub const TOOLS: &[&str] = &["keepalived", "ip", "unshare", "mount", "install"];
+/// Tools the sandbox needs (keepalived itself is the release's, in its
+/// root filesystem).
+pub const TOOLS: &[&str] = &["ip", "unshare", "mount", "install", "chroot", "cp"];
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -68,25 +69,39 @@ impl Drop for NetNs {
     }
 }
 
-/// One load balancer's world: its interface and address in a namespace.
+/// One load balancer's world: its interface and address in a namespace,
+/// and a release's root filesystem.
 pub struct Sandbox<'a> {
     bins: &'a Bins,
+    base: std::path::PathBuf,
     ns: NetNs,
     dir: TempDir,
 }
 
 /// Runs in the private mount + PID namespace, as its PID 1 once it execs
 /// keepalived (keepalived 2.2.7's `-t` otherwise SIGTERMs itself through its
-/// parent-death check after running a script as a non-root user).
-/// $1 staging dir, $2 the check script's directory, $3 its path.
+/// parent-death check after running a script as a non-root user), chrooted
+/// into the release's root filesystem (never written: every change is a
+/// mount of this namespace).
+/// $1 staging dir, $2 the check script's directory, $3 its path, $4 the
+/// root filesystem.
 const SETUP: &str = r#"set -eu
-mount -t tmpfs -o mode=0755 rmqgen-test "$2"
+B="$4"
+mount -t proc proc "$B/proc"
+# What the package put in the script's directory (keepalived 2.3 reads its
+# keepalived.config-opts there) stays, as on a host cloud-init writes to.
+rm -rf "$1/packaged"
+mkdir "$1/packaged"
+if [ -d "$B$2" ]; then cp -a "$B$2/." "$1/packaged/"; else mkdir -p "$B$2"; fi
+mount -t tmpfs -o mode=0755 rmqgen-test "$B$2"
+cp -a "$1/packaged/." "$B$2/"
 if [ -e "$1/check-script" ]; then
-    install -o root -g root -m 0755 "$1/check-script" "$3"
+    install -o root -g root -m 0755 "$1/check-script" "$B$3"
 fi
-mount --bind "$1/passwd" /etc/passwd
-mount --bind "$1/group" /etc/group
-exec keepalived -t -f "$1/keepalived.conf"
+mount --bind "$1/passwd" "$B/etc/passwd"
+mount --bind "$1/group" "$B/etc/group"
+mount --bind "$1" "$B/mnt"
+exec chroot "$B" keepalived -t -f /mnt/keepalived.conf
 "#;
 
 /// How the sandbox deviates from a faithful host, for negative controls.
@@ -103,7 +118,13 @@ pub enum Host {
 impl<'a> Sandbox<'a> {
     /// A namespace whose `interface` (one end of a veth pair) carries
     /// `address/prefix`.
-    pub fn new(bins: &'a Bins, interface: &str, address: Ipv4Addr, prefix: u8) -> Self {
+    pub fn new(
+        bins: &'a Bins,
+        base: &Path,
+        interface: &str,
+        address: Ipv4Addr,
+        prefix: u8,
+    ) -> Self {
         let ns = NetNs::new(bins);
         // The kernel has no dummy link type: a veth pair created inside the
         // namespace, so the host's links are never touched.
@@ -127,6 +148,7 @@ impl<'a> Sandbox<'a> {
         }
         Self {
             bins,
+            base: base.to_path_buf(),
             ns,
             dir: TempDir::new("keepalived"),
         }
@@ -151,6 +173,7 @@ impl<'a> Sandbox<'a> {
                 .write("check-script", script.text().as_bytes(), 0o755);
         }
         write_user_db(
+            &self.base,
             dir,
             rmqgen::plan::paths::SCRIPT_USER,
             host != Host::NoScriptUser,
@@ -178,17 +201,19 @@ impl<'a> Sandbox<'a> {
                 .arg(dir)
                 .arg(script_dir)
                 .arg(script_path)
+                .arg(&self.base)
                 .env("PATH", super::harness::search_path()),
             TIMEOUT,
         )
     }
 }
 
-/// Private copies of /etc/passwd and /etc/group with `user` present or
-/// absent, whatever the host has, to be bind-mounted in the sandbox only.
-fn write_user_db(dir: &Path, user: &str, present: bool) {
-    let passwd = std::fs::read_to_string("/etc/passwd").expect("readable /etc/passwd");
-    let group = std::fs::read_to_string("/etc/group").expect("readable /etc/group");
+/// Private copies of the root filesystem's /etc/passwd and /etc/group with
+/// `user` present or absent, whatever it has, to be bind-mounted in the
+/// sandbox only.
+fn write_user_db(base: &Path, dir: &Path, user: &str, present: bool) {
+    let passwd = std::fs::read_to_string(base.join("etc/passwd")).expect("readable /etc/passwd");
+    let group = std::fs::read_to_string(base.join("etc/group")).expect("readable /etc/group");
     let named = |l: &str| l.split(':').next() == Some(user);
     let taken = |db: &str, id: u32| {
         db.lines()

@@ -12,10 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use super::harness::{run, search_path, spawn_logged, tail, wait_deadline, Bins, Outcome, TempDir};
+use super::harness::{run, spawn_logged, tail, wait_deadline, Bins, Outcome, TempDir};
 
-/// Tools the node needs besides the RabbitMQ scripts.
-pub const TOOLS: &[&str] = &["epmd", "ip", "unshare", "nsenter", "setpriv", "mount"];
+/// Tools the node needs besides the RabbitMQ scripts (epmd is the
+/// release's, in its root filesystem).
+pub const TOOLS: &[&str] = &["ip", "unshare", "nsenter", "setpriv", "mount", "chroot"];
+
+/// The release's epmd (erlang-base), inside its root filesystem.
+const EPMD: &str = "/usr/bin/epmd";
 
 /// Where the rendered broker files go; a tmpfs is mounted over it.
 pub const ETC: &str = "/etc/rabbitmq";
@@ -60,17 +64,20 @@ pub struct Installation {
     pub version: String,
 }
 
-/// Finds /usr/lib/rabbitmq/lib/rabbitmq_server-<version>/sbin.
-pub fn installation() -> Result<Installation, String> {
-    let lib = Path::new("/usr/lib/rabbitmq/lib");
-    let mut found: Vec<(String, PathBuf)> = fs::read_dir(lib)
+/// Finds /usr/lib/rabbitmq/lib/rabbitmq_server-<version>/sbin in the root
+/// filesystem `base`; `sbin` is its path inside that root.
+pub fn installation_at(base: &Path) -> Result<Installation, String> {
+    let inside = Path::new("/usr/lib/rabbitmq/lib");
+    let lib = base.join(inside.strip_prefix("/").expect("absolute"));
+    let mut found: Vec<(String, PathBuf)> = fs::read_dir(&lib)
         .map_err(|e| format!("rabbitmq-server is not installed ({}: {e})", lib.display()))?
         .filter_map(|e| {
             let e = e.ok()?;
             let name = e.file_name().to_string_lossy().into_owned();
             let version = name.strip_prefix("rabbitmq_server-")?.to_string();
-            let sbin = e.path().join("sbin");
-            sbin.join("rabbitmq-server")
+            let sbin = inside.join(e.file_name()).join("sbin");
+            e.path()
+                .join("sbin/rabbitmq-server")
                 .exists()
                 .then_some((version, sbin))
         })
@@ -109,20 +116,38 @@ impl EtcFile {
     }
 }
 
-/// Holds the namespaces: mounts the tmpfs, copies the files, brings up
-/// loopback, then sleeps as the PID namespace's init.
-/// $1 staging dir, $2 marker file written when ready.
+/// Holds the namespaces: assembles the node's root (an overlay over the
+/// release's root filesystem, its upper layer in a tmpfs of this mount
+/// namespace, so the cached tree is never written; /proc, /dev, /run,
+/// /tmp; the host's /etc/hosts, as sid's minimal root has none; the node's
+/// directory at its own path), copies the files into /etc/rabbitmq, brings
+/// up loopback, then sleeps as the PID namespace's init inside the root.
+/// $1 staging dir, $2 marker file written when ready, $3 the release's root
+/// filesystem, $4 the node's directory.
 const HOLDER: &str = r#"set -eu
 ip link set lo up
-mount -t tmpfs -o mode=0755 rmqgen-test /etc/rabbitmq
-cp -a "$1/." /etc/rabbitmq/
-: > "$2"
-exec sleep 2147483647
+mount -t tmpfs -o mode=0755 rmqgen-overlay "$4/overlay"
+mkdir "$4/overlay/upper" "$4/overlay/work" "$4/overlay/root"
+R="$4/overlay/root"
+mount -t overlay -o lowerdir="$3",upperdir="$4/overlay/upper",workdir="$4/overlay/work" rmqgen-root "$R"
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+mount -t tmpfs -o mode=0755 rmqgen-run "$R/run"
+mount -t tmpfs -o mode=1777 rmqgen-tmp "$R/tmp"
+cat /etc/hosts > "$R/etc/hosts"
+mkdir -p "$R$4"
+mount --bind "$4" "$R$4"
+rm -rf "$R/etc/rabbitmq"
+mkdir -m 0755 "$R/etc/rabbitmq"
+cp -a "$1/." "$R/etc/rabbitmq/"
+exec chroot "$R" /bin/sh -c ': > "$1"; exec sleep 2147483647' init "$2"
 "#;
 
 /// A running node. Dropping it kills every process it started.
 pub struct Node {
     holder: Child,
+    /// The PID namespace's init, inside the node's root.
+    init: u32,
     background: Vec<(String, Child)>,
     env: Vec<(&'static str, OsString)>,
     nsenter: PathBuf,
@@ -137,6 +162,7 @@ impl Node {
     /// enabled_plugins (under [`ETC`]).
     pub fn start(
         inst: &Installation,
+        base: &Path,
         bins: &Bins,
         files: &[EtcFile],
         config: &str,
@@ -149,7 +175,7 @@ impl Node {
         }
         // Any 20 upper-case letters do; 0400 or Erlang refuses it.
         dir.write("home/.erlang.cookie", b"RMQGENREALTOOLSTESTS", 0o400);
-        for sub in ["mnesia", "log"] {
+        for sub in ["mnesia", "log", "overlay"] {
             fs::create_dir(dir.path().join(sub)).expect("create node directory");
         }
         let p = |rel: &str| dir.path().join(rel).into_os_string();
@@ -166,9 +192,9 @@ impl Node {
             ("RABBITMQ_CONF_ENV_FILE", p("rabbitmq-env.conf")),
             ("RABBITMQ_ADVANCED_CONFIG_FILE", p("advanced.config")),
             ("PATH", {
+                // Inside the release's root.
                 let mut path = inst.sbin.clone().into_os_string();
-                path.push(":");
-                path.push(search_path());
+                path.push(":/usr/sbin:/usr/bin:/sbin:/bin");
                 path
             }),
             ("LANG", "C.UTF-8".into()),
@@ -199,12 +225,15 @@ impl Node {
                 ])
                 .arg(&stage)
                 .arg(&marker)
+                .arg(base)
+                .arg(dir.path())
                 .envs(env.iter().map(|(k, v)| (k, v))),
             &dir.path().join("holder.out"),
             &dir.path().join("holder.err"),
         );
         let mut node = Node {
             holder,
+            init: 0,
             background: Vec::new(),
             env,
             nsenter: bins.get("nsenter").to_path_buf(),
@@ -224,8 +253,14 @@ impl Node {
             assert!(attempt < 100, "the namespaces were not ready after 10 s");
             std::thread::sleep(Duration::from_millis(100));
         }
+        let holder = node.holder.id();
+        let children = format!("/proc/{holder}/task/{holder}/children");
+        node.init = fs::read_to_string(&children)
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no init process in {children}"));
 
-        let epmd = bins.get("epmd");
+        let epmd = Path::new(EPMD);
         let port = EPMD_PORT.to_string();
         node.spawn("epmd", epmd, &["-port", &port]);
         // Started before the broker, so the broker does not start its own.
@@ -307,11 +342,14 @@ impl Node {
     }
 
     fn command(&self, program: &Path, args: &[&str]) -> Command {
-        let pid = self.holder.id();
+        let pid = self.init;
         let mut cmd = Command::new(&self.nsenter);
         cmd.arg(format!("--mount=/proc/{pid}/ns/mnt"))
             .arg(format!("--net=/proc/{pid}/ns/net"))
-            .arg(format!("--pid=/proc/{pid}/ns/pid_for_children"))
+            .arg(format!("--pid=/proc/{pid}/ns/pid"))
+            // Opened before entering: the init's root and working directory.
+            .arg(format!("--root=/proc/{pid}/root"))
+            .arg(format!("--wd=/proc/{pid}/cwd"))
             .arg("--")
             .arg(program)
             .args(args)

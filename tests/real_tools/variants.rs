@@ -14,9 +14,10 @@ pub struct Variant {
     pub changes: Vec<String>,
 }
 
-/// The example with the node's ports, rendered for the installed RabbitMQ
-/// series. With `one_broker`, also reduced to a single broker named
-/// `localhost` on loopback, so the bootstrap's `await_online_nodes` is met.
+/// The example with the node's ports, rendered for RabbitMQ `series`,
+/// moved to loopback with the first broker named `localhost` (the test
+/// node). With `one_broker`, also reduced to that single broker, so the
+/// bootstrap's `await_online_nodes` is met.
 pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> Variant {
     let mut v: Value = serde_json::from_str(source).expect("an example is JSON");
     let mut changes = Vec::new();
@@ -29,21 +30,33 @@ pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> V
     });
     changes.push("rabbitmq.ports: unused high ports".to_string());
 
-    // RabbitMQ rejects settings it does not know, and only one series is
-    // installed: an example for a newer series (e.g. 3.13 or 4.1, whose
-    // quorum_queue.continuous_membership_reconciliation.* and
-    // target-group-size 3.10 lacks) is rendered for the installed series.
-    // What is validated is then the 3.10 rendering, not the newer one.
+    // RabbitMQ rejects settings it does not know: an example for a series
+    // no Debian release ships (3.13, 4.1, 4.2) is rendered for the nearest
+    // series a release ships (harness::EXAMPLE_RELEASES). What is
+    // validated is then that rendering, not the example's own series.
     let version = v["rabbitmq"]["version"].as_str().unwrap_or("").to_string();
     if version != series {
         v["rabbitmq"]["version"] = json!(series);
         changes.push(format!(
-            "rabbitmq.version {version} -> {series} (the installed series; {version}-only settings are NOT validated)"
+            "rabbitmq.version {version} -> {series} (no Debian release ships {version}; {version}-only settings are NOT validated)"
         ));
     }
 
-    if one_broker {
-        v["brokers"] = json!([{ "name": "localhost", "address": "127.0.0.1" }]);
+    {
+        if one_broker {
+            v["brokers"] = json!([{ "name": "localhost", "address": "127.0.0.1" }]);
+        } else if let Some(brokers) = v["brokers"].as_array_mut() {
+            // The node is the first broker: RabbitMQ 4.x keeps retrying
+            // peer discovery (over two minutes) when the classic_config
+            // list lacks the local node, where a real broker is always in
+            // it. The others keep their names, which do not resolve here.
+            for (i, b) in brokers.iter_mut().enumerate() {
+                b["address"] = json!(format!("127.0.0.{}", 1 + 10 * usize::from(i > 0) + i));
+            }
+            if let Some(first) = brokers.first_mut() {
+                first["name"] = json!("localhost");
+            }
+        }
         let net = &mut v["network"];
         net["cidr"] = json!("127.0.0.0/8");
         // The gateway would have to move into 127/8 too; it plays no part
@@ -60,14 +73,16 @@ pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> V
         // A replica count above the broker count is invalid; on one broker
         // every count means "this broker".
         let replicas = &mut v["rabbitmq"]["queue_ha"]["replicas"];
-        if replicas.is_u64() {
+        if one_broker && replicas.is_u64() {
             *replicas = json!(1);
             changes.push("rabbitmq.queue_ha.replicas -> 1 (one broker)".to_string());
         }
-        changes.push(
+        changes.push(if one_broker {
             "one broker `localhost` at 127.0.0.1; network 127.0.0.0/8, vip and load balancers in it"
-                .to_string(),
-        );
+                .to_string()
+        } else {
+            "the first broker is `localhost` at 127.0.0.1 (the node); the others at 127.0.0.12+; network 127.0.0.0/8, vip and load balancers in it".to_string()
+        });
     }
 
     Variant {
