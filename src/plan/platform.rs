@@ -77,7 +77,7 @@ const fn v(major: u32, minor: u32) -> Version {
 }
 
 /// Every release rmqgen knows, in the order the schema lists them.
-pub const RELEASES: [Release; 4] = [
+pub const RELEASES: [Release; 5] = [
     Release {
         os: OsRelease::Debian12,
         title: "Debian 12 (bookworm)",
@@ -106,6 +106,22 @@ pub const RELEASES: [Release; 4] = [
         team_erlang_repo: false,
         // Team's 3.13 package wants Erlang << 27: not with trixie's 27.3.
         team_series: v(4, 0)..=v(4, 3),
+    },
+    Release {
+        os: OsRelease::DebianSid,
+        title: "Debian unstable (sid)",
+        family: Family::Debian,
+        codename: "sid",
+        image_url: "https://cloud.debian.org/images/cloud/sid/daily/latest/debian-sid-genericcloud-amd64-daily.qcow2",
+        rabbitmq: v(4, 3),
+        rabbitmq_package: "4.3.6",
+        erlang: Triple(29, 1, 2),
+        haproxy: Triple(3, 2, 26),
+        keepalived: Triple(2, 3, 4),
+        team_erlang_repo: false,
+        // Team RabbitMQ publishes no sid repository, and its 4.2/4.3
+        // packages want Erlang << 29: nothing (an empty range).
+        team_series: v(4, 3)..=v(4, 2),
     },
     Release {
         os: OsRelease::Ubuntu2204,
@@ -180,7 +196,12 @@ pub fn erlang(series: Version) -> Option<ErlangRange> {
         (3, 13) => r((26, 0), 26),
         (4, 0) | (4, 1) => r((26, 2), 27),
         // 4.2.9+ and 4.3.3+ need 27; Erlang 28 is for new clusters only.
-        (4, 2) | (4, 3) => r((27, 0), 27),
+        (4, 2) => r((27, 0), 27),
+        // rabbitmq-server PR #17500 marks Erlang 29 supported from 4.3.6
+        // (what Debian sid ships, with Erlang 29.1; the lab boots and fails
+        // over that pair). Like 28, for new clusters: the Khepri upgrade
+        // caveat of Erlang >= 28 holds for rolling upgrades.
+        (4, 3) => r((27, 0), 29),
         _ => None,
     }
 }
@@ -349,7 +370,9 @@ pub fn check_install(
             if hint.is_empty() {
                 hint = "use a mirror that carries it, or another series".into();
             }
-            let why = if series > *rel.team_series.end() {
+            let why = if rel.team_series.is_empty() {
+                "Team RabbitMQ publishes no repository for it".to_string()
+            } else if series > *rel.team_series.end() {
                 format!("rmqgen knows series up to {}", rel.team_series.end())
             } else if !rel.team_erlang_repo {
                 let range = erlang(series).map_or(String::new(), |e| format!(" ({e})"));
@@ -362,11 +385,18 @@ pub fn check_install(
                     "{series} is out of community support and needs an Erlang older than Team's 26.x and 27.x"
                 )
             };
+            let gives = if rel.team_series.is_empty() {
+                "no series".to_string()
+            } else {
+                format!(
+                    "series {} to {}",
+                    rel.team_series.start(),
+                    rel.team_series.end()
+                )
+            };
             Err(Unavailable {
                 message: format!(
-                    "Team RabbitMQ's repositories give series {} to {} on {}, not {series}: {why}",
-                    rel.team_series.start(),
-                    rel.team_series.end(),
+                    "Team RabbitMQ's repositories give {gives} on {}, not {series}: {why}",
                     rel.title
                 ),
                 hint,
@@ -495,9 +525,10 @@ pub fn install_plan(os: OsRelease, source: InstallSource, series: Version) -> In
 mod tests {
     use super::*;
 
-    const ALL_OS: [OsRelease; 4] = [
+    const ALL_OS: [OsRelease; 5] = [
         OsRelease::Debian12,
         OsRelease::Debian13,
+        OsRelease::DebianSid,
         OsRelease::Ubuntu2204,
         OsRelease::Ubuntu2404,
     ];
@@ -535,6 +566,7 @@ mod tests {
         let ok = |os, s| check_install(os, &distro, s).is_ok();
         assert!(ok(OsRelease::Debian12, v(3, 10)));
         assert!(ok(OsRelease::Debian13, v(4, 0)));
+        assert!(ok(OsRelease::DebianSid, v(4, 3)));
         assert!(ok(OsRelease::Ubuntu2404, v(3, 12)));
         // Jammy's 3.9 is older than any series rmqgen supports.
         for s in every_series() {

@@ -16,6 +16,11 @@ pub enum OsRelease {
     /// keepalived 2.3.
     #[serde(rename = "debian-13")]
     Debian13,
+    /// Debian unstable (sid): RabbitMQ 4.3, Erlang 29, HAProxy 3.2,
+    /// keepalived 2.3. A moving target, for trying the newest series: the
+    /// lab proves it, production clusters want a stable release.
+    #[serde(rename = "debian-sid")]
+    DebianSid,
     /// Ubuntu 22.04 jammy: RabbitMQ 3.9 (too old; use `team-rabbitmq`),
     /// Erlang 24, HAProxy 2.4, keepalived 2.2.
     #[serde(rename = "ubuntu-22.04")]
