@@ -15,10 +15,10 @@ pub struct Variant {
 }
 
 /// The example with the node's ports, rendered for RabbitMQ `series`,
-/// moved to loopback with the first broker named `localhost` (the test
-/// node). With `one_broker`, also reduced to that single broker, so the
-/// bootstrap's `await_online_nodes` is met.
-pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> Variant {
+/// moved to loopback and reduced to one broker named `localhost` (the test
+/// node), so the node boots alone and the bootstrap's wait for the
+/// brokers is met.
+pub fn for_node(source: &str, ports: Ports, series: &str) -> Variant {
     let mut v: Value = serde_json::from_str(source).expect("an example is JSON");
     let mut changes = Vec::new();
 
@@ -43,20 +43,7 @@ pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> V
     }
 
     {
-        if one_broker {
-            v["brokers"] = json!([{ "name": "localhost", "address": "127.0.0.1" }]);
-        } else if let Some(brokers) = v["brokers"].as_array_mut() {
-            // The node is the first broker: RabbitMQ 4.x keeps retrying
-            // peer discovery (over two minutes) when the classic_config
-            // list lacks the local node, where a real broker is always in
-            // it. The others keep their names, which do not resolve here.
-            for (i, b) in brokers.iter_mut().enumerate() {
-                b["address"] = json!(format!("127.0.0.{}", 1 + 10 * usize::from(i > 0) + i));
-            }
-            if let Some(first) = brokers.first_mut() {
-                first["name"] = json!("localhost");
-            }
-        }
+        v["brokers"] = json!([{ "name": "localhost", "address": "127.0.0.1" }]);
         let net = &mut v["network"];
         net["cidr"] = json!("127.0.0.0/8");
         // The gateway would have to move into 127/8 too; it plays no part
@@ -73,16 +60,14 @@ pub fn for_node(source: &str, ports: Ports, series: &str, one_broker: bool) -> V
         // A replica count above the broker count is invalid; on one broker
         // every count means "this broker".
         let replicas = &mut v["rabbitmq"]["queue_ha"]["replicas"];
-        if one_broker && replicas.is_u64() {
+        if replicas.is_u64() {
             *replicas = json!(1);
             changes.push("rabbitmq.queue_ha.replicas -> 1 (one broker)".to_string());
         }
-        changes.push(if one_broker {
+        changes.push(
             "one broker `localhost` at 127.0.0.1; network 127.0.0.0/8, vip and load balancers in it"
-                .to_string()
-        } else {
-            "the first broker is `localhost` at 127.0.0.1 (the node); the others at 127.0.0.12+; network 127.0.0.0/8, vip and load balancers in it".to_string()
-        });
+                .to_string(),
+        );
     }
 
     Variant {
