@@ -302,12 +302,30 @@ fn eval_roles(
     host_file: &Path,
     rabbitmq_version: &str,
 ) -> serde_json::Value {
+    eval_host(
+        "eval-roles.nix",
+        tool,
+        ("nixpkgs", nixpkgs),
+        host_file,
+        rabbitmq_version,
+    )
+}
+
+/// `nix/<script>` evaluated strictly to JSON for one host module file,
+/// with `input` (nixpkgs or its lib) as its first argument.
+fn eval_host(
+    script: &str,
+    tool: &Path,
+    input: (&str, &Path),
+    host_file: &Path,
+    rabbitmq_version: &str,
+) -> serde_json::Value {
     let out = run(Command::new(tool)
         .args(["--eval", "--strict", "--json", "--store", "dummy://"])
-        .arg(Path::new(ROOT).join("nix/eval-roles.nix"))
+        .arg(Path::new(ROOT).join("nix").join(script))
         .arg("--arg")
-        .arg("nixpkgs")
-        .arg(nixpkgs)
+        .arg(input.0)
+        .arg(input.1)
         .arg("--arg")
         .arg("host")
         .arg(host_file)
@@ -536,17 +554,13 @@ fn eval_files(
     host_file: &Path,
     rabbitmq_version: &str,
 ) -> serde_json::Value {
-    let out = run(Command::new(tool)
-        .args(["--eval", "--strict", "--json", "--store", "dummy://"])
-        .arg(Path::new(ROOT).join("nix/eval-files.nix"))
-        .arg("--arg")
-        .arg("lib")
-        .arg(lib)
-        .arg("--arg")
-        .arg("host")
-        .arg(host_file)
-        .args(["--argstr", "rabbitmqVersion", rabbitmq_version]));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    eval_host(
+        "eval-files.nix",
+        tool,
+        ("lib", lib),
+        host_file,
+        rabbitmq_version,
+    )
 }
 
 /// One source per role file: every role file the cloud-init user-data of a
