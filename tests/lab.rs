@@ -25,7 +25,7 @@
 //! filesystems) and python3-pika, and takes minutes. Run it with
 //!
 //! ```text
-//! cargo test --test lab -- --ignored --test-threads=2 --nocapture
+//! cargo test --test integration lab:: -- --ignored --test-threads=2 --nocapture
 //! ```
 //!
 //! (scripts/test-all.sh installs everything and does). Two threads: two
@@ -34,28 +34,17 @@
 //! spec=...` line per scenario, a summary table per spec,
 //! target/lab/<spec>.json, and the hosts' logs in target/lab/logs/<spec>/.
 
-#[allow(dead_code)]
-#[path = "real_tools/harness.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "real_tools/rabbit.rs"]
-mod rabbit;
+// The real-tool tests' helpers: running commands in a root filesystem, a
+// RabbitMQ installation.
+use crate::real_tools::{harness, rabbit};
 
-#[path = "lab/client.rs"]
 mod client;
-#[path = "lab/cluster.rs"]
 mod cluster;
-#[path = "lab/host.rs"]
 mod host;
-#[path = "lab/net.rs"]
 mod net;
-#[path = "lab/report.rs"]
 mod report;
-#[path = "lab/scenarios.rs"]
 mod scenarios;
-#[path = "lab/secrets.rs"]
 mod secrets;
-#[path = "lab/vip.rs"]
 mod vip;
 
 /// The reference spec: classic mirrored queues, RabbitMQ 3.10.

@@ -16,10 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-mod common;
-use common::{keepalived_conf, one};
-#[path = "common/examples.rs"]
-mod examples;
+use crate::common::{examples, keepalived_conf, one};
 
 fn examples() -> Vec<PathBuf> {
     examples::example_paths()

@@ -27,11 +27,8 @@ use rmqgen::render::cloud_init::{host_files, Content};
 use rmqgen::spec::{Provisioning, SecretSource};
 use serde_json::{json, Value};
 
-#[path = "common/readers.rs"]
-mod readers;
-#[path = "common/temp_dir.rs"]
-mod temp_dir;
-use temp_dir::TempDir;
+use crate::common::readers;
+use crate::common::temp_dir::TempDir;
 
 /// How every secret of a variant is sourced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
