@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use rmqgen::render::cloud_init::{host_files, Content};
+use rmqgen::testing::cloud_init::{host_files, Content};
 use serde_json::Value;
 
 use crate::common::readers::{base64_decode as b64decode, base64_encode};

@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
-use rmqgen::render::cloud_init::{host_files, Content};
+use rmqgen::testing::cloud_init::{host_files, Content};
 use serde_json::{json, Value};
 
 use crate::common::readers;
@@ -464,7 +464,7 @@ fn check_nixos_host(
     literals: &[String],
     text: &str,
 ) -> Result<(), String> {
-    let module = rmqgen::render::nixos::host_module(&out.plan, &out.roles, host)
+    let module = rmqgen::testing::nixos::host_module(&out.plan, &out.roles, host)
         .ok_or_else(|| format!("{} is not in the plan", host.name))?
         .to_json();
     let mut values = Vec::new();

@@ -10,7 +10,7 @@
 //! each host's interface (named as the spec names it) a veth whose peer is
 //! a port of a bridge in a switch namespace; per-host /etc/hosts, host
 //! name, mount and PID namespaces. Each host gets exactly the files its
-//! cloud-init user-data writes (`rmqgen::render::cloud_init::host_files`),
+//! cloud-init user-data writes (`rmqgen::testing::cloud_init::host_files`),
 //! at their real paths; the services start as runcmd and the systemd units
 //! (Debian's and rmqgen's drop-ins) start them: three RabbitMQ nodes that
 //! form a cluster through the rendered classic_config, the rendered

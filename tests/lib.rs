@@ -5,7 +5,9 @@
 //! scripts/test-all.sh (`cargo test --test integration nix_tools:: --
 //! --ignored`, and so on).
 //!
-//! The areas that run the `rmqgen` binary need the default `cli` feature.
+//! The internals a test reads are in `rmqgen::testing`, which the crate's
+//! dev-dependency on itself turns on (the `testing` feature); the areas
+//! that run the `rmqgen` binary need the default `cli` feature.
 
 // Helpers shared by the areas: readers of the artifacts, the example
 // specs, a scratch directory.

@@ -14,7 +14,7 @@
 //!   `.nix` of every example (rendered as a NixOS cluster) parses;
 //! - the repository flake passes `nix flake check --no-build`, offline (it
 //!   has no inputs);
-//! - hostile strings written by `rmqgen::render::nix::string` evaluate back
+//! - hostile strings written by `nix::string` (src/render/nix.rs) evaluate back
 //!   to themselves;
 //! - every generated host file evaluates (with `lib.mkDefault`/`mkForce` as
 //!   the identity, `nix/stub-lib.nix`) to exactly the value tree rmqgen
@@ -36,9 +36,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rmqgen::render::nix::{self, AttrPath, Entry, Value};
+use rmqgen::testing::nix::{self, AttrPath, Entry, Value, HOSTILE};
 
-use crate::common::nix_hostile::HOSTILE;
 use crate::common::temp_dir::TempDir;
 use crate::common::{examples, iproute2_unstored, keepalived_conf, rabbitmq_conf};
 
@@ -251,7 +250,7 @@ fn host_files_evaluate_to_the_rendered_values() {
             .write(dir.path(), &Default::default())
             .unwrap();
         for host in &output.plan.hosts {
-            let expected = rmqgen::render::nixos::host_module(&output.plan, &output.roles, host)
+            let expected = rmqgen::testing::nixos::host_module(&output.plan, &output.roles, host)
                 .unwrap()
                 .to_json();
             let got = eval_json(
@@ -269,7 +268,7 @@ fn host_files_evaluate_to_the_rendered_values() {
         let got = eval_json(&tool, dir.path(), "import ./nixos/image.nix { }");
         assert_eq!(
             got,
-            rmqgen::render::nixos::image_module().to_json(),
+            rmqgen::testing::nixos::image_module().to_json(),
             "{example}: image.nix"
         );
     }
@@ -570,7 +569,7 @@ fn eval_files(
 #[test]
 #[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn role_files_are_byte_identical_on_both_paths() {
-    use rmqgen::render::cloud_init::{host_files, Content, APT_PREFERENCES, POLICY_RC_D};
+    use rmqgen::testing::cloud_init::{host_files, Content, APT_PREFERENCES, POLICY_RC_D};
     let Some(tool) = nix_instantiate() else {
         return;
     };

@@ -23,8 +23,8 @@ use std::process::Command;
 use hcl::expr::Expression;
 use hcl::{Block, Body};
 use rmqgen::plan::Role;
-use rmqgen::render::cloud_init::{host_files, Content};
 use rmqgen::spec::{Provisioning, SecretSource};
+use rmqgen::testing::cloud_init::{host_files, Content};
 use serde_json::{json, Value};
 
 use crate::common::readers;
@@ -482,7 +482,7 @@ fn audit_nix_store(name: &str, out: &rmqgen::Output) {
     // role (user passwords only on the broker that runs the bootstrap).
     let mut named = BTreeSet::new();
     for host in &out.plan.hosts {
-        let m = rmqgen::render::nixos::host_module(&out.plan, &out.roles, host)
+        let m = rmqgen::testing::nixos::host_module(&out.plan, &out.roles, host)
             .unwrap()
             .to_json();
         let mut found = Vec::new();

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod examples;
-pub mod nix_hostile;
 pub mod readers;
 pub mod temp_dir;
 
