@@ -34,9 +34,9 @@ STAGES=(
     "example|no|cargo run --example embed (the library embedded in a Rust program)"
     "lib-only|no|the library without the CLI: clippy --no-default-features, cargo doc -D warnings"
     "rootfs|yes|root filesystems of Debian bookworm, trixie and sid (scripts/rootfs.sh: mmdebstrap, cached in /var/cache/rmqgen)"
-    "real-tools|yes|cargo test --test real_tools -- --ignored --test-threads=1 (each example on its release's tools)"
-    "cloud-init|yes|cargo test --test cloud_init_tools -- --ignored"
-    "safe-writes|yes|cargo test --test safe_writes -- --ignored (full disk, read-only directory)"
+    "real-tools|yes|cargo test --test integration real_tools:: -- --ignored --test-threads=1 (each example on its release's tools)"
+    "cloud-init|yes|cargo test --test integration cloud_init_tools:: -- --ignored"
+    "safe-writes|yes|cargo test --test integration safe_writes:: -- --ignored (full disk, read-only directory)"
     "terraform|yes|terraform module: HashiCorp's HCL parser and terraform fmt (node)"
     "nix|yes|NixOS modules and generated .nix: nix-instantiate, nix flake check (nix-bin)"
     "fuzz|no|fuzz smoke: scripts/fuzz.sh 60 (libFuzzer, 60 s per target)"
@@ -374,10 +374,10 @@ ensure_rootfs() {
 stage_rootfs() { ensure_rootfs; }
 stage_real-tools() {
     ensure_rootfs
-    cargo test --test real_tools -- --ignored --test-threads=1
+    cargo test --test integration real_tools:: -- --ignored --test-threads=1
 }
-stage_cloud-init() { cargo test --test cloud_init_tools -- --ignored; }
-stage_safe-writes() { cargo test --test safe_writes -- --ignored; }
+stage_cloud-init() { cargo test --test integration cloud_init_tools:: -- --ignored; }
+stage_safe-writes() { cargo test --test integration safe_writes:: -- --ignored; }
 
 stage_terraform() {
     # Debian's nodejs and npm, unless a node with its npm is already
@@ -389,7 +389,7 @@ stage_terraform() {
     node --version
     npm --version
     npm ci --prefix tests/hcl --no-audit --no-fund
-    cargo test --test terraform_tools -- --ignored
+    cargo test --test integration terraform_tools:: -- --ignored
 }
 
 stage_nix() {
@@ -398,7 +398,7 @@ stage_nix() {
     # the offline flake check need no daemon and no channel (nixpkgs is
     # never fetched; RMQGEN_NIXPKGS_LIB adds a run on nixpkgs' lib).
     nix --version
-    cargo test --test nix_tools -- --ignored
+    cargo test --test integration nix_tools:: -- --ignored
 }
 
 stage_fuzz() {
@@ -445,7 +445,7 @@ lab_leftovers() {
 lab_once() {
     local rc=0
     rm -f target/lab/*.json
-    cargo test --test lab -- --ignored --test-threads=2 --nocapture || rc=$?
+    cargo test --test integration lab:: -- --ignored --test-threads=2 --nocapture || rc=$?
     printf '\n---------- lab: per release ----------\n'
     python3 scripts/lab-matrix.py target/lab || true
     return "$rc"
@@ -459,7 +459,7 @@ stage_lab() {
         return
     fi
     # Build first, so run 1 is timed like the others.
-    cargo test --test lab --no-run
+    cargo test --test integration --no-run
     local runs=target/lab/runs i rc verdicts=() failed=0 start
     rm -rf "$runs"
     for ((i = 1; i <= repeat; i++)); do

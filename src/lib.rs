@@ -118,15 +118,17 @@ mod locate;
 pub mod net;
 mod parse;
 pub mod plan;
-// Internals the integration tests reach into (cloud-init's host files, the
-// Nix value model, shell quoting). Hidden from the docs, not yet from the
-// compiler; use [`render()`] instead.
-#[doc(hidden)]
-pub mod render;
+// The renderers; use [`render()`]. What the integration tests read of them
+// is re-exported by `testing`.
+pub(crate) mod render;
 pub mod spec;
-// The rule engine. Use [`validate()`], which also builds the plan.
+// Internals for rmqgen's own integration tests (tests/lib.rs), with the
+// `testing` feature only: not part of the API.
+#[cfg(feature = "testing")]
 #[doc(hidden)]
-pub mod validate;
+pub mod testing;
+// The rule engine. Use [`validate()`], which also builds the plan.
+mod validate;
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
 //! Real-tool checks of the cloud-init user-data (run with
-//! `cargo test --test cloud_init_tools -- --ignored`), of every example
+//! `cargo test --test integration cloud_init_tools:: -- --ignored`), of every example
 //! rendered as a cloud-init and as a NixOS cluster (whose user-data is the
 //! NixOS image's first-boot seed: the host's secrets only):
 //! - `cloud-init schema -c` accepts every user-data template as written;
@@ -16,12 +16,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use readers::{base64_decode as b64decode, base64_encode};
-use rmqgen::render::cloud_init::{host_files, Content};
+use rmqgen::testing::cloud_init::{host_files, Content};
 use serde_json::Value;
 
-#[path = "common/readers.rs"]
-mod readers;
+use crate::common::readers::{base64_decode as b64decode, base64_encode};
 
 fn tool_missing(tool: &str) -> bool {
     let found = Command::new("sh")

@@ -39,12 +39,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
-use rmqgen::render::cloud_init::{host_files, Content};
+use proptest::test_runner::{Config, FileFailurePersistence};
+use rmqgen::testing::cloud_init::{host_files, Content};
 use serde_json::{json, Value};
 
-#[path = "common/readers.rs"]
-mod readers;
+use crate::common::readers;
 
 // ---------------------------------------------------------------------------
 // The spec and its free-text fields
@@ -465,7 +464,7 @@ fn check_nixos_host(
     literals: &[String],
     text: &str,
 ) -> Result<(), String> {
-    let module = rmqgen::render::nixos::host_module(&out.plan, &out.roles, host)
+    let module = rmqgen::testing::nixos::host_module(&out.plan, &out.roles, host)
         .ok_or_else(|| format!("{} is not in the plan", host.name))?
         .to_json();
     let mut values = Vec::new();
@@ -856,6 +855,13 @@ fn config() -> Config {
     Config {
         cases,
         max_shrink_iters: 2_000,
+        // The failures found so far are kept next to this file,
+        // tests/injection.proptest-regressions. Said explicitly: proptest's
+        // default looks for a lib.rs above the source file, finds
+        // tests/lib.rs and would read proptest-regressions/injection.txt.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..Config::default()
     }
 }

@@ -10,7 +10,7 @@
 //! each host's interface (named as the spec names it) a veth whose peer is
 //! a port of a bridge in a switch namespace; per-host /etc/hosts, host
 //! name, mount and PID namespaces. Each host gets exactly the files its
-//! cloud-init user-data writes (`rmqgen::render::cloud_init::host_files`),
+//! cloud-init user-data writes (`rmqgen::testing::cloud_init::host_files`),
 //! at their real paths; the services start as runcmd and the systemd units
 //! (Debian's and rmqgen's drop-ins) start them: three RabbitMQ nodes that
 //! form a cluster through the rendered classic_config, the rendered
@@ -25,7 +25,7 @@
 //! filesystems) and python3-pika, and takes minutes. Run it with
 //!
 //! ```text
-//! cargo test --test lab -- --ignored --test-threads=2 --nocapture
+//! cargo test --test integration lab:: -- --ignored --test-threads=2 --nocapture
 //! ```
 //!
 //! (scripts/test-all.sh installs everything and does). Two threads: two
@@ -34,28 +34,17 @@
 //! spec=...` line per scenario, a summary table per spec,
 //! target/lab/<spec>.json, and the hosts' logs in target/lab/logs/<spec>/.
 
-#[allow(dead_code)]
-#[path = "real_tools/harness.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "real_tools/rabbit.rs"]
-mod rabbit;
+// The real-tool tests' helpers: running commands in a root filesystem, a
+// RabbitMQ installation.
+use crate::real_tools::{harness, rabbit};
 
-#[path = "lab/client.rs"]
 mod client;
-#[path = "lab/cluster.rs"]
 mod cluster;
-#[path = "lab/host.rs"]
 mod host;
-#[path = "lab/net.rs"]
 mod net;
-#[path = "lab/report.rs"]
 mod report;
-#[path = "lab/scenarios.rs"]
 mod scenarios;
-#[path = "lab/secrets.rs"]
 mod secrets;
-#[path = "lab/vip.rs"]
 mod vip;
 
 /// The reference spec: classic mirrored queues, RabbitMQ 3.10.

@@ -2,7 +2,7 @@
 //! `nix flake check`). Ignored by default; run them with
 //!
 //! ```text
-//! cargo test --test nix_tools -- --ignored
+//! cargo test --test integration nix_tools:: -- --ignored
 //! ```
 //!
 //! Without Nix installed each test prints a notice and passes, unless the
@@ -14,7 +14,7 @@
 //!   `.nix` of every example (rendered as a NixOS cluster) parses;
 //! - the repository flake passes `nix flake check --no-build`, offline (it
 //!   has no inputs);
-//! - hostile strings written by `rmqgen::render::nix::string` evaluate back
+//! - hostile strings written by `nix::string` (src/render/nix.rs) evaluate back
 //!   to themselves;
 //! - every generated host file evaluates (with `lib.mkDefault`/`mkForce` as
 //!   the identity, `nix/stub-lib.nix`) to exactly the value tree rmqgen
@@ -36,18 +36,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rmqgen::render::nix::{self, AttrPath, Entry, Value};
+use rmqgen::testing::nix::{self, AttrPath, Entry, Value, HOSTILE};
 
-mod common;
-use common::{iproute2_unstored, keepalived_conf, rabbitmq_conf};
-#[path = "common/examples.rs"]
-mod examples;
-#[path = "common/nix_hostile.rs"]
-mod nix_hostile;
-use nix_hostile::HOSTILE;
-#[path = "common/temp_dir.rs"]
-mod temp_dir;
-use temp_dir::TempDir;
+use crate::common::temp_dir::TempDir;
+use crate::common::{examples, iproute2_unstored, keepalived_conf, rabbitmq_conf};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -126,7 +118,7 @@ fn nixos_examples() -> Vec<(String, rmqgen::Output)> {
 }
 
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn modules_and_helpers_parse() {
     let Some(tool) = nix_instantiate() else {
         return;
@@ -141,7 +133,7 @@ fn modules_and_helpers_parse() {
 }
 
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn generated_nix_parses() {
     let Some(tool) = nix_instantiate() else {
         return;
@@ -165,7 +157,7 @@ fn generated_nix_parses() {
 }
 
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn repository_flake_checks_offline() {
     let Some(_) = nix_instantiate() else { return };
     // A copy of just the flake's files: a flake inside a Git work tree sees
@@ -214,7 +206,7 @@ fn repository_flake_checks_offline() {
 }
 
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn hostile_strings_evaluate_to_themselves() {
     let Some(tool) = nix_instantiate() else {
         return;
@@ -245,7 +237,7 @@ fn hostile_strings_evaluate_to_themselves() {
 }
 
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn host_files_evaluate_to_the_rendered_values() {
     let Some(tool) = nix_instantiate() else {
         return;
@@ -258,7 +250,7 @@ fn host_files_evaluate_to_the_rendered_values() {
             .write(dir.path(), &Default::default())
             .unwrap();
         for host in &output.plan.hosts {
-            let expected = rmqgen::render::nixos::host_module(&output.plan, &output.roles, host)
+            let expected = rmqgen::testing::nixos::host_module(&output.plan, &output.roles, host)
                 .unwrap()
                 .to_json();
             let got = eval_json(
@@ -276,7 +268,7 @@ fn host_files_evaluate_to_the_rendered_values() {
         let got = eval_json(&tool, dir.path(), "import ./nixos/image.nix { }");
         assert_eq!(
             got,
-            rmqgen::render::nixos::image_module().to_json(),
+            rmqgen::testing::nixos::image_module().to_json(),
             "{example}: image.nix"
         );
     }
@@ -339,7 +331,7 @@ fn eval_host(
 /// rendered text, its keepalived.conf has every rendered directive with
 /// the same value, and no assertion fails.
 #[test]
-#[ignore = "needs Nix and RMQGEN_NIXPKGS: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix and RMQGEN_NIXPKGS: cargo test --test integration nix_tools:: -- --ignored"]
 fn roles_against_nixpkgs() {
     let Some(tool) = nix_instantiate() else {
         return;
@@ -575,9 +567,9 @@ fn eval_files(
 /// Byte for byte, with no mapping: the scripts are `#!/bin/sh` and find
 /// their tools on a PATH that covers Debian and NixOS alike.
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn role_files_are_byte_identical_on_both_paths() {
-    use rmqgen::render::cloud_init::{host_files, Content, APT_PREFERENCES, POLICY_RC_D};
+    use rmqgen::testing::cloud_init::{host_files, Content, APT_PREFERENCES, POLICY_RC_D};
     let Some(tool) = nix_instantiate() else {
         return;
     };
@@ -703,7 +695,7 @@ fn messages(v: &serde_json::Value) -> String {
 /// used to evaluate into a broken host are refused or warned about, and
 /// nothing opens a port unless asked (the nixpkgs convention).
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn modules_alone_refuse_or_warn_about_unsafe_settings() {
     let Some(tool) = nix_instantiate() else {
         return;
@@ -867,7 +859,7 @@ fn modules_alone_on(tool: &Path, lib: &Path) {
 /// Every option a user must set (one without a default) shows an example
 /// in the option documentation.
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn required_module_options_have_examples() {
     let Some(tool) = nix_instantiate() else {
         return;
@@ -928,7 +920,7 @@ fn eval_error(tool: &Path, lib: &Path, dir: &Path, name: &str, text: &str) -> St
 /// `mkIf`), reports a failed assertion, and applies priorities and `mkIf`
 /// as nixpkgs does. With `RMQGEN_NIXPKGS_LIB` set every case runs on both.
 #[test]
-#[ignore = "needs Nix: cargo test --test nix_tools -- --ignored"]
+#[ignore = "needs Nix: cargo test --test integration nix_tools:: -- --ignored"]
 fn own_module_system_refuses_what_nixpkgs_lib_refuses() {
     let Some(tool) = nix_instantiate() else {
         return;

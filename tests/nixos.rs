@@ -2,7 +2,7 @@
 //!
 //! Every example is rendered twice, as a cloud-init and as a NixOS
 //! cluster, and each NixOS host's option values (the tree
-//! `rmqgen::render::nixos::host_module` builds, which `tests/nix_tools.rs`
+//! `rmqgen::testing::nixos::host_module` builds, which `tests/nix_tools.rs`
 //! proves is what Nix evaluates the host file to) are compared with the
 //! artifacts cloud-init installs: every role file a host file hands the
 //! modules (rabbitmq.conf, enabled_plugins, definitions.json, haproxy.cfg,
@@ -16,10 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-mod common;
-use common::{keepalived_conf, one};
-#[path = "common/examples.rs"]
-mod examples;
+use crate::common::{examples, keepalived_conf, one};
 
 fn examples() -> Vec<PathBuf> {
     examples::example_paths()
@@ -62,7 +59,7 @@ fn nixos_hosts_carry_the_cloud_init_settings() {
             .collect();
         for host in &nixos.plan.hosts {
             let at = format!("{example}: {}", host.name);
-            let m = rmqgen::render::nixos::host_module(&nixos.plan, &nixos.roles, host)
+            let m = rmqgen::testing::nixos::host_module(&nixos.plan, &nixos.roles, host)
                 .unwrap()
                 .to_json();
             // The NIC Terraform creates (with the plan's MAC) gets the name
@@ -205,7 +202,7 @@ fn vendored_modules_are_the_repository_modules() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let mut vendored: Vec<String> = rmqgen::render::nixos::MODULES
+    let mut vendored: Vec<String> = rmqgen::testing::nixos::MODULES
         .iter()
         .map(|(n, _)| n.to_string())
         .collect();
@@ -260,7 +257,7 @@ fn nixos_files_name_secrets_by_path_only() {
     for path in examples() {
         let output = compile(&path, "nixos");
         for host in &output.plan.hosts {
-            let m = rmqgen::render::nixos::host_module(&output.plan, &output.roles, host)
+            let m = rmqgen::testing::nixos::host_module(&output.plan, &output.roles, host)
                 .unwrap()
                 .to_json();
             walk("", &m, &format!("{}: {}", path.display(), host.name));
@@ -286,8 +283,8 @@ fn nixos_files_name_secrets_by_path_only() {
 /// `write-files` and nothing else); the seed writes nothing but secrets.
 #[test]
 fn nixos_seed_writes_what_the_modules_read() {
-    use rmqgen::render::cloud_init::{host_files, Content};
-    let image = rmqgen::render::nixos::image_module().to_json();
+    use rmqgen::testing::cloud_init::{host_files, Content};
+    let image = rmqgen::testing::nixos::image_module().to_json();
     let ci = &image["services"]["cloud-init"];
     assert_eq!(ci["enable"], true);
     assert_eq!(ci["network"]["enable"], true);
@@ -315,7 +312,7 @@ fn nixos_seed_writes_what_the_modules_read() {
                 assert!(f.mode & 0o077 == 0, "{at}: {} is {:o}", f.path, f.mode);
                 assert!(!f.defer && !f.append, "{at}: {}", f.path);
             }
-            let m = rmqgen::render::nixos::host_module(&output.plan, &output.roles, host)
+            let m = rmqgen::testing::nixos::host_module(&output.plan, &output.roles, host)
                 .unwrap()
                 .to_json();
             let r = &m["services"]["rmqgen"];

@@ -10,21 +10,17 @@
 //! Run them with
 //!
 //! ```text
-//! cargo test --test real_tools -- --ignored --test-threads=1
+//! cargo test --test integration real_tools:: -- --ignored --test-threads=1
 //! ```
 //!
 //! (scripts/test-all.sh installs the tools and does). A missing tool skips a
 //! test with a notice on stderr, or fails it when `CI` is set.
 
-// The helpers live next to this file rather than in tests/support/, so no
-// other test crate picks them up.
-#[path = "real_tools/harness.rs"]
-mod harness;
-#[path = "real_tools/keepalived.rs"]
+// The helpers of the real-tool tests, which the lab shares (harness,
+// rabbit).
+pub mod harness;
 mod keepalived;
-#[path = "real_tools/rabbit.rs"]
-mod rabbit;
-#[path = "real_tools/variants.rs"]
+pub mod rabbit;
 mod variants;
 
 use std::collections::BTreeSet;

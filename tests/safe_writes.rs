@@ -1,5 +1,5 @@
 //! `rmqgen render` on hostile filesystems (run with
-//! `cargo test --test safe_writes -- --ignored`; needs root for mounts):
+//! `cargo test --test integration safe_writes:: -- --ignored`; needs root for mounts):
 //! a full disk and a read-only directory must fail cleanly — exit 2, a
 //! message naming the problem, and the previous tree intact and consistent
 //! (`--check` still passes against the old spec) — never a half-written mix.
@@ -10,9 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-#[path = "common/temp_dir.rs"]
-mod temp_dir;
-use temp_dir::TempDir;
+use crate::common::temp_dir::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rmqgen");
 

@@ -23,15 +23,12 @@ use std::process::Command;
 use hcl::expr::Expression;
 use hcl::{Block, Body};
 use rmqgen::plan::Role;
-use rmqgen::render::cloud_init::{host_files, Content};
 use rmqgen::spec::{Provisioning, SecretSource};
+use rmqgen::testing::cloud_init::{host_files, Content};
 use serde_json::{json, Value};
 
-#[path = "common/readers.rs"]
-mod readers;
-#[path = "common/temp_dir.rs"]
-mod temp_dir;
-use temp_dir::TempDir;
+use crate::common::readers;
+use crate::common::temp_dir::TempDir;
 
 /// How every secret of a variant is sourced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,7 +482,7 @@ fn audit_nix_store(name: &str, out: &rmqgen::Output) {
     // role (user passwords only on the broker that runs the bootstrap).
     let mut named = BTreeSet::new();
     for host in &out.plan.hosts {
-        let m = rmqgen::render::nixos::host_module(&out.plan, &out.roles, host)
+        let m = rmqgen::testing::nixos::host_module(&out.plan, &out.roles, host)
             .unwrap()
             .to_json();
         let mut found = Vec::new();

@@ -217,7 +217,7 @@ fn line_diff(reference: &str, text: &str) -> String {
 }
 
 /// A delivery artifact's snapshot stands for a role file's text by this line.
-fn role_file_reference(file: &rmqgen::render::RoleFile) -> String {
+fn role_file_reference(file: &rmqgen::testing::RoleFile) -> String {
     format!("(role file {}, snapshotted on its own)\n", file.bundle_path)
 }
 
@@ -230,7 +230,7 @@ fn every_artifact_of_every_example() {
         assert!(!output.bundle.is_empty(), "{example}: empty bundle");
         // The same delivery, with every role file's text replaced by a
         // reference to it.
-        let by_reference = rmqgen::render::deliver(
+        let by_reference = rmqgen::testing::deliver(
             &output.plan,
             &output.roles.with_contents(role_file_reference),
         )

@@ -22,9 +22,7 @@ use std::path::Path;
 use hcl::expr::{Expression, Operation, TraversalOperator};
 use hcl::{Block, Body};
 
-#[path = "common/examples.rs"]
-mod examples;
-use examples::{with_provider, with_provisioning};
+use crate::common::examples::{self, with_provider, with_provisioning};
 
 /// resource type -> dotted path ("" for the top level) -> allowed keys.
 type Schema = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;

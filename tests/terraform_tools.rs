@@ -1,5 +1,5 @@
 //! HashiCorp's own code on rmqgen's Terraform module (run with
-//! `cargo test --test terraform_tools -- --ignored`): every example, as a
+//! `cargo test --test integration terraform_tools:: -- --ignored`): every example, as a
 //! cloud-init and as a NixOS cluster, each with its provider and with its
 //! provider switched (libvirt <-> proxmox), is rendered to a temporary
 //! directory, and `tests/hcl/check.mjs` parses every `.tf` file
@@ -14,11 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "common/examples.rs"]
-mod examples;
-#[path = "common/temp_dir.rs"]
-mod temp_dir;
-use temp_dir::TempDir;
+use crate::common::examples;
+use crate::common::temp_dir::TempDir;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

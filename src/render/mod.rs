@@ -10,6 +10,8 @@
 pub mod cloud_init;
 mod escape;
 pub mod nix;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) mod nix_hostile;
 pub mod nixos;
 pub mod roles;
 pub(crate) mod terraform;
@@ -28,7 +30,7 @@ use crate::plan::Plan;
 use crate::spec::Provisioning;
 
 pub use escape::shell_quote;
-pub use roles::{RoleFile, Roles};
+pub use roles::Roles;
 
 /// Every template, by name, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[

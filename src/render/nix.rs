@@ -9,6 +9,8 @@
 
 use std::fmt::Write as _;
 
+// For `Value::to_json`, which only the tests use.
+#[cfg(feature = "testing")]
 use serde_json::{Map, Value as Json};
 
 use crate::error::Error;
@@ -157,7 +159,9 @@ impl Value {
     /// The value as JSON, the way `nix-instantiate --eval --json` prints it
     /// when `lib.mkDefault`/`lib.mkForce` are the identity (tests compare
     /// the two). Dotted paths become nested objects; a fixed expression
-    /// becomes the string of its text.
+    /// becomes the string of its text. For the tests only (the `testing`
+    /// feature).
+    #[cfg(feature = "testing")]
     pub fn to_json(&self) -> Json {
         match self {
             Value::Null => Json::Null,
@@ -268,6 +272,7 @@ impl Value {
     }
 }
 
+#[cfg(feature = "testing")]
 fn insert_path(root: &mut Map<String, Json>, path: &[String], value: Json) {
     match path {
         [] => {}
@@ -543,8 +548,8 @@ mod tests {
         text
     }
 
-    // `HOSTILE`, the texts `tests/nix_tools.rs` evaluates with Nix.
-    include!("../../tests/common/nix_hostile.rs");
+    // The texts `tests/nix_tools.rs` evaluates with Nix.
+    use crate::render::nix_hostile::HOSTILE;
 
     #[test]
     fn hostile_texts_read_back_unchanged() {

@@ -262,7 +262,8 @@ pub fn host_modules<'a>(plan: &'a Plan, roles: &'a Roles) -> Vec<(&'a Host, Valu
 }
 
 /// The NixOS module of one host of the plan ([`host_modules`]), or `None`
-/// for a host that is not in it.
+/// for a host that is not in it. For the tests only.
+#[cfg(feature = "testing")]
 pub fn host_module(plan: &Plan, roles: &Roles, host: &Host) -> Option<Value> {
     host_modules(plan, roles)
         .into_iter()

@@ -1,8 +1,6 @@
 //! The example specs (`examples/*.json`) and the variants of them the
-//! Terraform tests render, shared by `tests/terraform_module.rs`,
-//! `tests/terraform_tools.rs`, `tests/nix_tools.rs` and `tests/nixos.rs`
-//! (each includes this file with `#[path = "common/examples.rs"] mod
-//! examples;`).
+//! Terraform tests render, shared by `terraform_module`,
+//! `terraform_tools`, `nix_tools` and `nixos`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

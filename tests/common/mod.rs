@@ -1,6 +1,11 @@
-//! Readers for the line-oriented artifacts, shared by the tests that
-//! compare the NixOS path with the cloud-init path.
+//! What the areas share: the example specs, readers of the artifacts, a
+//! scratch directory; and here, readers for the line-oriented artifacts,
+//! used by the tests that compare the NixOS path with the cloud-init path.
 #![allow(dead_code)]
+
+pub mod examples;
+pub mod readers;
+pub mod temp_dir;
 
 use std::collections::BTreeMap;
 

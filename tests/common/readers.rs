@@ -1,6 +1,5 @@
 //! Reading generated artifacts back with real parsers, shared by
-//! `tests/injection.rs` and `tests/secrets.rs` (each includes this file
-//! with `#[path = "common/readers.rs"] mod readers;`):
+//! `injection`, `secrets` and `cloud_init_tools`:
 //!
 //! - Terraform: hcl-rs (`hcl::parse`), with a visitor over every
 //!   expression and the string data a module holds;

@@ -1,9 +1,7 @@
 //! A scratch directory for the tests that write files, and the one way
-//! they write a file with an exact mode. Included with
-//! `#[path = "common/temp_dir.rs"] mod temp_dir;` by `tests/secrets.rs`,
-//! `tests/terraform_tools.rs`, `tests/nix_tools.rs` and
-//! `tests/safe_writes.rs`, and re-exported by `tests/real_tools/harness.rs`
-//! for the real-tool tests and the lab.
+//! they write a file with an exact mode. Used by `secrets`,
+//! `terraform_tools`, `nix_tools` and `safe_writes`, and re-exported by
+//! `real_tools::harness` for the real-tool tests and the lab.
 #![allow(dead_code)]
 
 use std::fs;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rmqgen::plan::{paths, Role};
-use rmqgen::render::cloud_init::{host_files, HostFile};
+use rmqgen::testing::cloud_init::{host_files, HostFile};
 use serde_json::Value;
 
 use super::client::{Client, Running};
@@ -936,7 +936,7 @@ fn prepare_script_user(
         .iter()
         .find(|f| f.path == paths::KEEPALIVED_DROPIN)
         .expect("load balancers get the keepalived drop-in");
-    let rmqgen::render::cloud_init::Content::Text(text) = &dropin.content else {
+    let rmqgen::testing::cloud_init::Content::Text(text) = &dropin.content else {
         panic!("the keepalived drop-in is text")
     };
     for db in ["passwd", "group", "shadow", "gshadow"] {

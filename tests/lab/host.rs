@@ -4,7 +4,7 @@
 //! root filesystem.
 //!
 //! The files cloud-init would write on the host (exactly
-//! `rmqgen::render::cloud_init::host_files`) are placed into a per-host
+//! `rmqgen::testing::cloud_init::host_files`) are placed into a per-host
 //! root directory; in the host's private mount namespace the directories
 //! holding them are bind-mounted over their real paths in the host's root
 //! (`/etc/rabbitmq`, `/var/lib/rabbitmq`, `/etc/haproxy`,
@@ -26,8 +26,8 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use rmqgen::render::cloud_init::{Content, HostFile, POLICY_RC_D};
-use rmqgen::render::shell_quote;
+use rmqgen::testing::cloud_init::{Content, HostFile, POLICY_RC_D};
+use rmqgen::testing::shell_quote;
 
 use super::harness::{read_lossy, run, spawn_logged, wait_deadline, Bins, Outcome};
 use super::net::Attachment;

@@ -103,10 +103,8 @@ pub fn require(names: &[&str], root: bool) -> Option<Bins> {
     Some(Bins(found))
 }
 
-// One scratch directory and one file writer for every test crate.
-#[path = "../common/temp_dir.rs"]
-mod temp_dir;
-pub use temp_dir::{write_file, TempDir};
+// One scratch directory and one file writer for every area.
+pub use crate::common::temp_dir::{write_file, TempDir};
 
 /// A finished command.
 pub struct Outcome {

@@ -1,9 +1,7 @@
-// Shared by the unit tests of `src/render/nix.rs`, which read these texts
-// back with a reader of Nix's lexing rules (`include!` of this file: it
-// holds outer items only, hence no `//!` and no `#![allow(dead_code)]`,
-// and every includer uses the one item), and `tests/nix_tools.rs`, which
-// evaluates them with the real `nix-instantiate`
-// (`#[path = "common/nix_hostile.rs"] mod nix_hostile;`).
+//! Texts that try to break out of a Nix string, for the tests only: the
+//! unit tests of [`super::nix`] read them back with a reader of Nix's
+//! lexing rules, and the integration tests (`nix_tools`, through
+//! `rmqgen::testing`) evaluate them with the real `nix-instantiate`.
 
 /// Texts meant to break out of a Nix string: quotes, backslashes, `${`,
 /// `''` and its escapes, `$`, line breaks, indentation, tabs and
