@@ -380,8 +380,8 @@ codes! {
         "vCPUs, memory and disk must be positive: a broker needs at least 1 vCPU and 512 MiB to boot.";
     TerraformName = "RMQ081", "A name clashes in the Terraform module",
         "A secret supplied by a Terraform variable declares variable \"NAME\" in terraform/variables.tf: the name must not be one rmqgen declares itself (base_image, base_image_url, nixos_image, nixos_image_url, proxmox_*) nor one Terraform reserves (count, depends_on, for_each, lifecycle, locals, providers, source, version). Each user's password is also a template variable, and a random_password when generated, named rabbitmq_user_<name>_password in lower-case letters, digits and '_': two users whose names differ only in case or punctuation would share it.";
-    VmId = "RMQ091", "Proxmox VM ids out of range",
-        "Proxmox VE numbers guests from 100 to 999999999. Hosts get consecutive ids from target.proxmox.vm_id_base, one per host in spec order (brokers, then load balancers); all of them must be in range and free on the cluster.";
+    VmId = "RMQ091", "Proxmox VM ids out of range or used twice",
+        "Proxmox VE numbers guests from 100 to 999999999, and a VM id is the VM's identity: Terraform replaces a VM whose id changes. A host's id is its own vm_id, or derived from the cluster and host names as target.proxmox.vm_id_base + (hash mod 10000), so adding or removing a host never moves another's. Every id must be in range and unique; two derived ids that collide are resolved by setting vm_id on one of the hosts (keep the id a running VM already has).";
     NixosCheckInterval = "RMQ100", "keepalived check timing that NixOS cannot express",
         "With provisioning = nixos the check runs through nixpkgs' services.keepalived.vrrpScripts, whose interval and timeout are whole seconds (an int). A check interval that is not a multiple of 1000 ms cannot be written there.";
     NixosHostName = "RMQ102", "A host name is taken by a file of the NixOS flake",
