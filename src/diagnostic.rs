@@ -171,8 +171,9 @@ impl Diagnostics {
         self
     }
 
-    /// Fills in source locations from the spec text.
-    pub(crate) fn locate(&mut self, source: &str) {
+    /// Fills in source locations from the spec text the pointers point
+    /// into (for diagnostics of a spec built from that text).
+    pub fn locate(&mut self, source: &str) {
         let index = crate::locate::PointerIndex::new(source);
         for d in &mut self.0 {
             if d.location.is_none() {
@@ -396,6 +397,16 @@ codes! {
         "A mirror's URL, suite and component, its keyring path and the apt proxy are written into apt's sources and configuration: URLs must be http(s) without spaces or quotes, the keyring an absolute path on the hosts (the image provides it; rmqgen only refers to it), suite and component plain tokens.";
     KeepalivedScriptTiming = "RMQ106", "keepalived on this OS cannot take a fractional check interval",
         "keepalived takes vrrp_script interval and timeout with millisecond resolution only from 2.3.2 (Debian 13 has 2.3.3). Debian 12 (2.2.7) and Ubuntu 22.04/24.04 (2.2.x) reject a value such as 0.5 and run the check at their default instead.";
+    UpgradeHop = "RMQ110", "A version change skips a supported upgrade hop",
+        "RabbitMQ upgrades a running cluster in place only along supported hops (its Version Upgradability table): 3.10 → 3.11 → 3.12 (from 3.11.18) → 3.13, then 3.13 → 4.0, 4.1 or 4.2 (only if Khepri was not enabled on 3.13), 4.0 → 4.1 or 4.2, 4.1 → 4.2, and 4.3 only from 4.2. Every stable feature flag must be enabled before each hop, or the next one fails. `rmqgen plan` takes one hop per change: set rabbitmq.version to the next series on the path, roll it out, enable all feature flags, then take the next.";
+    Downgrade = "RMQ111", "RabbitMQ cannot be downgraded in place",
+        "A node that ran a newer series has migrated its data and enabled feature flags the older series does not know; it will not start on the older one. Going back means a new cluster of the older series beside this one, with the definitions and messages moved to it (blue-green).";
+    ShrinkBrokers = "RMQ112", "Removing brokers weakens the cluster",
+        "Quorum queues and Khepri need a majority of their members online. A cluster of 2 needs both (it survives no broker loss), and removing several brokers at once can leave a queue without a majority in between. Remove brokers one at a time, each drained, shrunk and forgotten before the next, and keep at least 3.";
+    RoleChange = "RMQ113", "A host changes role",
+        "A host's name is its Terraform key, its Erlang node name and the name of its files. A broker cannot turn into a load balancer (or back) in place: remove it in one change and add the new host under another name in the next.";
+    BlueGreenClash = "RMQ114", "The green cluster reuses a name or address of the running one",
+        "A queue-type change (classic mirrored to quorum, or back) is a blue-green migration: the new spec describes a green cluster that runs beside the blue one until the cut-over, so its hosts need names and addresses of their own.";
 }
 
 impl fmt::Display for Code {

@@ -338,6 +338,18 @@ fn every_code_is_exercised() {
         seen.extend(diagnose(&stem(&path), &source).iter().map(|d| d.code));
     }
 
+    // The change codes (RMQ110 and up): `rmqgen plan` over the spec pairs
+    // of tests/changes (tests/changes.rs asserts each pair's outcome).
+    let changes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/changes");
+    for entry in std::fs::read_dir(changes).unwrap() {
+        let dir = entry.unwrap().path();
+        let spec = |f: &str| rmqgen::load(dir.join(f)).unwrap();
+        match rmqgen::plan_change(&spec("old.json"), &spec("new.json")) {
+            Ok(plan) => seen.extend(plan.warnings.iter().map(|d| d.code)),
+            Err(e) => seen.extend(e.diagnostics().into_iter().flatten().map(|d| d.code)),
+        }
+    }
+
     let unreachable: BTreeSet<Code> = UNREACHABLE.iter().map(|(c, _)| *c).collect();
     let missing: Vec<String> = Code::ALL
         .iter()
