@@ -281,7 +281,7 @@ pub fn plan_change(old: &Spec, new: &Spec) -> std::result::Result<ChangePlan, Ch
     };
     let (old_plan, old_roles) = side(old, ChangeError::InvalidOld)?;
     let (new_plan, new_roles) = side(new, ChangeError::InvalidNew)?;
-    change::compare(
+    let mut plan = change::compare(
         change::Side {
             plan: &old_plan,
             roles: &old_roles,
@@ -291,7 +291,20 @@ pub fn plan_change(old: &Spec, new: &Spec) -> std::result::Result<ChangePlan, Ch
             roles: &new_roles,
         },
     )
-    .map_err(ChangeError::Refused)
+    .map_err(ChangeError::Refused)?;
+    if plan.is_noop() {
+        // Nothing classified: the rendered bundles must be the same too,
+        // or the difference is reported as it is.
+        let bundle = |p: &Plan, r: &render::Roles| {
+            render::deliver(p, r).map_err(|e| ChangeError::Internal(e.to_string()))
+        };
+        let (a, b) = (
+            bundle(&old_plan, &old_roles)?,
+            bundle(&new_plan, &new_roles)?,
+        );
+        change::unclassified(&mut plan, &a, &b);
+    }
+    Ok(plan)
 }
 
 /// What [`compile`] produces.

@@ -70,7 +70,7 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ),
     (
         "remove-vip-holder",
-        Plan(&[K::RemoveLoadBalancer, R, R], false, &[]),
+        Plan(&[K::RemoveLoadBalancer, R, R], true, &[]),
     ),
     ("host-address", Plan(&[R, R, K::HostIdentity], true, &[])),
     ("vm-id", Plan(&[K::HostIdentity], true, &[])),

@@ -220,14 +220,14 @@ fn change(
         Effect::HaproxyReload => reload(
             "haproxy.cfg changes".into(),
             format!(
-                "`haproxy -c -f /etc/haproxy/haproxy.cfg`, then `systemctl reload haproxy` (hitless) on {}, the VIP holder last",
+                "`haproxy -c -f /etc/haproxy/haproxy.cfg`, then `systemctl reload haproxy` (hitless) on {}, the usual VIP holder (highest priority) last",
                 lbs.join(", ")
             ),
         ),
         Effect::KeepalivedReload => reload(
             "keepalived.conf changes".into(),
             format!(
-                "`keepalived -t`, then `systemctl reload keepalived` on {}, the VIP holder last; check the VIP is held once",
+                "`keepalived -t`, then `systemctl reload keepalived` on {}, the usual VIP holder (highest priority) last; check the VIP is held once",
                 lbs.join(", ")
             ),
         ),

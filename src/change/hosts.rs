@@ -179,10 +179,13 @@ pub(super) fn check(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
         .at("/load_balancers")
         .hosts(vec![name.to_string()]);
         if holder == Some(name.as_str()) {
-            c = c.step(format!("{name} holds the VIP: stop keepalived on it first, so the VIP moves to a backup (one short interruption), and check the new holder"));
+            // Its HAProxy carries the clients' connections: they are cut.
+            c = c
+                .disruptive()
+                .step(format!("{name} has the highest priority, so it holds the VIP when all are healthy: stopping its keepalived moves the VIP to a backup and cuts the connections through it; check the new holder"));
         }
         out.change(
-            c.step(format!("stop haproxy and keepalived on {name}"))
+            c.step(format!("stop keepalived, then haproxy, on {name}"))
                 .step(
                     "then the config changes below: the remaining load balancers drop it as a peer",
                 )

@@ -323,3 +323,62 @@ pub(crate) fn broker_order(plan: &Plan, among: &[String]) -> Vec<String> {
     }
     out
 }
+
+/// Adds the files two bundles differ in (as an [`ChangeKind::Other`]
+/// change) when the comparison found nothing: a no-op is claimed only for
+/// identical output.
+pub(crate) fn unclassified(plan: &mut ChangePlan, old: &crate::Bundle, new: &crate::Bundle) {
+    let mut paths: Vec<String> = Vec::new();
+    for (path, a) in old.iter() {
+        if new.get(path).is_none_or(|b| b.bytes != a.bytes) {
+            paths.push(path.to_string());
+        }
+    }
+    for (path, _) in new.iter() {
+        if old.get(path).is_none() {
+            paths.push(path.to_string());
+        }
+    }
+    if paths.is_empty() {
+        return;
+    }
+    paths.sort();
+    plan.changes.push(
+        Change::new(
+            ChangeKind::Other,
+            "rendered files differ in a way rmqgen does not classify: render both and review the difference",
+        )
+        .step(format!("differing files: {}", paths.join(", "))),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{Artifact, Bundle};
+
+    #[test]
+    fn a_noop_is_claimed_only_for_identical_bundles() {
+        let mut plan = ChangePlan {
+            cluster: "c".into(),
+            changes: Vec::new(),
+            warnings: Diagnostics::new(),
+        };
+        let mut a = Bundle::new();
+        a.insert("x", Artifact::file("1\n"));
+        a.insert("gone", Artifact::file("g\n"));
+        unclassified(&mut plan, &a, &a.clone());
+        assert!(plan.is_noop());
+        let mut b = Bundle::new();
+        b.insert("x", Artifact::file("2\n"));
+        b.insert("new", Artifact::file("n\n"));
+        unclassified(&mut plan, &a, &b);
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].kind, ChangeKind::Other);
+        assert!(
+            plan.changes[0].steps[0].ends_with("gone, new, x"),
+            "{:?}",
+            plan.changes[0]
+        );
+    }
+}
