@@ -32,6 +32,10 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ("keepalived-reload", Plan(&[K::ConfigReload], false, &[])),
     ("rolling-restart", Plan(&[K::RollingRestart], false, &[])),
     (
+        "nixos-rolling-restart",
+        Plan(&[K::RollingRestart], false, &[]),
+    ),
+    (
         "definitions",
         Plan(&[K::ConfigReload, K::ConfigReload], false, &[]),
     ),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::{broker_order, lb_order, Change, ChangeKind, Out, Side};
 use crate::plan::Plan;
 use crate::render::roles::RoleFile;
-use crate::spec::QueueHaMode;
+use crate::spec::{Provisioning, QueueHaMode};
 
 /// How a changed file takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -182,7 +182,7 @@ fn change(
     };
     let lbs = lb_order(new, hosts);
     let brokers = broker_order(new, hosts);
-    match effect {
+    let c = match effect {
         Effect::Hosts => reload(
             "/etc/hosts changes (rmqgen's lines)".into(),
             "replace rmqgen's lines in /etc/hosts; nothing restarts (names are looked up when used)".into(),
@@ -283,7 +283,15 @@ fn change(
                 new.rabbitmq.bootstrap_host
             )))
         }
-    }
+    };
+    // NixOS hosts get their files from their system closure, not a push.
+    c.map(|c| {
+        if new.provisioning == Provisioning::Nixos {
+            c.step("NixOS: the files come with `nixos-rebuild switch --target-host`, which restarts or reloads the units whose files changed: deploy one host at a time, in the order above, with the same checks")
+        } else {
+            c
+        }
+    })
 }
 
 #[cfg(test)]
