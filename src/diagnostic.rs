@@ -405,8 +405,10 @@ codes! {
         "Quorum queues and Khepri need a majority of their members online. A cluster of 2 needs both (it survives no broker loss), and removing several brokers at once can leave a queue without a majority in between. Remove brokers one at a time, each drained, shrunk and forgotten before the next, and keep at least 3.";
     RoleChange = "RMQ113", "A host changes role",
         "A host's name is its Terraform key, its Erlang node name and the name of its files. A broker cannot turn into a load balancer (or back) in place: remove it in one change and add the new host under another name in the next.";
-    BlueGreenClash = "RMQ114", "The green cluster reuses a name or address of the running one",
-        "A queue-type change (classic mirrored to quorum, or back) is a blue-green migration: the new spec describes a green cluster that runs beside the blue one until the cut-over, so its hosts need names and addresses of their own.";
+    BlueGreenClash = "RMQ114", "The green cluster reuses a host identity of the running one",
+        "A queue-type change (classic mirrored to quorum, or back) is a blue-green migration: the new spec describes a green cluster that runs beside the blue one until the cut-over, so its hosts need names, addresses, MACs and Proxmox VM ids of their own.";
+    ClusterRename = "RMQ115", "The cluster is renamed in place",
+        "The cluster name is RabbitMQ's cluster_name and the seed of every host's MAC address and derived Proxmox VM id, so renaming a running cluster changes the identity of every VM at once: Terraform replaces them all (or leaves them with a network configuration that matches no NIC), which is a full outage. Keep the name; a cluster under a new name is a new cluster, built beside the old one (blue-green).";
 }
 
 impl fmt::Display for Code {

@@ -93,7 +93,9 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ("downgrade", Refused(&[Code::Downgrade])),
     ("blue-green", Plan(&[K::BlueGreen], true, &[])),
     ("blue-green-in-place", Refused(&[Code::BlueGreenClash])),
+    ("blue-green-vm-id-clash", Refused(&[Code::BlueGreenClash])),
     ("role-change", Refused(&[Code::RoleChange])),
+    ("cluster-rename", Refused(&[Code::ClusterRename])),
     ("no-brokers-left", InvalidNew(&[Code::BrokerCount])),
     ("invalid-new", InvalidNew(&[Code::OutsideNetwork])),
 ];

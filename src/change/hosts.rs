@@ -85,7 +85,14 @@ pub(super) fn check(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
             .step("after the config changes above: every host's /etc/hosts names the new node before it joins, and HAProxy's backends list it (DOWN until it serves)")
             .step(format!("`terraform apply`: creates {name}'s VM and only its resources (every host's key, VM id and MAC derive from its own name)"))
             .step(format!("at first boot {name} finds the running brokers from cluster_formation.classic_config.nodes and joins them; wait for `rabbitmq-diagnostics check_running` on it and `rabbitmqctl cluster_status` listing it everywhere"))
-            .step(grow),
+            .step(grow)
+            .step_if(
+                o.rabbitmq.version != n.rabbitmq.version,
+                format!(
+                    "add it after the upgrade to {} is complete: it boots {} and must not join a cluster still running {}",
+                    n.rabbitmq.version, n.rabbitmq.version, o.rabbitmq.version
+                ),
+            ),
         );
     }
 

@@ -113,6 +113,14 @@ impl Change {
         self.steps.push(step.into());
         self
     }
+
+    fn step_if(self, condition: bool, step: impl Into<String>) -> Self {
+        if condition {
+            self.step(step)
+        } else {
+            self
+        }
+    }
 }
 
 /// The classes of change.

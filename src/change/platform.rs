@@ -39,6 +39,40 @@ pub(super) fn blue_green(old: &Side<'_>, new: &Side<'_>, out: &mut Out) -> bool 
                 .hint("green runs beside blue until the cut-over: give every green host a new name (it is its Terraform key and Erlang node name)"),
             );
         }
+        // Derived from different names, a green MAC or VM id can still
+        // equal a blue one: both run at once. (A reused name is reported
+        // above.)
+        if let Some(b) = o.hosts.iter().find(|b| b.mac == h.mac && b.name != h.name) {
+            out.refuse(
+                Diagnostic::error(
+                    Code::BlueGreenClash,
+                    format!("{at}/name"),
+                    format!(
+                        "green host {} gets MAC {}, which blue host {} has",
+                        h.name, h.mac, b.name
+                    ),
+                )
+                .hint("rename the green host: its MAC is a hash of the cluster and host names"),
+            );
+        }
+        let proxmox = |p: &Plan| p.target.provider == crate::spec::Provider::Proxmox;
+        if let Some(b) = o
+            .hosts
+            .iter()
+            .find(|b| proxmox(o) && proxmox(n) && *b.vm_id == *h.vm_id && b.name != h.name)
+        {
+            out.refuse(
+                Diagnostic::error(
+                    Code::BlueGreenClash,
+                    h.vm_id.pointer(),
+                    format!(
+                        "green host {} gets Proxmox VM id {}, which blue host {} has",
+                        h.name, *h.vm_id, b.name
+                    ),
+                )
+                .hint("set vm_id on the green host to an id that is free on the cluster"),
+            );
+        }
         if let Some(b) = o.hosts.iter().find(|b| b.address == h.address) {
             out.refuse(
                 Diagnostic::error(
@@ -82,9 +116,26 @@ pub(super) fn blue_green(old: &Side<'_>, new: &Side<'_>, out: &mut Out) -> bool 
     true
 }
 
-/// VIP, network, OS, provisioning and target changes.
+/// Cluster name, VIP, network, OS, provisioning and target changes.
 pub(super) fn check(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
     let (o, n) = (old.plan, new.plan);
+    if o.name != n.name {
+        out.refuse(
+            Diagnostic::error(
+                Code::ClusterRename,
+                "/name",
+                format!(
+                    "renaming cluster {} to {} changes every host's MAC and derived VM id: every VM would be replaced at once",
+                    o.name, n.name
+                ),
+            )
+            .hint(format!(
+                "keep \"name\": \"{}\"; a cluster under a new name is a new cluster, built beside this one (blue-green)",
+                o.name
+            )),
+        );
+        return;
+    }
     let holder = super::vip_holder(n);
     if o.vip != n.vip {
         let lbs: Vec<String> = n.load_balancers.iter().map(|l| l.name.clone()).collect();
