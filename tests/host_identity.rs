@@ -13,9 +13,13 @@ use hcl::expr::{Expression, ObjectKey};
 use hcl::Body;
 use serde_json::{json, Value};
 
-#[path = "common/examples.rs"]
-mod examples;
-use examples::with_provider;
+/// The spec with `target.provider` set (self-contained, so this file is
+/// the same as its own test crate or as a module of one).
+fn with_provider(source: &str, provider: &str) -> String {
+    let mut v: Value = serde_json::from_str(source).unwrap();
+    v["target"]["provider"] = provider.into();
+    serde_json::to_string_pretty(&v).unwrap()
+}
 
 /// `local.nodes` of a rendered main.tf: host name -> its object, as HCL.
 fn nodes(body: &Body) -> BTreeMap<String, String> {
