@@ -44,6 +44,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Plan the change from OLD to NEW on a running cluster: every
+    /// difference classified (reload, rolling restart, hosts added or
+    /// removed, version hop, disruptive changes). Exit 1 when a spec is
+    /// invalid or the change is refused.
+    Plan {
+        /// The spec the cluster runs now (JSON).
+        old: PathBuf,
+        /// The spec to move it to (JSON); `-` reads standard input.
+        new: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Print the JSON Schema of the spec.
     Schema,
     /// Print the reference five-VM spec.
@@ -90,6 +103,56 @@ fn read_spec(path: &Path) -> anyhow::Result<String> {
 fn print_diagnostics(d: &Diagnostics) {
     if !d.is_empty() {
         eprint!("{d}");
+    }
+}
+
+/// `rmqgen plan OLD NEW`: the plan on stdout (text or JSON); diagnostics
+/// of an invalid spec or a refused change on stderr (as JSON on stdout
+/// with `--format json`), located in their file; exit 1 for either.
+fn plan(old: &Path, new: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let (old_src, new_src) = (read_spec(old)?, read_spec(new)?);
+    let fail = |path: &Path, what: &str, mut d: Diagnostics, source: &str| {
+        d.locate(source);
+        match format {
+            Format::Human => {
+                eprintln!("rmqgen: {}:", path.display());
+                print_diagnostics(&d);
+            }
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({ "file": path.display().to_string(), "status": what, "diagnostics": d })
+            ),
+        }
+        eprintln!("rmqgen: {what} ({}): {}", path.display(), d.summary());
+        Ok(ExitCode::from(1))
+    };
+    let parse = |src: &str| rmqgen::parse(src);
+    let old_spec = match parse(&old_src) {
+        Ok(s) => s,
+        Err(Error::Invalid(d)) => return fail(old, "the old spec is invalid", d, &old_src),
+        Err(e) => return Err(e.into()),
+    };
+    let new_spec = match parse(&new_src) {
+        Ok(s) => s,
+        Err(Error::Invalid(d)) => return fail(new, "the new spec is invalid", d, &new_src),
+        Err(e) => return Err(e.into()),
+    };
+    match rmqgen::plan_change(&old_spec, &new_spec) {
+        Ok(plan) => {
+            match format {
+                Format::Human => print!("{plan}"),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(rmqgen::ChangeError::InvalidOld(d)) => {
+            fail(old, "the old spec is invalid", d, &old_src)
+        }
+        Err(rmqgen::ChangeError::InvalidNew(d)) => {
+            fail(new, "the new spec is invalid", d, &new_src)
+        }
+        Err(rmqgen::ChangeError::Refused(d)) => fail(new, "the change is refused", d, &new_src),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -162,6 +225,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Plan { old, new, format } => plan(&old, &new, format),
         Command::Schema => {
             print!("{}", rmqgen::schema());
             Ok(ExitCode::SUCCESS)

@@ -171,8 +171,9 @@ impl Diagnostics {
         self
     }
 
-    /// Fills in source locations from the spec text.
-    pub(crate) fn locate(&mut self, source: &str) {
+    /// Fills in source locations from the spec text the pointers point
+    /// into (for diagnostics of a spec built from that text).
+    pub fn locate(&mut self, source: &str) {
         let index = crate::locate::PointerIndex::new(source);
         for d in &mut self.0 {
             if d.location.is_none() {
@@ -380,8 +381,8 @@ codes! {
         "vCPUs, memory and disk must be positive: a broker needs at least 1 vCPU and 512 MiB to boot.";
     TerraformName = "RMQ081", "A name clashes in the Terraform module",
         "A secret supplied by a Terraform variable declares variable \"NAME\" in terraform/variables.tf: the name must not be one rmqgen declares itself (base_image, base_image_url, nixos_image, nixos_image_url, proxmox_*) nor one Terraform reserves (count, depends_on, for_each, lifecycle, locals, providers, source, version). Each user's password is also a template variable, and a random_password when generated, named rabbitmq_user_<name>_password in lower-case letters, digits and '_': two users whose names differ only in case or punctuation would share it.";
-    VmId = "RMQ091", "Proxmox VM ids out of range",
-        "Proxmox VE numbers guests from 100 to 999999999. Hosts get consecutive ids from target.proxmox.vm_id_base, one per host in spec order (brokers, then load balancers); all of them must be in range and free on the cluster.";
+    VmId = "RMQ091", "Proxmox VM ids out of range or used twice",
+        "Proxmox VE numbers guests from 100 to 999999999, and a VM id is the VM's identity: Terraform replaces a VM whose id changes. A host's id is its own vm_id, or derived from the cluster and host names as target.proxmox.vm_id_base + (hash mod 10000), so adding or removing a host never moves another's. Every id must be in range and unique; two derived ids that collide are resolved by setting vm_id on one of the hosts (keep the id a running VM already has).";
     NixosCheckInterval = "RMQ100", "keepalived check timing that NixOS cannot express",
         "With provisioning = nixos the check runs through nixpkgs' services.keepalived.vrrpScripts, whose interval and timeout are whole seconds (an int). A check interval that is not a multiple of 1000 ms cannot be written there.";
     NixosHostName = "RMQ102", "A host name is taken by a file of the NixOS flake",
@@ -396,6 +397,18 @@ codes! {
         "A mirror's URL, suite and component, its keyring path and the apt proxy are written into apt's sources and configuration: URLs must be http(s) without spaces or quotes, the keyring an absolute path on the hosts (the image provides it; rmqgen only refers to it), suite and component plain tokens.";
     KeepalivedScriptTiming = "RMQ106", "keepalived on this OS cannot take a fractional check interval",
         "keepalived takes vrrp_script interval and timeout with millisecond resolution only from 2.3.2 (Debian 13 has 2.3.3). Debian 12 (2.2.7) and Ubuntu 22.04/24.04 (2.2.x) reject a value such as 0.5 and run the check at their default instead.";
+    UpgradeHop = "RMQ110", "A version change skips a supported upgrade hop",
+        "RabbitMQ upgrades a running cluster in place only along supported hops (its Version Upgradability table): 3.10 → 3.11 → 3.12 (from 3.11.18) → 3.13, then 3.13 → 4.0, 4.1 or 4.2 (only if Khepri was not enabled on 3.13), 4.0 → 4.1 or 4.2, 4.1 → 4.2, and 4.3 only from 4.2. Every stable feature flag must be enabled before each hop, or the next one fails. `rmqgen plan` takes one hop per change: set rabbitmq.version to the next series on the path, roll it out, enable all feature flags, then take the next.";
+    Downgrade = "RMQ111", "RabbitMQ cannot be downgraded in place",
+        "A node that ran a newer series has migrated its data and enabled feature flags the older series does not know; it will not start on the older one. Going back means a new cluster of the older series beside this one, with the definitions and messages moved to it (blue-green).";
+    ShrinkBrokers = "RMQ112", "Removing brokers weakens the cluster",
+        "Quorum queues and Khepri need a majority of their members online. A cluster of 2 needs both (it survives no broker loss), and removing several brokers at once can leave a queue without a majority in between. Remove brokers one at a time, each drained, shrunk and forgotten before the next, and keep at least 3.";
+    RoleChange = "RMQ113", "A host changes role",
+        "A host's name is its Terraform key, its Erlang node name and the name of its files. A broker cannot turn into a load balancer (or back) in place: remove it in one change and add the new host under another name in the next.";
+    BlueGreenClash = "RMQ114", "The green cluster reuses a host identity of the running one",
+        "A queue-type change (classic mirrored to quorum, or back) is a blue-green migration: the new spec describes a green cluster that runs beside the blue one until the cut-over, so its hosts need names, addresses, MACs and Proxmox VM ids of their own.";
+    ClusterRename = "RMQ115", "The cluster is renamed in place",
+        "The cluster name is RabbitMQ's cluster_name and the seed of every host's MAC address and derived Proxmox VM id, so renaming a running cluster changes the identity of every VM at once: Terraform replaces them all (or leaves them with a network configuration that matches no NIC), which is a full outage. Keep the name; a cluster under a new name is a new cluster, built beside the old one (blue-green).";
 }
 
 impl fmt::Display for Code {

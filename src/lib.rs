@@ -46,6 +46,7 @@
 //! | render | [`render`] | [`Plan`] → [`Bundle`] |
 //! | write | [`Bundle::write`] / [`Bundle::check`] | [`Bundle`] → a directory, or its drift |
 //! | all at once | [`compile`] | JSON text → [`Output`], diagnostics with line and column |
+//! | change | [`plan_change`] | two [`Spec`]s → [`ChangePlan`] (day 2: what moving a running cluster takes) |
 //!
 //! [`validate`] is the one way to check a spec: it runs every rule, and
 //! either returns the resolved [`Plan`] (there is no plan of an invalid
@@ -108,6 +109,7 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod change;
 // Modules whose public items are re-exported below: the documented API is
 // the root, not the module path.
 #[doc(hidden)]
@@ -135,6 +137,7 @@ use std::path::Path;
 pub use bundle::{
     Artifact, Bundle, Drift, DriftKind, Install, Refusal, RefusalReason, WriteOptions, WriteReport,
 };
+pub use change::{Change, ChangeError, ChangeKind, ChangePlan};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Location, Severity};
 pub use error::{Error, Result};
 pub use plan::Plan;
@@ -229,6 +232,81 @@ fn check(spec: &Spec) -> Diagnostics {
 /// ```
 pub fn render(plan: &Plan) -> Result<Bundle> {
     render::render(plan)
+}
+
+/// What it takes to move a running cluster from `old` to `new` (day 2):
+/// both specs are validated, both plans resolved and both sets of role
+/// files rendered, and every difference between them is classified as a
+/// [`Change`] (no-op, reload, rolling restart, adding or removing a host,
+/// a version hop, a disruptive network, VIP or OS change, a blue-green
+/// migration), in the order to make them.
+///
+/// Fails with [`ChangeError::InvalidOld`] or [`ChangeError::InvalidNew`]
+/// when a spec is invalid, and with [`ChangeError::Refused`] when the
+/// change cannot be made to a running cluster (a version that skips a
+/// supported upgrade hop, a downgrade, a host changing role): coded
+/// diagnostics with hints, pointing into `new`.
+///
+/// ```
+/// let old = rmqgen::parse(&rmqgen::reference_spec())?;
+/// assert!(rmqgen::plan_change(&old, &old)?.is_noop());
+///
+/// let mut new = old.clone();
+/// new.brokers.push(rmqgen::spec::Node::new("rabbitmq-4", "192.168.247.155"));
+/// let plan = rmqgen::plan_change(&old, &new)?;
+/// assert!(plan.changes.iter().any(|c| c.kind == rmqgen::ChangeKind::AddBroker));
+///
+/// // 4.0 to 4.3 skips 4.2: refused, with the path to take.
+/// let quorum = |os: &str, version: &str| {
+///     let text = rmqgen::reference_spec()
+///         .replace("debian-12", os)
+///         .replace("\"3.10\"", &format!("\"{version}\""))
+///         .replace("classic-mirrored", "quorum");
+///     rmqgen::parse(&text).unwrap()
+/// };
+/// let err = rmqgen::plan_change(&quorum("debian-13", "4.0"), &quorum("debian-sid", "4.3"))
+///     .unwrap_err();
+/// let d = err.diagnostics().unwrap().iter().next().unwrap();
+/// assert_eq!((d.code, d.pointer.as_str()), (rmqgen::Code::UpgradeHop, "/rabbitmq/version"));
+/// assert!(d.message.contains("4.0 → 4.2 → 4.3"), "{}", d.message);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn plan_change(old: &Spec, new: &Spec) -> std::result::Result<ChangePlan, ChangeError> {
+    let side = |spec: &Spec, invalid: fn(Diagnostics) -> ChangeError| match validate(spec) {
+        Ok(v) => {
+            let roles =
+                render::roles::render(&v.plan).map_err(|e| ChangeError::Internal(e.to_string()))?;
+            Ok((v.plan, roles))
+        }
+        Err(Error::Invalid(d)) => Err(invalid(d)),
+        Err(e) => Err(ChangeError::Internal(e.to_string())),
+    };
+    let (old_plan, old_roles) = side(old, ChangeError::InvalidOld)?;
+    let (new_plan, new_roles) = side(new, ChangeError::InvalidNew)?;
+    let mut plan = change::compare(
+        change::Side {
+            plan: &old_plan,
+            roles: &old_roles,
+        },
+        change::Side {
+            plan: &new_plan,
+            roles: &new_roles,
+        },
+    )
+    .map_err(ChangeError::Refused)?;
+    if plan.is_noop() {
+        // Nothing classified: the rendered bundles must be the same too,
+        // or the difference is reported as it is.
+        let bundle = |p: &Plan, r: &render::Roles| {
+            render::deliver(p, r).map_err(|e| ChangeError::Internal(e.to_string()))
+        };
+        let (a, b) = (
+            bundle(&old_plan, &old_roles)?,
+            bundle(&new_plan, &new_roles)?,
+        );
+        change::unclassified(&mut plan, &a, &b);
+    }
+    Ok(plan)
 }
 
 /// What [`compile`] produces.

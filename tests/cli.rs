@@ -1041,3 +1041,66 @@ fn explain_needs_a_code_or_list_but_not_both() {
         assert!(!run.stderr.is_empty(), "{args:?}");
     }
 }
+
+/// `rmqgen plan OLD NEW`: the plan on stdout and exit 0; a refused change
+/// or an invalid spec: exit 1, located diagnostics naming the file (on
+/// stderr, or as JSON on stdout with `--format json`).
+#[test]
+fn plan_prints_the_change_and_exits_1_when_refused() {
+    let pair = |name: &str| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/changes")
+            .join(name);
+        (
+            dir.join("old.json").to_str().unwrap().to_string(),
+            dir.join("new.json").to_str().unwrap().to_string(),
+        )
+    };
+    let (old, new) = pair("add-broker");
+    let run = rmqgen(&["plan", &old, &new]);
+    assert_exit(&run, 0);
+    assert!(
+        run.stdout.contains("[add-broker] add broker mq-4"),
+        "{}",
+        run.stdout
+    );
+    let run = rmqgen(&["plan", &old, &new, "--format", "json"]);
+    assert_exit(&run, 0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        v["changes"].as_array().unwrap().last().unwrap()["kind"],
+        "add-broker"
+    );
+
+    let (old, new) = pair("version-skip-3.10-4.3");
+    let run = rmqgen(&["plan", &old, &new]);
+    assert_exit(&run, 1);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("error[RMQ110] /rabbitmq/version (line 15, column 16)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("3.10 → 3.11 → 3.12 → 3.13 → 4.2 → 4.3"),
+        "{}",
+        run.stderr
+    );
+    let run = rmqgen(&["plan", &old, &new, "--format", "json"]);
+    assert_exit(&run, 1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["status"], "the change is refused");
+    assert_eq!(v["diagnostics"][0]["code"], "RMQ110");
+
+    let (old, new) = pair("invalid-new");
+    let run = rmqgen(&["plan", &old, &new]);
+    assert_exit(&run, 1);
+    assert!(run.stderr.contains(&format!("{new}:")), "{}", run.stderr);
+    assert!(run.stderr.contains("error[RMQ021] /vip"), "{}", run.stderr);
+
+    // The same spec twice: nothing to do.
+    let run = rmqgen(&["plan", &old, &old]);
+    assert_exit(&run, 0);
+    assert!(run.stdout.contains("no change"), "{}", run.stdout);
+}

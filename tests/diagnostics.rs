@@ -36,6 +36,8 @@ const INVALID: &[(&str, &[Code])] = &[
     ("bad-cidr", &[Code::Address]),
     ("vip-outside-subnet", &[Code::OutsideNetwork]),
     ("duplicate-addresses", &[Code::DuplicateAddress]),
+    // Two host names whose derived MACs collide (found by search).
+    ("mac-collision", &[Code::DuplicateAddress]),
     ("reserved-addresses", &[Code::ReservedAddress]),
     ("bad-interface", &[Code::Interface]),
     ("bad-domain", &[Code::Domain]),
@@ -76,6 +78,7 @@ const INVALID: &[(&str, &[Code])] = &[
     // The Terraform module.
     ("terraform-names", &[Code::TerraformName]),
     ("vm-id-range", &[Code::VmId]),
+    ("vm-id-duplicate", &[Code::VmId]),
     // The NixOS provisioning path.
     ("nixos-check-interval", &[Code::NixosCheckInterval]),
     ("nixos-host-names", &[Code::NixosHostName]),
@@ -335,6 +338,18 @@ fn every_code_is_exercised() {
         seen.extend(diagnose(&stem(&path), &source).iter().map(|d| d.code));
     }
 
+    // The change codes (RMQ110 and up): `rmqgen plan` over the spec pairs
+    // of tests/changes (tests/changes.rs asserts each pair's outcome).
+    let changes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/changes");
+    for entry in std::fs::read_dir(changes).unwrap() {
+        let dir = entry.unwrap().path();
+        let spec = |f: &str| rmqgen::load(dir.join(f)).unwrap();
+        match rmqgen::plan_change(&spec("old.json"), &spec("new.json")) {
+            Ok(plan) => seen.extend(plan.warnings.iter().map(|d| d.code)),
+            Err(e) => seen.extend(e.diagnostics().into_iter().flatten().map(|d| d.code)),
+        }
+    }
+
     let unreachable: BTreeSet<Code> = UNREACHABLE.iter().map(|(c, _)| *c).collect();
     let missing: Vec<String> = Code::ALL
         .iter()
@@ -448,12 +463,12 @@ const FULL_SPEC: &str = r#"{
   },
   "brokers": [
     { "name": "mq-1", "address": "10.0.0.11", "resources": { "vcpus": 2, "memory_mib": 4096, "disk_gib": 40 } },
-    { "name": "mq-2", "address": "10.0.0.12" },
+    { "name": "mq-2", "address": "10.0.0.12", "vm_id": 9201 },
     { "name": "mq-3", "address": "10.0.0.13" }
   ],
   "load_balancers": [
     { "name": "lb-1", "address": "10.0.0.21", "priority": 150, "initial_state": "BACKUP", "resources": { "vcpus": 1 } },
-    { "name": "lb-2", "address": "10.0.0.22", "priority": 140 }
+    { "name": "lb-2", "address": "10.0.0.22", "priority": 140, "vm_id": 9202 }
   ],
   "haproxy": {
     "amqp_port": 5672,

@@ -14,9 +14,11 @@
 mod common;
 
 // The fast tests, part of plain `cargo test`.
+mod changes;
 #[cfg(feature = "cli")]
 mod cli;
 mod diagnostics;
+mod host_identity;
 mod injection;
 mod nixos;
 mod schema;

@@ -378,6 +378,13 @@ fn no_orphaned_or_pending_snapshots() {
         expected.insert(format!("artifacts@{example}.snap"));
         expected.insert(format!("warnings@{example}.snap"));
     }
+    // tests/changes.rs: each spec pair's plan, as text and as JSON.
+    let changes = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/changes");
+    for entry in std::fs::read_dir(&changes).expect("tests/changes exists") {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        expected.insert(format!("plan@{name}.snap"));
+        expected.insert(format!("plan-json@{name}.snap"));
+    }
     for dir in ["tests/invalid", "tests/warnings"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         for entry in std::fs::read_dir(&dir).expect("fixture directory exists") {

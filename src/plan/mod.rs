@@ -23,7 +23,7 @@ pub mod paths;
 pub mod platform;
 mod rabbitmq;
 mod secrets;
-mod target;
+pub(crate) mod target;
 mod time;
 
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
@@ -201,7 +201,8 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
     let provisioning = spec.provisioning.unwrap_or(Provisioning::CloudInit);
     let target = target::resolve(spec);
     let preempt = keepalived::preempt(spec);
-    let (hosts, brokers, load_balancers) = network::hosts(spec, preempt, &mut parse);
+    let (hosts, brokers, load_balancers) =
+        network::hosts(spec, preempt, target.proxmox.vm_id_base, &mut parse);
 
     let mut secrets = Vec::new();
     let cookie = secrets::erlang_cookie(spec, provisioning);

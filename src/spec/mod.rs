@@ -158,6 +158,13 @@ pub struct Node {
     /// VM size for this host. Default: `target.resources.broker`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Proxmox VE VM id of this host. Default: derived from the cluster
+    /// and host names (`target.proxmox.vm_id_base` plus a hash of the
+    /// names, below base + 10000), so adding or removing another host never
+    /// moves it. Set it when two derived ids collide, or to keep an id a
+    /// VM already has. 100..=999999999, unique.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_id: Option<u32>,
 }
 
 /// A load balancer host (HAProxy + keepalived).
@@ -181,6 +188,13 @@ pub struct LoadBalancer {
     /// VM size for this host. Default: `target.resources.load_balancer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Proxmox VE VM id of this host. Default: derived from the cluster
+    /// and host names (`target.proxmox.vm_id_base` plus a hash of the
+    /// names, below base + 10000), so adding or removing another host never
+    /// moves it. Set it when two derived ids collide, or to keep an id a
+    /// VM already has. 100..=999999999, unique.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_id: Option<u32>,
 }
 
 impl Spec {
@@ -243,6 +257,7 @@ impl Node {
             name: name.into(),
             address: address.into(),
             resources: None,
+            vm_id: None,
         }
     }
 }
@@ -257,6 +272,7 @@ impl LoadBalancer {
             priority: None,
             initial_state: None,
             resources: None,
+            vm_id: None,
         }
     }
 }

@@ -89,7 +89,9 @@ pub struct Proxmox {
     /// type). Default: `local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snippets_datastore: Option<String>,
-    /// First VM id; hosts get consecutive ids. Default: 9100.
+    /// Base of the derived VM ids: a host without its own `vm_id` gets
+    /// base + (a hash of the cluster and host names mod 10000), which no
+    /// other host moves. Default: 9100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_id_base: Option<u32>,
 }

@@ -31,6 +31,8 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
         }
     }
 
+    macs(spec, plan, d);
+
     let iface = plan.network.interface.as_str();
     if !is_safe_token(iface, 15, "_.-") {
         d.error(
@@ -243,6 +245,35 @@ fn names(spec: &Spec, d: &mut Sink) {
             );
         } else {
             seen.insert(name, p);
+        }
+    }
+}
+
+/// Each host's MAC derives from the cluster and host names alone (so no
+/// host moves another's); two that collide cannot both be pinned.
+fn macs(spec: &Spec, plan: &crate::plan::Plan, d: &mut Sink) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let names: std::collections::BTreeMap<&str, String> = super::host_names(spec)
+        .map(|(p, n)| (n.as_str(), p))
+        .collect();
+    for h in &plan.hosts {
+        match seen.get(h.mac.as_str()) {
+            // Same name twice: the duplicate-name rule reports it.
+            Some(other) if *other != h.name => d.error(
+                Code::DuplicateAddress,
+                names.get(h.name.as_str()).cloned().unwrap_or_default(),
+                format!(
+                    "host {} gets MAC {}, which host {} has already (both derive from the cluster and host names)",
+                    show(&h.name),
+                    h.mac,
+                    show(other)
+                ),
+                "rename one of the two hosts: a host's MAC is a hash of the cluster and host names",
+            ),
+            Some(_) => {}
+            None => {
+                seen.insert(&h.mac, &h.name);
+            }
         }
     }
 }

@@ -14,8 +14,9 @@ use crate::diagnostic::Code;
 use crate::plan::names::{
     TERRAFORM_OWN_VARIABLES as OWN_VARIABLES, TERRAFORM_RESERVED_VARIABLES as RESERVED_VARIABLES,
 };
+use crate::plan::target::VM_ID_SPAN;
 use crate::plan::Plan;
-use crate::spec::{SecretSource, Spec};
+use crate::spec::{Provider, SecretSource, Spec};
 
 /// Proxmox VE guest ids.
 const VM_IDS: std::ops::RangeInclusive<u64> = 100..=999_999_999;
@@ -82,26 +83,91 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         }
     }
 
+    vm_ids(spec, plan, d);
+}
+
+/// Proxmox VM ids: each host's own `vm_id` or the id derived from its name
+/// (base + hash mod [`VM_ID_SPAN`]), in Proxmox's range and unique. A
+/// collision is blamed on a derived id (the host to give a `vm_id`), the
+/// later host when both are derived or both written. Only for the Proxmox
+/// target: libvirt has no VM ids.
+fn vm_ids(spec: &Spec, plan: &Plan, d: &mut Sink) {
+    if plan.target.provider != Provider::Proxmox {
+        return;
+    }
     let base = spec
         .target
         .as_ref()
         .and_then(|t| t.proxmox.as_ref())
         .and_then(|p| p.vm_id_base);
     if let Some(base) = base {
-        let hosts = (spec.brokers.len() + spec.load_balancers.len()) as u64;
         let first = u64::from(base);
-        let last = first + hosts.saturating_sub(1);
+        let last = first + u64::from(VM_ID_SPAN) - 1;
         if !VM_IDS.contains(&first) || !VM_IDS.contains(&last) {
             d.error(
                 Code::VmId,
                 "/target/proxmox/vm_id_base",
                 format!(
-                    "VM ids {first}..={last} (one per host) are outside Proxmox's {}..={}",
+                    "derived VM ids {first}..={last} are not all inside Proxmox's {}..={}",
                     VM_IDS.start(),
                     VM_IDS.end()
                 ),
-                "use a base of at least 100 whose ids are free on the cluster, e.g. 9100",
+                format!(
+                    "use a base from {} to {} whose next {VM_ID_SPAN} ids are free on the cluster, e.g. 9100",
+                    VM_IDS.start(),
+                    VM_IDS.end() + 1 - u64::from(VM_ID_SPAN)
+                ),
             );
         }
+    }
+    let mut seen: BTreeMap<u64, &crate::plan::Host> = BTreeMap::new();
+    for h in plan.hosts.iter().map(|h| &**h) {
+        let id = *h.vm_id;
+        if h.vm_id.written() && !VM_IDS.contains(&id) {
+            d.error(
+                Code::VmId,
+                h.vm_id.pointer(),
+                format!(
+                    "VM id {id} is outside Proxmox's {}..={}",
+                    VM_IDS.start(),
+                    VM_IDS.end()
+                ),
+                "use an id from 100 to 999999999 that is free on the cluster",
+            );
+        }
+        let Some(other) = seen.get(&id) else {
+            seen.insert(id, h);
+            continue;
+        };
+        let (blamed, kept) = if !h.vm_id.written() || other.vm_id.written() {
+            (h, *other)
+        } else {
+            // The written id stays; later hosts are compared with it.
+            let other = *other;
+            seen.insert(id, h);
+            (other, h)
+        };
+        let how = |h: &crate::plan::Host| {
+            if h.vm_id.written() {
+                "its vm_id"
+            } else {
+                "derived from its name"
+            }
+        };
+        d.error(
+            Code::VmId,
+            blamed.vm_id.pointer(),
+            format!(
+                "host {} gets VM id {id} ({}), which host {} has too ({})",
+                show(&blamed.name),
+                how(blamed),
+                show(&kept.name),
+                how(kept)
+            ),
+            format!(
+                "set \"vm_id\" on host {} to an id that is free on the cluster (and keep it: a VM whose id changes is replaced)",
+                show(&blamed.name)
+            ),
+        );
     }
 }

@@ -223,12 +223,12 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         .default("root".into()),
     ];
 
-    // Hosts get consecutive ids from vm_id_base, in plan order.
-    let node_fields = (0..plan.hosts.len())
-        .map(|i| {
-            let id = u64::from(px.vm_id_base) + i as u64;
-            vec![("vm_id", Expression::from(id))]
-        })
+    // Each host's id, as the plan resolved it (its own or derived from its
+    // name): adding a host moves no other host's id.
+    let node_fields = plan
+        .hosts
+        .iter()
+        .map(|h| vec![("vm_id", Expression::from(*h.vm_id))])
         .collect();
 
     let mut resources = vec![image];
