@@ -15,17 +15,17 @@ use crate::spec::{Resources, Spec, VrrpState};
 #[derive(Debug, Clone, Serialize)]
 pub struct NetworkPlan {
     /// Subnet.
-    pub cidr: Ipv4Net,
+    pub cidr: Located<Ipv4Net>,
     /// Prefix length.
     pub prefix: u8,
     /// Netmask (dotted).
     pub netmask: Ipv4Addr,
     /// Default gateway.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<Located<Ipv4Addr>>,
     /// Resolvers.
-    pub dns: Vec<Ipv4Addr>,
+    pub dns: Vec<Located<Ipv4Addr>>,
     /// Guest interface.
-    pub interface: String,
+    pub interface: Located<String>,
     /// MTU.
     pub mtu: Option<u32>,
 }
@@ -38,7 +38,7 @@ pub struct Host {
     /// Fully qualified name, when a domain is set.
     pub fqdn: Option<String>,
     /// Address.
-    pub address: Ipv4Addr,
+    pub address: Located<Ipv4Addr>,
     /// Role.
     pub role: Role,
     /// VM size.
@@ -145,9 +145,9 @@ pub(super) fn resolve(spec: &Spec, parse: &mut Parser) -> NetworkPlan {
     let n = &spec.network;
     let cidr = parse.subnet("/network/cidr".into(), &n.cidr);
     NetworkPlan {
-        cidr,
         prefix: cidr.prefix(),
         netmask: cidr.netmask(),
+        cidr,
         gateway: n
             .gateway
             .as_deref()
@@ -158,10 +158,11 @@ pub(super) fn resolve(spec: &Spec, parse: &mut Parser) -> NetworkPlan {
             .enumerate()
             .map(|(i, d)| parse.address(format!("/network/dns/{i}"), d))
             .collect(),
-        interface: n
-            .interface
-            .clone()
-            .unwrap_or_else(|| defaults::INTERFACE.to_string()),
+        interface: Located::field(
+            "/network/interface",
+            n.interface.clone(),
+            defaults::INTERFACE.to_string(),
+        ),
         mtu: n.mtu,
     }
 }
@@ -198,7 +199,7 @@ pub(super) fn hosts(
         .chain(spec.load_balancers.iter().map(|l| l.name.as_str()))
         .collect();
     let mut macs = macs(&spec.name, &names).into_iter();
-    let mut host = |name: &str, address: Ipv4Addr, role: Role, resources: Size| {
+    let mut host = |name: &str, address: Located<Ipv4Addr>, role: Role, resources: Size| {
         Arc::new(Host {
             name: name.to_string(),
             fqdn: spec.domain.as_ref().map(|d| format!("{name}.{d}")),
@@ -263,7 +264,7 @@ pub(super) fn hosts(
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, p)| p.address)
+                .map(|(_, p)| *p.address)
                 .collect(),
         });
     }

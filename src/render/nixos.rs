@@ -103,10 +103,10 @@ fn networking(plan: &Plan, host: &Host) -> Value {
         iface.push(Entry::new("mtu", mtu));
     }
     entries.push(Entry::segments(
-        AttrPath::new("interfaces", [net.interface.clone()]),
+        AttrPath::new("interfaces", [net.interface.to_string()]),
         attrs(iface),
     ));
-    if let Some(gw) = net.gateway {
+    if let Some(gw) = &net.gateway {
         entries.push(Entry::new(
             "defaultGateway",
             attrs(vec![
@@ -186,9 +186,9 @@ fn broker(plan: &Plan, roles: &Roles, node: &Broker) -> Value {
 
 fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entry> {
     let h = &plan.haproxy;
-    let mut ports = vec![h.amqp_port];
-    ports.extend(h.management_port);
-    ports.push(h.stats.port);
+    let mut ports = vec![*h.amqp_port];
+    ports.extend(h.management_port.as_deref());
+    ports.push(*h.stats.port);
     let haproxy = attrs(vec![
         Entry::new("enable", true),
         Entry::new("config", lb.haproxy_cfg.contents.as_str()),

@@ -32,20 +32,21 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
         let ms = interval.get();
         d.error(
             Code::NixosCheckInterval,
-            "/keepalived/check_interval_ms",
+            plan.keepalived.check_interval.pointer(),
             format!("{ms} ms is not whole seconds; nixpkgs' keepalived module takes the check interval in seconds"),
             format!("use {} or {}", ms / 1000 * 1000, (ms / 1000 + 1) * 1000),
         );
     }
     // An unparsable or unsupported version is reported by the RabbitMQ
     // rules; only a valid one is compared here.
-    if r.usable("/rabbitmq/version") {
-        let v = plan.rabbitmq.version;
+    let version = &plan.rabbitmq.version;
+    if r.usable(version) {
+        let v = **version;
         let shipped = defaults::NIXOS_RABBITMQ;
         if v != shipped && (Version::OLDEST..=Version::NEWEST).contains(&v) {
             d.warning(
                 Code::NixosRabbitVersion,
-                "/rabbitmq/version",
+                version.pointer(),
                 format!(
                     "NixOS {} ships RabbitMQ {shipped}, not {v}: the broker module refuses a package of another series",
                     defaults::NIXOS_RELEASE

@@ -177,7 +177,7 @@ fn network_config(plan: &Plan) -> Result<Expression, Error> {
     let n = &plan.network;
     let mut nic = vec![
         ("match", object([("macaddress", each_value("mac")?)])?),
-        ("set-name", Expression::String(n.interface.clone())),
+        ("set-name", Expression::String(n.interface.to_string())),
         (
             "addresses",
             list([template(vec![
@@ -186,7 +186,7 @@ fn network_config(plan: &Plan) -> Result<Expression, Error> {
             ])?]),
         ),
     ];
-    if let Some(gw) = n.gateway {
+    if let Some(gw) = &n.gateway {
         nic.push((
             "routes",
             list([object([
@@ -217,7 +217,7 @@ fn network_config(plan: &Plan) -> Result<Expression, Error> {
             ("version", 2.into()),
             (
                 "ethernets",
-                string_map([(n.interface.clone(), object(nic)?)]),
+                string_map([(n.interface.to_string(), object(nic)?)]),
             ),
         ])?],
     ))
@@ -501,7 +501,7 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
             Expression::String(format!("amqp://{}:{}", plan.vip, h.amqp_port)),
         ),
     ];
-    if let Some(port) = h.management_port {
+    if let Some(port) = &h.management_port {
         out.push(output(
             "management_url",
             "RabbitMQ management UI, through the VIP.",
