@@ -128,12 +128,9 @@ fn env() -> &'static Environment<'static> {
 /// `nix`: a Nix string literal; `nix_attr`: a Nix attribute name. Both go
 /// through the one escaping function of [`nix`].
 fn add_nix_filters(env: &mut Environment<'static>) {
-    fn fail(e: Error) -> minijinja::Error {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
-    }
-    env.add_filter("nix", |s: String| nix::quoted(&s).map_err(fail));
+    env.add_filter("nix", |s: String| nix::quoted(&s));
     env.add_filter("nix_attr", |s: String| {
-        nix::attr_path(&nix::AttrPath::new(s, [])).map_err(fail)
+        nix::attr_path(&nix::AttrPath::new(s, []))
     });
 }
 
@@ -164,7 +161,7 @@ pub fn deliver(plan: &Plan, roles: &Roles) -> Result<Bundle, Error> {
             bundle.insert(path, Artifact::file(text));
         }
     }
-    for (path, text) in terraform::render(plan, &user_data)? {
+    for (path, text) in terraform::render(plan, &user_data) {
         bundle.insert(path, Artifact::file(text));
     }
     for (path, text) in user_data.into_files() {
