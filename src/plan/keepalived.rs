@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{defaults, tf_ident, LoadBalancer, Located, Millis, Seconds};
+use super::{defaults, tf_ident, Balancer, Located, Millis, Seconds};
 use crate::spec::{Spec, TrackMode, VrrpTransport};
 
 /// keepalived settings.
@@ -80,7 +80,7 @@ fn virtual_router_id(spec: &Spec) -> u32 {
 pub(super) fn keepalived_plan(
     spec: &Spec,
     preempt: bool,
-    load_balancers: &[LoadBalancer],
+    load_balancers: &[Balancer],
 ) -> KeepalivedPlan {
     let ka = spec.keepalived.clone().unwrap_or_default();
     let advert_int = Located::field(

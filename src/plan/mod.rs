@@ -29,7 +29,7 @@ mod time;
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
 pub use keepalived::KeepalivedPlan;
 pub use located::Located;
-pub use network::{Broker, Host, LoadBalancer, NetworkPlan, Size};
+pub use network::{Balancer, Broker, Host, NetworkPlan, Size};
 pub use rabbitmq::{
     ApplyTo, PermissionPlan, PolicyPlan, QueueType, RabbitPlan, RabbitPortsPlan, UserPlan, Version,
     Vhost,
@@ -72,7 +72,7 @@ pub struct Plan {
     /// The brokers.
     pub brokers: Vec<Broker>,
     /// The load balancers.
-    pub load_balancers: Vec<LoadBalancer>,
+    pub load_balancers: Vec<Balancer>,
     /// RabbitMQ.
     pub rabbitmq: RabbitPlan,
     /// HAProxy.

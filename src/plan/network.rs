@@ -70,9 +70,10 @@ pub struct Broker {
     pub node_name: String,
 }
 
-/// A load balancer: its host and its VRRP role.
+/// A load balancer: its host and its VRRP role. (Named apart from
+/// [`crate::spec::LoadBalancer`], what the spec writes about it.)
 #[derive(Debug, Clone)]
-pub struct LoadBalancer {
+pub struct Balancer {
     /// The host (shared with [`super::Plan::hosts`]).
     pub host: Arc<Host>,
     /// VRRP priority.
@@ -90,7 +91,7 @@ impl Deref for Broker {
     }
 }
 
-impl Deref for LoadBalancer {
+impl Deref for Balancer {
     type Target = Host;
     fn deref(&self) -> &Host {
         &self.host
@@ -115,7 +116,7 @@ impl Serialize for Broker {
 }
 
 /// Templates see a load balancer as its host's fields plus its own.
-impl Serialize for LoadBalancer {
+impl Serialize for Balancer {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct View<'a> {
@@ -173,7 +174,7 @@ pub(super) fn hosts(
     spec: &Spec,
     preempt: bool,
     parse: &mut Parser,
-) -> (Vec<Arc<Host>>, Vec<Broker>, Vec<LoadBalancer>) {
+) -> (Vec<Arc<Host>>, Vec<Broker>, Vec<Balancer>) {
     let sizes = spec
         .target
         .as_ref()
@@ -256,7 +257,7 @@ pub(super) fn hosts(
             } else {
                 VrrpState::Backup
             });
-        load_balancers.push(LoadBalancer {
+        load_balancers.push(Balancer {
             host: Arc::clone(h),
             priority: priorities[i].clone(),
             initial_state,
