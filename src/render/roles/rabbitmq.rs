@@ -23,16 +23,15 @@ fn broker_file(
     mode: u32,
     contents: String,
 ) -> RoleFile {
-    RoleFile {
-        group: "rabbitmq".into(),
-        ..RoleFile::root(
-            bundle_path.into(),
-            path,
-            hosts_with(plan, Role::Broker),
-            mode,
-            contents,
-        )
-    }
+    let mut file = RoleFile::root(
+        bundle_path.into(),
+        path,
+        hosts_with(plan, Role::Broker),
+        mode,
+        contents,
+    );
+    file.placement.group = "rabbitmq".into();
+    file
 }
 
 /// `rabbitmq.conf`, `enabled_plugins` and `definitions.json`.
