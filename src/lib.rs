@@ -123,6 +123,10 @@ pub mod plan;
 // compiler; use [`render()`] instead.
 #[doc(hidden)]
 pub mod render;
+// What lands on a host: each role file rendered once, for every delivery
+// path. Reached through [`Output::roles`].
+#[doc(hidden)]
+pub mod roles;
 pub mod spec;
 // The rule engine. Use [`validate()`], which also builds the plan.
 #[doc(hidden)]
@@ -256,7 +260,7 @@ pub fn compile(source: &str) -> Result<Output> {
     let spec = parse(source)?;
     match validate(&spec) {
         Ok(Validated { plan, mut warnings }) => {
-            let roles = render::roles::render(&plan)?;
+            let roles = roles::render(&plan)?;
             let bundle = render::deliver(&plan, &roles)?;
             warnings.locate(source);
             Ok(Output {

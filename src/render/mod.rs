@@ -2,7 +2,7 @@
 //! formats come from minijinja templates embedded at compile time;
 //! structured formats are built through serde.
 //!
-//! Two stages, ordered by their types: [`roles`] renders what lands on a
+//! Two stages, ordered by their types: [`crate::roles`] renders what lands on a
 //! host (each role file once), then the delivery renderers ([`cloud_init`],
 //! [`nixos`], and Terraform, which reads cloud-init's user-data) take those
 //! [`Roles`] and say how it gets there. The bundle is assembled from both.
@@ -11,7 +11,6 @@ pub mod cloud_init;
 mod escape;
 pub mod nix;
 pub mod nixos;
-pub mod roles;
 pub(crate) mod terraform;
 mod yaml;
 
@@ -27,8 +26,9 @@ use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::Provisioning;
 
+use crate::roles;
+pub use crate::roles::{RoleFile, Roles};
 pub use escape::shell_quote;
-pub use roles::{RoleFile, Roles};
 
 /// Every template, by name, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -135,7 +135,7 @@ fn add_nix_filters(env: &mut Environment<'static>) {
 }
 
 /// Renders a named template with a serialisable context.
-fn render_template(name: &str, ctx: impl Serialize) -> Result<String, Error> {
+pub(crate) fn render_template(name: &str, ctx: impl Serialize) -> Result<String, Error> {
     let tmpl = env().get_template(name)?;
     Ok(tmpl.render(Serde(ctx))?)
 }

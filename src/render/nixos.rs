@@ -35,10 +35,10 @@
 use serde::Serialize;
 
 use super::nix::{self, AttrPath, Entry, Value};
-use super::roles::LoadBalancerFiles;
 use super::{render_template, Roles};
 use crate::error::Error;
 use crate::plan::{defaults, paths, Broker, Host, Plan};
+use crate::roles::LoadBalancerFiles;
 
 /// rmqgen's NixOS modules (`modules/` in the repository), embedded at
 /// compile time and written to `nixos/rmqgen/`.

@@ -219,7 +219,7 @@ impl Roles {
     }
 
     /// The role files as bundle entries.
-    pub(super) fn artifacts(&self) -> impl Iterator<Item = (String, Artifact)> + '_ {
+    pub(crate) fn artifacts(&self) -> impl Iterator<Item = (String, Artifact)> + '_ {
         self.files()
             .into_iter()
             .map(|f| (f.bundle_path.clone(), f.artifact()))

@@ -241,11 +241,7 @@ mod tests {
                     let plan = crate::validate(&spec)
                         .unwrap_or_else(|e| panic!("{version} {mode}: {e}"))
                         .plan;
-                    out.push((
-                        version,
-                        mode,
-                        crate::render::roles::render(&plan).expect("renders"),
-                    ));
+                    out.push((version, mode, crate::roles::render(&plan).expect("renders")));
                 }
             }
         }
