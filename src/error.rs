@@ -41,7 +41,10 @@ pub enum Error {
     /// nothing was written.
     #[error("{}", crate::bundle::Refusal::describe(.0))]
     Refused(Vec<crate::bundle::Refusal>),
-    /// A bug: a template failed or a validated value did not resolve.
+    /// A bug in rmqgen: one of its own templates failed to render (every
+    /// template is rendered for every example by the tests), or a durable
+    /// write hit a state it does not expect. Nothing about a spec leads
+    /// here: a spec that passed validation renders.
     #[error("internal error (please report it): {0}")]
     Internal(String),
 }

@@ -123,6 +123,9 @@ pub mod plan;
 // The renderers; use [`render()`]. What the integration tests read of them
 // is re-exported by `testing`.
 pub(crate) mod render;
+// What lands on a host: each role file rendered once, for every delivery
+// path. Reached through [`Output::roles`].
+pub(crate) mod roles;
 pub mod spec;
 // Internals for rmqgen's own integration tests (tests/lib.rs), with the
 // `testing` feature only: not part of the API.
@@ -274,8 +277,7 @@ pub fn render(plan: &Plan) -> Result<Bundle> {
 pub fn plan_change(old: &Spec, new: &Spec) -> std::result::Result<ChangePlan, ChangeError> {
     let side = |spec: &Spec, invalid: fn(Diagnostics) -> ChangeError| match validate(spec) {
         Ok(v) => {
-            let roles =
-                render::roles::render(&v.plan).map_err(|e| ChangeError::Internal(e.to_string()))?;
+            let roles = roles::render(&v.plan).map_err(|e| ChangeError::Internal(e.to_string()))?;
             Ok((v.plan, roles))
         }
         Err(Error::Invalid(d)) => Err(invalid(d)),
@@ -336,7 +338,7 @@ pub fn compile(source: &str) -> Result<Output> {
     let spec = parse(source)?;
     match validate(&spec) {
         Ok(Validated { plan, mut warnings }) => {
-            let roles = render::roles::render(&plan)?;
+            let roles = roles::render(&plan)?;
             let bundle = render::deliver(&plan, &roles)?;
             warnings.locate(source);
             Ok(Output {

@@ -7,11 +7,11 @@
 //! The modules mirror the crate's private ones, so a test names an item by
 //! where it lives.
 
+pub use crate::render::{deliver, shell_quote, Roles};
 /// The role files and the delivery of a plan: the snapshot tests render a
 /// bundle from role files of their own (`deliver`), the lab quotes shell
 /// words as rmqgen does.
-pub use crate::render::roles::RoleFile;
-pub use crate::render::{deliver, shell_quote, Roles};
+pub use crate::roles::RoleFile;
 
 /// cloud-init: the files its user-data writes on a host, which the lab
 /// installs and the injection, secrets and schema tests read back.

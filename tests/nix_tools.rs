@@ -230,7 +230,7 @@ fn hostile_strings_evaluate_to_themselves() {
         .collect();
     let value = Value::Attrs(entries);
     let file = dir.path().join("strings.nix");
-    std::fs::write(&file, value.print(0).unwrap() + "\n").unwrap();
+    std::fs::write(&file, value.print(0) + "\n").unwrap();
     parse(&tool, &file);
     let got = eval_json(&tool, dir.path(), "import ./strings.nix");
     assert_eq!(got, value.to_json());

@@ -163,7 +163,7 @@ fn keepalived_accepts_every_rendered_config() {
         let net = &out.plan.network;
         for lb in &out.plan.load_balancers {
             let path = format!("keepalived/{}/keepalived.conf", lb.name);
-            let sandbox = Sandbox::new(&bins, &t.base, &net.interface, lb.address, net.prefix);
+            let sandbox = Sandbox::new(&bins, &t.base, &net.interface, *lb.address, net.prefix);
             let o = sandbox.check(artifact(&out, &path).text(), script, Host::Faithful);
             let o = o.expect_success(&format!("{}: {path} on Debian {}", ex.name, t.release));
             for alarm in keepalived::ALARMS {
@@ -193,7 +193,7 @@ fn keepalived_sandbox_rejects_broken_setups() {
     let net = &out.plan.network;
     for (release, base) in every_release() {
         eprintln!("--- negative controls on Debian {release}");
-        let sandbox = Sandbox::new(&bins, &base, &net.interface, lb.address, net.prefix);
+        let sandbox = Sandbox::new(&bins, &base, &net.interface, *lb.address, net.prefix);
         sandbox_controls(&sandbox, conf, script);
     }
 }

@@ -18,27 +18,29 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+pub use crate::plan::paths::Placement;
 
 /// Name of the manifest file at the root of the output directory.
 pub const MANIFEST: &str = ".rmqgen-manifest.json";
 
 pub use write::{recover, Refusal, RefusalReason, WriteOptions, WriteReport, JOURNAL};
 
-/// Where and how a file is installed on hosts.
+/// Where and how a file is installed on hosts: on which, and its
+/// [`Placement`] there (whose fields it derefs to).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Install {
     /// Hosts that get the file.
     pub hosts: Vec<String>,
-    /// Absolute path on the host.
-    pub path: String,
-    /// Owner.
-    pub owner: String,
-    /// Group.
-    pub group: String,
-    /// Mode on the host.
-    pub mode: u32,
-    /// Append to an existing file (e.g. `/etc/hosts`) instead of replacing it.
-    pub append: bool,
+    /// Where it lands on each of them, and how.
+    #[serde(flatten)]
+    pub placement: Placement,
+}
+
+impl std::ops::Deref for Install {
+    type Target = Placement;
+    fn deref(&self) -> &Placement {
+        &self.placement
+    }
 }
 
 /// One generated file.

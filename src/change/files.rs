@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::{broker_order, lb_order, Change, ChangeKind, Out, Side};
 use crate::plan::Plan;
-use crate::render::roles::RoleFile;
+use crate::roles::RoleFile;
 use crate::spec::{Provisioning, QueueHaMode};
 
 /// How a changed file takes effect.

@@ -95,7 +95,7 @@ pub(super) fn blue_green(old: &Side<'_>, new: &Side<'_>, out: &mut Out) -> bool 
             o.vip, n.vip
         )
     };
-    let (fv, tv) = (o.rabbitmq.version, n.rabbitmq.version);
+    let (fv, tv) = (*o.rabbitmq.version, *n.rabbitmq.version);
     out.change(
         Change::new(
             ChangeKind::BlueGreen,
@@ -165,7 +165,11 @@ pub(super) fn check(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
         let show = |g: Option<std::net::Ipv4Addr>| g.map_or("none".to_string(), |g| g.to_string());
         what.push((
             "/network/gateway",
-            format!("gateway {} → {}", show(a.gateway), show(b.gateway)),
+            format!(
+                "gateway {} → {}",
+                show(a.gateway.as_deref().copied()),
+                show(b.gateway.as_deref().copied())
+            ),
         ));
     }
     if a.dns != b.dns {

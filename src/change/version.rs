@@ -136,7 +136,7 @@ fn erlang_during(from: Version, to: Version, notes: &mut Vec<String>) -> String 
 /// Checks a version change; adds its change or refuses it. True when the
 /// brokers are upgraded (their restart carries the other broker changes).
 pub(super) fn check(old: &Plan, new: &Plan, out: &mut Out) -> bool {
-    let (from, to) = (old.rabbitmq.version, new.rabbitmq.version);
+    let (from, to) = (*old.rabbitmq.version, *new.rabbitmq.version);
     if from == to {
         return false;
     }

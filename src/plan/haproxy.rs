@@ -10,12 +10,13 @@ use crate::spec::{Balance, SecretSource, Spec};
 /// HAProxy settings.
 #[derive(Debug, Clone, Serialize)]
 pub struct HaProxyPlan {
-    /// AMQP frontend port on the VIP.
-    pub amqp_port: u32,
-    /// Management frontend port on the VIP, when the plugin is enabled.
-    pub management_port: Option<u32>,
+    /// AMQP frontend port on the VIP (default: the brokers' AMQP port).
+    pub amqp_port: Located<u32>,
+    /// Management frontend port on the VIP, when the plugin is enabled
+    /// (default: the brokers' management port).
+    pub management_port: Option<Located<u32>>,
     /// Local health endpoint port.
-    pub health_port: u32,
+    pub health_port: Located<u32>,
     /// Health endpoint URI.
     pub health_uri: &'static str,
     /// Stats page.
@@ -34,7 +35,7 @@ pub struct HaProxyPlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatsPlan {
     /// Port.
-    pub port: u32,
+    pub port: Located<u32>,
     /// URI.
     pub uri: String,
     /// Login.
@@ -64,21 +65,21 @@ pub struct CheckPlan {
 }
 
 /// HAProxy timeouts.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TimeoutsPlan {
     /// connect.
     pub connect_ms: Millis,
     /// client, s.
-    pub client_s: u32,
+    pub client_s: Located<u32>,
     /// server, s.
-    pub server_s: u32,
+    pub server_s: Located<u32>,
     /// check (default: the check interval).
     pub check_ms: Millis,
 }
 
 /// HAProxy client and server timeouts, s: above the AMQP heartbeat by
 /// default, so heartbeats keep idle connections open.
-fn idle_timeouts_s(spec: &Spec, heartbeat_s: u32) -> (u32, u32) {
+fn idle_timeouts_s(spec: &Spec, heartbeat_s: u32) -> (Located<u32>, Located<u32>) {
     let default = if heartbeat_s == 0 {
         defaults::TIMEOUT_NO_HEARTBEAT_S
     } else {
@@ -89,7 +90,10 @@ fn idle_timeouts_s(spec: &Spec, heartbeat_s: u32) -> (u32, u32) {
         .as_ref()
         .and_then(|h| h.timeouts.clone())
         .unwrap_or_default();
-    (t.client_s.unwrap_or(default), t.server_s.unwrap_or(default))
+    (
+        Located::field("/haproxy/timeouts/client_s", t.client_s, default),
+        Located::field("/haproxy/timeouts/server_s", t.server_s, default),
+    )
 }
 
 pub(super) fn haproxy_plan(
@@ -133,14 +137,18 @@ pub(super) fn haproxy_plan(
     let env_file = password.install_path();
     secrets.push(password);
     HaProxyPlan {
-        amqp_port: h.amqp_port.unwrap_or(*rabbit.ports.amqp),
-        management_port: rabbit
-            .management
-            .then(|| h.management_port.unwrap_or(*rabbit.ports.management)),
-        health_port: h.health_port.unwrap_or(defaults::HEALTH_PORT),
+        amqp_port: Located::field("/haproxy/amqp_port", h.amqp_port, *rabbit.ports.amqp),
+        management_port: rabbit.management.then(|| {
+            Located::field(
+                "/haproxy/management_port",
+                h.management_port,
+                *rabbit.ports.management,
+            )
+        }),
+        health_port: Located::field("/haproxy/health_port", h.health_port, defaults::HEALTH_PORT),
         health_uri: "/rmqgen-health",
         stats: StatsPlan {
-            port: stats.port.unwrap_or(defaults::STATS_PORT),
+            port: Located::field("/haproxy/stats/port", stats.port, defaults::STATS_PORT),
             uri: stats
                 .uri
                 .clone()

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{defaults, tf_ident, LoadBalancer, Located, Millis, Seconds};
+use super::{defaults, tf_ident, Balancer, Located, Millis, Seconds};
 use crate::spec::{Spec, TrackMode, VrrpTransport};
 
 /// keepalived settings.
@@ -11,9 +11,9 @@ pub struct KeepalivedPlan {
     /// Virtual router id.
     pub virtual_router_id: u32,
     /// VRRP version.
-    pub vrrp_version: u32,
+    pub vrrp_version: Located<u32>,
     /// Advert interval (keepalived writes it in seconds, decimal).
-    pub advert_int: Seconds,
+    pub advert_int: Located<Seconds>,
     /// Unicast peers.
     pub unicast: bool,
     /// Preemption.
@@ -26,7 +26,7 @@ pub struct KeepalivedPlan {
     /// holder drops to when its check fails (weight mode).
     pub tracked_priority: i64,
     /// Check interval.
-    pub check_interval: Seconds,
+    pub check_interval: Located<Seconds>,
     /// Check timeout (equal to the interval).
     pub check_timeout: Seconds,
     /// How long the check script waits for HAProxy's answer: inside the
@@ -80,10 +80,14 @@ fn virtual_router_id(spec: &Spec) -> u32 {
 pub(super) fn keepalived_plan(
     spec: &Spec,
     preempt: bool,
-    load_balancers: &[LoadBalancer],
+    load_balancers: &[Balancer],
 ) -> KeepalivedPlan {
     let ka = spec.keepalived.clone().unwrap_or_default();
-    let advert_int = Millis::new(ka.advert_int_ms.unwrap_or(defaults::ADVERT_INT_MS));
+    let advert_int = Located::field(
+        "/keepalived/advert_int_ms",
+        ka.advert_int_ms,
+        defaults::ADVERT_INT_MS,
+    );
     let interval_ms = ka
         .check_interval_ms
         .unwrap_or(defaults::KA_CHECK_INTERVAL_MS);
@@ -98,14 +102,23 @@ pub(super) fn keepalived_plan(
         .unwrap_or(0);
     KeepalivedPlan {
         virtual_router_id: virtual_router_id(spec),
-        vrrp_version: ka.vrrp_version.unwrap_or(defaults::VRRP_VERSION),
-        advert_int: advert_int.seconds(),
+        vrrp_version: Located::field(
+            "/keepalived/vrrp_version",
+            ka.vrrp_version,
+            defaults::VRRP_VERSION,
+        ),
+        advert_int: advert_int.map(|ms| Millis::new(ms).seconds()),
         unicast: ka.transport.unwrap_or(VrrpTransport::Unicast) == VrrpTransport::Unicast,
         preempt,
         track_weight,
         top_priority,
         tracked_priority: i64::from(top_priority) + i64::from(track_weight),
-        check_interval: Millis::new(interval_ms).seconds(),
+        check_interval: Located::field(
+            "/keepalived/check_interval_ms",
+            ka.check_interval_ms,
+            defaults::KA_CHECK_INTERVAL_MS,
+        )
+        .map(|ms| Millis::new(ms).seconds()),
         // The script must finish within its interval; it gives itself less
         // (see check-haproxy.sh), so keepalived never has to kill it.
         check_timeout: Millis::new(interval_ms).seconds(),

@@ -33,6 +33,16 @@ impl<T> Located<T> {
         }
     }
 
+    /// A value the spec writes at `pointer` (a required field, or an
+    /// optional one that is present).
+    pub(crate) fn given(pointer: impl Into<String>, value: T) -> Self {
+        Self {
+            value,
+            pointer: pointer.into(),
+            written: true,
+        }
+    }
+
     /// A value the spec cannot set (it is fixed), reported at `pointer`.
     pub(crate) fn fixed(pointer: impl Into<String>, value: T) -> Self {
         Self {

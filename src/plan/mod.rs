@@ -29,7 +29,7 @@ mod time;
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
 pub use keepalived::KeepalivedPlan;
 pub use located::Located;
-pub use network::{Broker, Host, LoadBalancer, NetworkPlan, Size};
+pub use network::{Balancer, Broker, Host, NetworkPlan, Size};
 pub use rabbitmq::{
     ApplyTo, PermissionPlan, PolicyPlan, QueueType, RabbitPlan, RabbitPortsPlan, UserPlan, Version,
     Vhost,
@@ -64,7 +64,7 @@ pub struct Plan {
     /// apt's HTTP proxy on every host.
     pub apt_proxy: Option<String>,
     /// The virtual IP.
-    pub vip: Ipv4Addr,
+    pub vip: Located<Ipv4Addr>,
     /// Every host: brokers first, then load balancers, in spec order. The
     /// one copy of each host; brokers and load balancers share it.
     #[serde(serialize_with = "network::serialize_hosts")]
@@ -72,7 +72,7 @@ pub struct Plan {
     /// The brokers.
     pub brokers: Vec<Broker>,
     /// The load balancers.
-    pub load_balancers: Vec<LoadBalancer>,
+    pub load_balancers: Vec<Balancer>,
     /// RabbitMQ.
     pub rabbitmq: RabbitPlan,
     /// HAProxy.
@@ -130,9 +130,10 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
-    /// True when the value at `pointer` parsed (or was not written).
-    pub(crate) fn usable(&self, pointer: &str) -> bool {
-        !self.unusable.contains(pointer)
+    /// True when `value` parsed (or was not written): false for a
+    /// placeholder standing in for text that did not parse.
+    pub(crate) fn usable<T>(&self, value: &Located<T>) -> bool {
+        !self.unusable.contains(value.pointer())
     }
 }
 
@@ -151,42 +152,45 @@ impl Parser {
     }
 
     /// An IPv4 address; `0.0.0.0` stands in for one that does not parse.
-    fn address(&mut self, pointer: String, text: &str) -> Ipv4Addr {
-        parse_ipv4(text).unwrap_or_else(|e| {
+    fn address(&mut self, pointer: String, text: &str) -> Located<Ipv4Addr> {
+        let address = parse_ipv4(text).unwrap_or_else(|e| {
             self.fail(
                 Code::Address,
-                pointer,
+                pointer.clone(),
                 e,
                 "write a dotted-quad IPv4 address, e.g. \"192.168.247.150\"",
             );
             Ipv4Addr::UNSPECIFIED
-        })
+        });
+        Located::given(pointer, address)
     }
 
     /// The subnet; `0.0.0.0/0` stands in for one that does not parse.
-    fn subnet(&mut self, pointer: String, text: &str) -> Ipv4Net {
-        text.parse().unwrap_or_else(|e| {
+    fn subnet(&mut self, pointer: String, text: &str) -> Located<Ipv4Net> {
+        let subnet = text.parse().unwrap_or_else(|e| {
             self.fail(
                 Code::Address,
-                pointer,
+                pointer.clone(),
                 e,
                 "write the subnet as ADDRESS/PREFIX, e.g. \"192.168.247.0/24\"",
             );
             Ipv4Net::ANY
-        })
+        });
+        Located::given(pointer, subnet)
     }
 
     /// The RabbitMQ series; the newest stands in for one that does not parse.
-    fn version(&mut self, pointer: String, text: &str) -> Version {
-        Version::parse(text).unwrap_or_else(|e| {
+    fn version(&mut self, pointer: String, text: &str) -> Located<Version> {
+        let version = Version::parse(text).unwrap_or_else(|e| {
             self.fail(
                 Code::Version,
-                pointer,
+                pointer.clone(),
                 e,
                 "write the series as MAJOR.MINOR, e.g. \"3.13\"",
             );
             Version::NEWEST
-        })
+        });
+        Located::given(pointer, version)
     }
 }
 
@@ -217,7 +221,7 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
             .install
             .clone()
             .unwrap_or(InstallSource::Distro {}),
-        version,
+        *rabbitmq.version,
     );
     let plan = Plan {
         name: spec.name.clone(),
@@ -290,14 +294,20 @@ mod tests {
         );
         assert!(r.diagnostics.iter().all(|d| d.severity == Severity::Error));
         for p in pointers {
-            assert!(!r.usable(p), "{p}");
+            assert!(r.unusable.contains(p), "{p}");
         }
-        assert!(r.usable("/brokers/0/address"));
+        assert!(!r.usable(&r.plan.brokers[1].address));
+        assert!(r.usable(&r.plan.brokers[0].address));
+        assert_eq!(r.plan.brokers[1].address.pointer(), "/brokers/1/address");
+        assert_eq!(r.plan.vip.pointer(), "/vip");
         // Placeholders stand in; everything else is resolved as usual.
-        assert_eq!(r.plan.vip, Ipv4Addr::UNSPECIFIED);
-        assert_eq!(r.plan.brokers[1].address, Ipv4Addr::UNSPECIFIED);
-        assert_eq!(r.plan.brokers[0].address, Ipv4Addr::new(192, 168, 247, 150));
-        assert_eq!(r.plan.network.cidr, Ipv4Net::ANY);
+        assert_eq!(*r.plan.vip, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(*r.plan.brokers[1].address, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(
+            *r.plan.brokers[0].address,
+            Ipv4Addr::new(192, 168, 247, 150)
+        );
+        assert_eq!(*r.plan.network.cidr, Ipv4Net::ANY);
     }
 
     #[test]

@@ -14,17 +14,17 @@ use crate::spec::{Resources, Spec, VrrpState};
 #[derive(Debug, Clone, Serialize)]
 pub struct NetworkPlan {
     /// Subnet.
-    pub cidr: Ipv4Net,
+    pub cidr: Located<Ipv4Net>,
     /// Prefix length.
     pub prefix: u8,
     /// Netmask (dotted).
     pub netmask: Ipv4Addr,
     /// Default gateway.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<Located<Ipv4Addr>>,
     /// Resolvers.
-    pub dns: Vec<Ipv4Addr>,
+    pub dns: Vec<Located<Ipv4Addr>>,
     /// Guest interface.
-    pub interface: String,
+    pub interface: Located<String>,
     /// MTU.
     pub mtu: Option<u32>,
 }
@@ -37,7 +37,7 @@ pub struct Host {
     /// Fully qualified name, when a domain is set.
     pub fqdn: Option<String>,
     /// Address.
-    pub address: Ipv4Addr,
+    pub address: Located<Ipv4Addr>,
     /// Role.
     pub role: Role,
     /// VM size.
@@ -74,9 +74,10 @@ pub struct Broker {
     pub node_name: String,
 }
 
-/// A load balancer: its host and its VRRP role.
+/// A load balancer: its host and its VRRP role. (Named apart from
+/// [`crate::spec::LoadBalancer`], what the spec writes about it.)
 #[derive(Debug, Clone)]
-pub struct LoadBalancer {
+pub struct Balancer {
     /// The host (shared with [`super::Plan::hosts`]).
     pub host: Arc<Host>,
     /// VRRP priority.
@@ -94,7 +95,7 @@ impl Deref for Broker {
     }
 }
 
-impl Deref for LoadBalancer {
+impl Deref for Balancer {
     type Target = Host;
     fn deref(&self) -> &Host {
         &self.host
@@ -119,7 +120,7 @@ impl Serialize for Broker {
 }
 
 /// Templates see a load balancer as its host's fields plus its own.
-impl Serialize for LoadBalancer {
+impl Serialize for Balancer {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct View<'a> {
@@ -149,9 +150,9 @@ pub(super) fn resolve(spec: &Spec, parse: &mut Parser) -> NetworkPlan {
     let n = &spec.network;
     let cidr = parse.subnet("/network/cidr".into(), &n.cidr);
     NetworkPlan {
-        cidr,
         prefix: cidr.prefix(),
         netmask: cidr.netmask(),
+        cidr,
         gateway: n
             .gateway
             .as_deref()
@@ -162,10 +163,11 @@ pub(super) fn resolve(spec: &Spec, parse: &mut Parser) -> NetworkPlan {
             .enumerate()
             .map(|(i, d)| parse.address(format!("/network/dns/{i}"), d))
             .collect(),
-        interface: n
-            .interface
-            .clone()
-            .unwrap_or_else(|| defaults::INTERFACE.to_string()),
+        interface: Located::field(
+            "/network/interface",
+            n.interface.clone(),
+            defaults::INTERFACE.to_string(),
+        ),
         mtu: n.mtu,
     }
 }
@@ -177,7 +179,7 @@ pub(super) fn hosts(
     preempt: bool,
     vm_id_base: u32,
     parse: &mut Parser,
-) -> (Vec<Arc<Host>>, Vec<Broker>, Vec<LoadBalancer>) {
+) -> (Vec<Arc<Host>>, Vec<Broker>, Vec<Balancer>) {
     let sizes = spec
         .target
         .as_ref()
@@ -196,7 +198,11 @@ pub(super) fn hosts(
             disk_gib: pick(|r| r.disk_gib, d.2),
         }
     };
-    let host = |name: &str, address: Ipv4Addr, role: Role, resources: Size, vm_id: Located<u64>| {
+    let host = |name: &str,
+                address: Located<Ipv4Addr>,
+                role: Role,
+                resources: Size,
+                vm_id: Located<u64>| {
         Arc::new(Host {
             name: name.to_string(),
             fqdn: spec.domain.as_ref().map(|d| format!("{name}.{d}")),
@@ -263,7 +269,7 @@ pub(super) fn hosts(
             } else {
                 VrrpState::Backup
             });
-        load_balancers.push(LoadBalancer {
+        load_balancers.push(Balancer {
             host: Arc::clone(h),
             priority: priorities[i].clone(),
             initial_state,
@@ -271,7 +277,7 @@ pub(super) fn hosts(
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, p)| p.address)
+                .map(|(_, p)| *p.address)
                 .collect(),
         });
     }

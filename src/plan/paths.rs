@@ -1,6 +1,40 @@
 //! Where rmqgen's files live on the hosts. One place, so the renderers, the
 //! cloud-init write_files and the lab agree.
 
+use serde::Serialize;
+
+/// Where a file lands on a host and how: the one description of a file's
+/// installation that every delivery path reads (the bundle's install
+/// record, a role file, cloud-init's `write_files`, the NixOS modules'
+/// `environment.etc`, the lab).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    /// Absolute path on the host.
+    pub path: String,
+    /// Owner.
+    pub owner: String,
+    /// Group.
+    pub group: String,
+    /// Mode on the host.
+    pub mode: u32,
+    /// Appended to an existing file (e.g. `/etc/hosts`) instead of
+    /// replacing it.
+    pub append: bool,
+}
+
+impl Placement {
+    /// `path`, owned by root:root, replacing what is there.
+    pub(crate) fn root(path: &str, mode: u32) -> Self {
+        Self {
+            path: path.to_string(),
+            owner: "root".into(),
+            group: "root".into(),
+            mode,
+            append: false,
+        }
+    }
+}
+
 /// RabbitMQ configuration.
 pub const RABBITMQ_CONF: &str = "/etc/rabbitmq/rabbitmq.conf";
 /// Enabled plugins.

@@ -83,7 +83,7 @@ impl Serialize for Version {
 #[derive(Debug, Clone, Serialize)]
 pub struct RabbitPlan {
     /// Version series.
-    pub version: Version,
+    pub version: Located<Version>,
     /// Ports.
     pub ports: RabbitPortsPlan,
     /// Heartbeat, s.
@@ -259,7 +259,7 @@ fn replicas(spec: &Spec) -> Option<u32> {
 
 pub(super) fn rabbit_plan(
     spec: &Spec,
-    version: Version,
+    version: Located<Version>,
     brokers: &[Broker],
     cookie: Secret,
     secrets: &mut Vec<Secret>,

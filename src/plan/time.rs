@@ -27,8 +27,8 @@ impl Millis {
         Seconds(self)
     }
 
-    /// Whole seconds, when the duration is a multiple of 1000 ms (nixpkgs'
-    /// keepalived module takes whole seconds).
+    /// Whole seconds, when the duration is a multiple of 1000 ms (keepalived
+    /// before 2.3.2 takes script timings in whole seconds).
     pub fn whole_seconds(self) -> Option<u32> {
         (self.0 % 1000 == 0).then_some(self.0 / 1000)
     }

@@ -23,7 +23,8 @@ use serde_json::{json, Map, Value};
 
 use super::yaml;
 use super::Roles;
-use crate::plan::{paths, platform, Host, Plan, Role};
+use crate::plan::paths::{self, Placement};
+use crate::plan::{platform, Host, Plan, Role};
 use crate::spec::{InstallSource, Provisioning};
 
 /// Where `policy-rc.d` lives; its presence stops invoke-rc.d and
@@ -54,20 +55,20 @@ pub enum Content {
 /// One file cloud-init writes on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostFile {
-    /// Absolute path on the host.
-    pub path: String,
-    /// Owner.
-    pub owner: String,
-    /// Group.
-    pub group: String,
-    /// Mode.
-    pub mode: u32,
+    /// Where it lands and how (the role file's own, for a role file); the
+    /// file derefs to it.
+    pub placement: Placement,
     /// Contents.
     pub content: Content,
-    /// Appended to an existing file instead of replacing it.
-    pub append: bool,
     /// Written after the packages are installed (their users exist then).
     pub defer: bool,
+}
+
+impl std::ops::Deref for HostFile {
+    type Target = Placement;
+    fn deref(&self) -> &Placement {
+        &self.placement
+    }
 }
 
 /// Every file cloud-init writes on `host`, in the order it writes them.
@@ -83,38 +84,26 @@ pub fn host_files(plan: &Plan, roles: &Roles, host: &Host) -> Vec<HostFile> {
         return secret_files(plan, host, false);
     }
     let mut files = vec![HostFile {
-        path: POLICY_RC_D.into(),
-        owner: "root".into(),
-        group: "root".into(),
-        mode: 0o755,
+        placement: Placement::root(POLICY_RC_D, 0o755),
         content: Content::Text(
             "#!/bin/sh\n# rmqgen: no service starts during package installation; runcmd starts them once configured.\nexit 101\n"
                 .into(),
         ),
-        append: false,
         defer: false,
     }];
     if host.role == Role::Broker && !plan.install.pins.is_empty() {
         // Before apt runs (init stage): the packages install inside the
         // series from the first `apt-get install`.
         files.push(HostFile {
-            path: APT_PREFERENCES.into(),
-            owner: "root".into(),
-            group: "root".into(),
-            mode: 0o644,
+            placement: Placement::root(APT_PREFERENCES, 0o644),
             content: Content::Text(apt_preferences(plan)),
-            append: false,
             defer: false,
         });
     }
     for file in roles.for_host(&host.name) {
         files.push(HostFile {
-            path: file.path.clone(),
-            owner: file.owner.clone(),
-            group: file.group.clone(),
-            mode: file.mode,
+            placement: file.placement.clone(),
             content: Content::Text(file.contents.clone()),
-            append: file.append,
             defer: true,
         });
     }
@@ -187,16 +176,18 @@ fn secret_files(plan: &Plan, host: &Host, defer: bool) -> Vec<HostFile> {
         .iter()
         .filter(|s| s.role == host.role)
         .map(|secret| HostFile {
-            path: secret.install_path(),
-            owner: secret.owner.into(),
-            group: secret.group.into(),
-            mode: secret.mode,
+            placement: Placement {
+                path: secret.install_path(),
+                owner: secret.owner.into(),
+                group: secret.group.into(),
+                mode: secret.mode,
+                append: false,
+            },
             content: Content::Secret {
                 id: secret.id.clone(),
                 template_var: secret.tf_name.clone(),
                 env_var: secret.env_var,
             },
-            append: false,
             defer,
         })
         .collect()
@@ -368,14 +359,6 @@ pub struct UserData {
 }
 
 impl UserData {
-    /// The bundle path of `host`'s user-data template, if there is one.
-    pub fn path_of(&self, host: &str) -> Option<&str> {
-        self.files
-            .iter()
-            .find(|(h, _, _)| h == host)
-            .map(|(_, p, _)| p.as_str())
-    }
-
     /// (bundle path, text) of every template.
     pub(super) fn into_files(self) -> impl Iterator<Item = (String, String)> {
         self.files.into_iter().map(|(_, p, t)| (p, t))

@@ -2,7 +2,7 @@
 //! formats come from minijinja templates embedded at compile time;
 //! structured formats are built through serde.
 //!
-//! Two stages, ordered by their types: [`roles`] renders what lands on a
+//! Two stages, ordered by their types: [`crate::roles`] renders what lands on a
 //! host (each role file once), then the delivery renderers ([`cloud_init`],
 //! [`nixos`], and Terraform, which reads cloud-init's user-data) take those
 //! [`Roles`] and say how it gets there. The bundle is assembled from both.
@@ -13,7 +13,6 @@ pub mod nix;
 #[cfg(any(test, feature = "testing"))]
 pub(crate) mod nix_hostile;
 pub mod nixos;
-pub mod roles;
 pub(crate) mod terraform;
 mod yaml;
 
@@ -29,8 +28,9 @@ use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::Provisioning;
 
+use crate::roles;
+pub use crate::roles::Roles;
 pub use escape::shell_quote;
-pub use roles::Roles;
 
 /// Every template, by name, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -130,17 +130,14 @@ fn env() -> &'static Environment<'static> {
 /// `nix`: a Nix string literal; `nix_attr`: a Nix attribute name. Both go
 /// through the one escaping function of [`nix`].
 fn add_nix_filters(env: &mut Environment<'static>) {
-    fn fail(e: Error) -> minijinja::Error {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
-    }
-    env.add_filter("nix", |s: String| nix::quoted(&s).map_err(fail));
+    env.add_filter("nix", |s: String| nix::quoted(&s));
     env.add_filter("nix_attr", |s: String| {
-        nix::attr_path(&nix::AttrPath::new(s, [])).map_err(fail)
+        nix::attr_path(&nix::AttrPath::new(s, []))
     });
 }
 
 /// Renders a named template with a serialisable context.
-fn render_template(name: &str, ctx: impl Serialize) -> Result<String, Error> {
+pub(crate) fn render_template(name: &str, ctx: impl Serialize) -> Result<String, Error> {
     let tmpl = env().get_template(name)?;
     Ok(tmpl.render(Serde(ctx))?)
 }
@@ -166,7 +163,7 @@ pub fn deliver(plan: &Plan, roles: &Roles) -> Result<Bundle, Error> {
             bundle.insert(path, Artifact::file(text));
         }
     }
-    for (path, text) in terraform::render(plan, &user_data)? {
+    for (path, text) in terraform::render(plan, &user_data) {
         bundle.insert(path, Artifact::file(text));
     }
     for (path, text) in user_data.into_files() {

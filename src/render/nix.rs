@@ -13,8 +13,6 @@ use std::fmt::Write as _;
 #[cfg(feature = "testing")]
 use serde_json::{Map, Value as Json};
 
-use crate::error::Error;
-
 /// A Nix value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -183,13 +181,13 @@ impl Value {
 
     /// Prints the value at `indent` spaces, in nixfmt's layout: one
     /// attribute or list item per line, two spaces per level.
-    pub fn print(&self, indent: usize) -> Result<String, Error> {
+    pub fn print(&self, indent: usize) -> String {
         let mut out = String::new();
-        self.write(&mut out, indent)?;
-        Ok(out)
+        self.write(&mut out, indent);
+        out
     }
 
-    fn write(&self, out: &mut String, indent: usize) -> Result<(), Error> {
+    fn write(&self, out: &mut String, indent: usize) {
         let pad = " ".repeat(indent + 2);
         match self {
             Value::Null => out.push_str("null"),
@@ -199,18 +197,18 @@ impl Value {
                 // anywhere a value stands, but parenthesised in a list.
                 let _ = write!(out, "{n}");
             }
-            Value::Str(s) => out.push_str(&string(s, indent)?),
+            Value::Str(s) => out.push_str(&string(s, indent)),
             Value::List(items) if items.is_empty() => out.push_str("[ ]"),
             Value::List(items) if items.len() == 1 && items[0].is_inline() => {
                 out.push_str("[ ");
-                items[0].write_item(out, indent)?;
+                items[0].write_item(out, indent);
                 out.push_str(" ]");
             }
             Value::List(items) => {
                 out.push_str("[\n");
                 for item in items {
                     out.push_str(&pad);
-                    item.write_item(out, indent + 2)?;
+                    item.write_item(out, indent + 2);
                     out.push('\n');
                 }
                 out.push_str(&" ".repeat(indent));
@@ -226,9 +224,9 @@ impl Value {
                         }
                     }
                     out.push_str(&pad);
-                    out.push_str(&attr_path(&e.path)?);
+                    out.push_str(&attr_path(&e.path));
                     out.push_str(" = ");
-                    e.value.write(out, indent + 2)?;
+                    e.value.write(out, indent + 2);
                     out.push_str(";\n");
                 }
                 out.push_str(&" ".repeat(indent));
@@ -237,28 +235,26 @@ impl Value {
             Value::Apply(f, v) => {
                 out.push_str(f);
                 out.push(' ');
-                v.write_item(out, indent)?;
+                v.write_item(out, indent);
             }
             Value::Expr(e) => out.push_str(e),
         }
-        Ok(())
     }
 
     /// Writes the value where a list item (or a function argument) stands:
     /// applications and negative numbers need parentheses there.
-    fn write_item(&self, out: &mut String, indent: usize) -> Result<(), Error> {
+    fn write_item(&self, out: &mut String, indent: usize) {
         match self {
             Value::Apply(..) => {
                 out.push('(');
-                self.write(out, indent)?;
+                self.write(out, indent);
                 out.push(')');
             }
             Value::Int(n) if *n < 0 => {
                 let _ = write!(out, "({n})");
             }
-            _ => self.write(out, indent)?,
+            _ => self.write(out, indent),
         }
-        Ok(())
     }
 
     fn is_inline(&self) -> bool {
@@ -309,19 +305,19 @@ pub fn is_identifier(s: &str) -> bool {
 }
 
 /// An attribute path: identifiers bare, anything else as a quoted string.
-pub fn attr_path(path: &AttrPath) -> Result<String, Error> {
-    let segments = path
+pub fn attr_path(path: &AttrPath) -> String {
+    let segments: Vec<String> = path
         .segments()
         .iter()
         .map(|s| {
             if is_identifier(s) {
-                Ok(s.clone())
+                s.clone()
             } else {
                 quoted(s)
             }
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(segments.join("."))
+        .collect();
+    segments.join(".")
 }
 
 /// The Nix literal for the text `s`, for a value printed at `indent`
@@ -332,27 +328,27 @@ pub fn attr_path(path: &AttrPath) -> Result<String, Error> {
 /// here) and has no control character but tab becomes an indented string
 /// (`''...''`), with `''` written `'''` and `${` written `''${`. Anything
 /// else becomes a double-quoted string with `"`, `\` and `${` escaped and
-/// line breaks written `\n`. Nix strings cannot hold NUL: that is an error.
-pub fn string(s: &str, indent: usize) -> Result<String, Error> {
-    if s.contains('\0') {
-        return Err(Error::Internal(
-            "a NUL character cannot be written into a Nix string".into(),
-        ));
-    }
+/// line breaks written `\n`.
+///
+/// Nix strings cannot hold NUL (no escape writes one). None reaches here
+/// from a validated plan: every spec value that lands in a Nix file is held
+/// to a character set without control characters by validation (names,
+/// addresses, vhosts, users, regexes, the stats page, SSH keys: see
+/// `validate::charset`), which `tests/injection.rs` checks by writing NUL
+/// into every free-text field of a NixOS spec. So this is total instead of
+/// fallible: a NUL that still arrives (text built in code, a plan changed
+/// after validation) is written as U+FFFD, never as a shorter string.
+pub fn string(s: &str, indent: usize) -> String {
     if fits_indented(s) {
-        Ok(indented(s, indent))
+        indented(s, indent)
     } else {
         quoted(s)
     }
 }
 
-/// `"..."` with `"`, `\`, `${` and control characters escaped.
-pub fn quoted(s: &str) -> Result<String, Error> {
-    if s.contains('\0') {
-        return Err(Error::Internal(
-            "a NUL character cannot be written into a Nix string".into(),
-        ));
-    }
+/// `"..."` with `"`, `\`, `${` and control characters escaped; NUL, which
+/// Nix strings cannot hold, as U+FFFD (see [`string`]).
+pub fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     let mut chars = s.chars().peekable();
@@ -364,11 +360,12 @@ pub fn quoted(s: &str) -> Result<String, Error> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\0' => out.push(char::REPLACEMENT_CHARACTER),
             c => out.push(c),
         }
     }
     out.push('"');
-    Ok(out)
+    out
 }
 
 fn fits_indented(s: &str) -> bool {
@@ -555,26 +552,28 @@ mod tests {
     fn hostile_texts_read_back_unchanged() {
         for s in HOSTILE {
             for indent in [0, 2, 6] {
-                let lit = string(s, indent).unwrap();
+                let lit = string(s, indent);
                 assert_eq!(&read(&lit), s, "{s:?} as {lit}");
             }
-            let lit = quoted(s).unwrap();
+            let lit = quoted(s);
             assert_eq!(&read(&lit), s, "{s:?} as {lit}");
         }
     }
 
     #[test]
     fn escapes_are_the_documented_ones() {
-        assert_eq!(quoted("a\"b\\c${d}$e").unwrap(), r#""a\"b\\c\${d}$e""#);
-        assert_eq!(quoted("x\ny").unwrap(), r#""x\ny""#);
+        assert_eq!(quoted("a\"b\\c${d}$e"), r#""a\"b\\c\${d}$e""#);
+        assert_eq!(quoted("x\ny"), r#""x\ny""#);
         assert_eq!(escape_indented("a''b${c}$d"), "a'''b''${c}$d");
         assert_eq!(escape_indented("'${x}"), "''\\'''${x}");
         assert_eq!(escape_indented("x'"), "x''\\'");
-        assert_eq!(string("a\n  b\n", 2).unwrap(), "''\n    a\n      b\n  ''");
+        assert_eq!(string("a\n  b\n", 2), "''\n    a\n      b\n  ''");
         // Text whose every line is indented would lose indentation to
         // Nix's stripping: it is written as a quoted string instead.
-        assert_eq!(string("  a\n", 0).unwrap(), r#""  a\n""#);
-        assert!(string("nul\0", 0).is_err());
+        assert_eq!(string("  a\n", 0), r#""  a\n""#);
+        // Nix has no NUL; validation keeps it out, and text that still
+        // holds one is written with U+FFFD in its place.
+        assert_eq!(string("nul\0", 0), "\"nul\u{fffd}\"");
     }
 
     #[test]
@@ -583,12 +582,11 @@ mod tests {
             attr_path(&AttrPath::new(
                 "networking",
                 ["hosts".into(), "10.0.0.1".into()]
-            ))
-            .unwrap(),
+            )),
             r#"networking.hosts."10.0.0.1""#
         );
         assert_eq!(
-            attr_path(&AttrPath::new("a-b", ["if".into(), "${x}".into()])).unwrap(),
+            attr_path(&AttrPath::new("a-b", ["if".into(), "${x}".into()])),
             r#"a-b."if"."\${x}""#
         );
         assert!(is_identifier("rabbitmq-1"));
@@ -611,13 +609,11 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            v.print(0).unwrap(),
+            v.print(0),
             "{\n  a.b = 1;\n  list = [\n    \"x\"\n    \"y\"\n  ];\n  one = [ \"x\" ];\n  empty = [ ];\n  # a comment\n  neg = -3;\n  d = lib.mkDefault \"v\";\n  \"127.0.0.2\" = lib.mkForce [ ];\n}"
         );
         assert_eq!(
-            Value::List(vec![Value::Int(-1), Value::from("a").default_priority()])
-                .print(0)
-                .unwrap(),
+            Value::List(vec![Value::Int(-1), Value::from("a").default_priority()]).print(0),
             "[\n  (-1)\n  (lib.mkDefault \"a\")\n]"
         );
     }

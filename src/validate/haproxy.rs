@@ -9,15 +9,13 @@ use crate::spec::Spec;
 pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     let h = spec.haproxy.clone().unwrap_or_default();
     let hb = plan.rabbitmq.heartbeat_s;
-    let (client_s, server_s) = (
-        plan.haproxy.timeouts.client_s,
-        plan.haproxy.timeouts.server_s,
-    );
-    for (key, t) in [("client_s", client_s), ("server_s", server_s)] {
-        if hb > 0 && t <= hb {
+    let timeouts = &plan.haproxy.timeouts;
+    for t in [&timeouts.client_s, &timeouts.server_s] {
+        let key = t.pointer().rsplit('/').next().unwrap_or_default();
+        if hb > 0 && **t <= hb {
             d.error(
                 Code::Timeout,
-                format!("/haproxy/timeouts/{key}"),
+                t.pointer(),
                 format!("timeout {key} = {t} s does not exceed the AMQP heartbeat of {hb} s: HAProxy would cut idle connections"),
                 format!(
                     "use at least {} s (rmqgen's default is {} × heartbeat = {} s)",
@@ -26,10 +24,10 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
                     u64::from(hb) * u64::from(defaults::TIMEOUT_HEARTBEATS)
                 ),
             );
-        } else if t == 0 {
+        } else if **t == 0 {
             d.error(
                 Code::Timeout,
-                format!("/haproxy/timeouts/{key}"),
+                t.pointer(),
                 "a zero timeout disables it: dead connections are never cleaned up",
                 "set a timeout above the heartbeat",
             );
@@ -140,32 +138,12 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     // out-of-range broker port is reported there, not again here.
     let hp = &plan.haproxy;
     let mut ports = vec![
-        Port::new(
-            "/haproxy/amqp_port",
-            "AMQP frontend",
-            h.amqp_port.is_some(),
-            hp.amqp_port,
-        ),
-        Port::new(
-            "/haproxy/health_port",
-            "health endpoint",
-            h.health_port.is_some(),
-            hp.health_port,
-        ),
-        Port::new(
-            "/haproxy/stats/port",
-            "stats page",
-            stats.port.is_some(),
-            hp.stats.port,
-        ),
+        Port::located("AMQP frontend", &hp.amqp_port),
+        Port::located("health endpoint", &hp.health_port),
+        Port::located("stats page", &hp.stats.port),
     ];
-    if let Some(port) = hp.management_port {
-        ports.push(Port::new(
-            "/haproxy/management_port",
-            "management frontend",
-            h.management_port.is_some(),
-            port,
-        ));
+    if let Some(port) = &hp.management_port {
+        ports.push(Port::located("management frontend", port));
     }
     d.ports("load balancer", &ports);
 }

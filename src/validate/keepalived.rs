@@ -16,17 +16,17 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         }
     }
 
-    let version = k.vrrp_version;
+    let version = *k.vrrp_version;
     if !(2..=3).contains(&version) {
         d.error(
             Code::VrrpVersion,
-            "/keepalived/vrrp_version",
+            k.vrrp_version.pointer(),
             format!("VRRP version {version} does not exist"),
             "use 3 (or 2 for old peers)",
         );
     }
     let advert = k.advert_int.millis().get();
-    let advert_p = "/keepalived/advert_int_ms";
+    let advert_p = k.advert_int.pointer();
     if version == 2 && (advert % 1000 != 0 || !(1000..=255_000).contains(&advert)) {
         d.error(
             Code::AdvertInterval,

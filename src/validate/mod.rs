@@ -119,17 +119,11 @@ pub(crate) struct Port {
 impl Port {
     /// A resolved port, where the plan says it comes from.
     pub(crate) fn located(what: &'static str, port: &Located<u32>) -> Self {
-        Self::new(port.pointer(), what, port.written(), **port)
-    }
-
-    /// The plan's `port` for the spec field at `pointer`, `written` there
-    /// or not.
-    pub(crate) fn new(pointer: &str, what: &'static str, written: bool, port: u32) -> Self {
         Self {
-            pointer: pointer.to_string(),
+            pointer: port.pointer().to_string(),
             what,
-            port,
-            written,
+            port: **port,
+            written: port.written(),
         }
     }
 }

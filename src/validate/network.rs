@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use super::charset::{is_label, is_safe_token, show};
 use super::Sink;
 use crate::diagnostic::Code;
-use crate::plan::Resolved;
+use crate::plan::{Located, Resolved};
 use crate::spec::{Provisioning, Spec};
 
 pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
@@ -33,11 +33,11 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
 
     macs(spec, plan, d);
 
-    let iface = plan.network.interface.as_str();
+    let iface = &plan.network.interface;
     if !is_safe_token(iface, 15, "_.-") {
         d.error(
             Code::Interface,
-            "/network/interface",
+            iface.pointer(),
             format!(
                 "interface name {} is not a Linux interface name",
                 show(iface)
@@ -55,10 +55,6 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
             );
         }
     }
-
-    // A subnet or address that did not parse is already reported (by the
-    // resolver); its placeholder is checked against nothing.
-    let cidr = r.usable("/network/cidr").then_some(plan.network.cidr);
 
     for (i, key) in spec.ssh_authorized_keys.iter().enumerate() {
         let looks_like_key = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| key.starts_with(p));
@@ -81,56 +77,45 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
     names(spec, d);
     mirrors(spec, plan.provisioning, d);
 
-    // Every address in the spec that must be inside the subnet, with its
-    // pointer and whether it belongs to a host (hosts and the VIP must be
-    // unique; the gateway and DNS servers may be anything in the subnet).
-    // DNS servers may live outside the subnet (routed): the resolver's
-    // syntax check is all they get.
-    let mut owned: Vec<(String, Ipv4Addr, &str)> = Vec::new();
-    let brokers = plan
-        .brokers
+    // Every address in the spec that must be inside the subnet, and whose
+    // it is (hosts and the VIP must be unique; the gateway may be anything
+    // in the subnet). DNS servers may live outside the subnet (routed): the
+    // resolver's syntax check is all they get. A subnet or address that did
+    // not parse is already reported (by the resolver); its placeholder is
+    // checked against nothing.
+    let brokers = plan.brokers.iter().map(|b| (&b.address, "broker"));
+    let lbs = plan
+        .load_balancers
         .iter()
-        .enumerate()
-        .map(|(i, b)| (format!("/brokers/{i}/address"), b.address, "broker"));
-    let lbs = plan.load_balancers.iter().enumerate().map(|(i, l)| {
-        (
-            format!("/load_balancers/{i}/address"),
-            l.address,
-            "load balancer",
-        )
-    });
-    let vip = std::iter::once(("/vip".to_string(), plan.vip, "VIP"));
-    owned.extend(brokers.chain(lbs).chain(vip).filter(|(p, ..)| r.usable(p)));
-    let shared: Vec<(String, Ipv4Addr)> = plan
-        .network
-        .gateway
-        .map(|gw| ("/network/gateway".to_string(), gw))
-        .filter(|(p, _)| r.usable(p))
-        .into_iter()
+        .map(|l| (&l.address, "load balancer"));
+    let vip = std::iter::once((&plan.vip, "VIP"));
+    let owned: Vec<(&Located<Ipv4Addr>, &str)> = brokers
+        .chain(lbs)
+        .chain(vip)
+        .filter(|(a, _)| r.usable(a))
         .collect();
+    let gateway = plan.network.gateway.as_ref().filter(|g| r.usable(g));
 
-    if let Some(cidr) = cidr {
-        let all = owned
-            .iter()
-            .map(|(p, a, _)| (p, *a))
-            .chain(shared.iter().map(|(p, a)| (p, *a)));
-        for (p, a) in all {
-            if !cidr.contains(a) {
+    let cidr = &plan.network.cidr;
+    if r.usable(cidr) {
+        let all = owned.iter().map(|(a, _)| *a).chain(gateway);
+        for a in all {
+            if !cidr.contains(**a) {
                 d.error(
                     Code::OutsideNetwork,
-                    p.as_str(),
+                    a.pointer(),
                     format!("{a} is outside the network {cidr}"),
                     format!("pick an address inside {cidr}, or widen network.cidr"),
                 );
-            } else if cidr.is_reserved(a) {
-                let which = if a == cidr.network() {
+            } else if cidr.is_reserved(**a) {
+                let which = if **a == cidr.network() {
                     "network"
                 } else {
                     "broadcast"
                 };
                 d.error(
                     Code::ReservedAddress,
-                    p.as_str(),
+                    a.pointer(),
                     format!("{a} is the {which} address of {cidr}"),
                     "pick a host address of the subnet",
                 );
@@ -139,23 +124,23 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
     }
 
     let mut seen: BTreeMap<Ipv4Addr, (&str, &str)> = BTreeMap::new();
-    for (p, a, what) in &owned {
-        if let Some((first, first_what)) = seen.get(a) {
+    for (a, what) in &owned {
+        if let Some((first, first_what)) = seen.get(&**a) {
             d.error(
                 Code::DuplicateAddress,
-                p.as_str(),
+                a.pointer(),
                 format!("{a} ({what}) is already the address of the {first_what} at {first}"),
                 "give every host and the VIP an address of its own",
             );
         } else {
-            seen.insert(*a, (p, what));
+            seen.insert(***a, (a.pointer(), what));
         }
     }
-    if let Some((_, gw)) = shared.first() {
-        if let Some((first, what)) = seen.get(gw) {
+    if let Some(gw) = gateway {
+        if let Some((first, what)) = seen.get(&**gw) {
             d.error(
                 Code::DuplicateAddress,
-                "/network/gateway",
+                gw.pointer(),
                 format!("the gateway {gw} is also the {what} at {first}"),
                 "the gateway is the router's address; no host or VIP may take it",
             );

@@ -27,25 +27,20 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
             );
         }
     }
-    let interval = plan.keepalived.check_interval.millis();
-    if interval.whole_seconds().is_none() {
-        let ms = interval.get();
-        d.error(
-            Code::NixosCheckInterval,
-            "/keepalived/check_interval_ms",
-            format!("{ms} ms is not whole seconds; nixpkgs' keepalived module takes the check interval in seconds"),
-            format!("use {} or {}", ms / 1000 * 1000, (ms / 1000 + 1) * 1000),
-        );
-    }
+    // No rule on the keepalived check interval (RMQ100, retired): the
+    // generated hosts install the rendered keepalived.conf, which writes a
+    // fractional interval as keepalived takes it, not through nixpkgs'
+    // whole-second vrrpScripts options.
     // An unparsable or unsupported version is reported by the RabbitMQ
     // rules; only a valid one is compared here.
-    if r.usable("/rabbitmq/version") {
-        let v = plan.rabbitmq.version;
+    let version = &plan.rabbitmq.version;
+    if r.usable(version) {
+        let v = **version;
         let shipped = defaults::NIXOS_RABBITMQ;
         if v != shipped && (Version::OLDEST..=Version::NEWEST).contains(&v) {
             d.warning(
                 Code::NixosRabbitVersion,
-                "/rabbitmq/version",
+                version.pointer(),
                 format!(
                     "NixOS {} ships RabbitMQ {shipped}, not {v}: the broker module refuses a package of another series",
                     defaults::NIXOS_RELEASE
@@ -62,5 +57,36 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::Code;
+
+    /// RMQ100 is retired: a fractional check interval on the NixOS path is
+    /// valid, and the keepalived.conf the hosts install writes it as is.
+    #[test]
+    fn a_fractional_check_interval_renders_on_nixos() {
+        let source = include_str!("../../examples/five-vm-nixos.json");
+        let mut spec: serde_json::Value = serde_json::from_str(source).expect("JSON");
+        spec["keepalived"]["check_interval_ms"] = 1500.into();
+        let out = crate::compile(&spec.to_string()).expect("valid");
+        assert!(out
+            .warnings
+            .iter()
+            .all(|d| d.code != Code::NixosCheckInterval));
+        let lb = &out.plan.load_balancers[0].name;
+        let conf = out.roles.load_balancers[0]
+            .keepalived_conf
+            .contents
+            .as_str();
+        assert!(conf.contains("interval 1.5\n"), "{lb}: {conf}");
+        let host = out
+            .bundle
+            .get(&format!("nixos/{lb}.nix"))
+            .expect("the host's NixOS file")
+            .text();
+        assert!(host.contains("interval 1.5\n"), "{host}");
     }
 }

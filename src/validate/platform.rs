@@ -29,16 +29,16 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
     let os = *plan.os;
     let release = platform::release(os);
     let source = &plan.install.source;
-    let version = plan.rabbitmq.version;
+    let version = *plan.rabbitmq.version;
     let supported = (Version::OLDEST..=Version::NEWEST).contains(&version);
-    if r.usable("/rabbitmq/version") && supported {
+    if r.usable(&plan.rabbitmq.version) && supported {
         if let Err(e) = check_install(os, source, version) {
             let pointer = if spec.rabbitmq.install.is_some() {
                 "/rabbitmq/install"
-            } else if spec.os.is_some() {
-                "/os"
+            } else if plan.os.written() {
+                plan.os.pointer()
             } else {
-                "/rabbitmq/version"
+                plan.rabbitmq.version.pointer()
             };
             let os_note = if plan.os.written() {
                 String::new()
@@ -122,7 +122,7 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
         let ms = interval.get();
         d.error(
             Code::KeepalivedScriptTiming,
-            "/keepalived/check_interval_ms",
+            plan.keepalived.check_interval.pointer(),
             format!(
                 "{} has keepalived {}, which takes the check interval in whole seconds, not {}",
                 release.title, release.keepalived, plan.keepalived.check_interval

@@ -15,13 +15,13 @@ pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
     let r = &spec.rabbitmq;
     let brokers = spec.brokers.len();
     // A version that did not parse is already reported (by the resolver).
-    let version = match rp.version {
-        _ if !resolved.usable("/rabbitmq/version") => None,
+    let version = match *rp.version {
+        _ if !resolved.usable(&rp.version) => None,
         v if (Version::OLDEST..=Version::NEWEST).contains(&v) => Some(v),
         v => {
             d.error(
                 Code::Version,
-                "/rabbitmq/version",
+                rp.version.pointer(),
                 format!("RabbitMQ {v} is not supported"),
                 format!(
                     "use a version from {} to {}",

@@ -151,14 +151,14 @@ pub fn systemd_span(v: &str) -> Duration {
 /// An address in the subnet for the client: the highest one no host and
 /// not the VIP uses.
 fn client_address(plan: &rmqgen::Plan) -> Ipv4Addr {
-    let cidr = plan.network.cidr;
+    let cidr = *plan.network.cidr;
     let (lo, hi) = (u32::from(cidr.network()), u32::from(cidr.broadcast()));
     (lo + 1..hi)
         .rev()
         .map(Ipv4Addr::from)
         .find(|a| {
-            *a != plan.vip
-                && Some(*a) != plan.network.gateway
+            *a != *plan.vip
+                && Some(*a) != plan.network.gateway.as_deref().copied()
                 && plan.hosts.iter().all(|h| h.address != *a)
         })
         .expect("a free address for the client")
@@ -200,7 +200,7 @@ impl Lab {
             let att = net.attach(
                 &host.name,
                 &n.interface,
-                host.address,
+                *host.address,
                 n.prefix,
                 n.mtu,
                 &hosts_file(&files),
@@ -318,8 +318,8 @@ impl Lab {
             python,
             catt.netns.clone(),
             cdir,
-            plan.vip,
-            plan.haproxy.amqp_port,
+            *plan.vip,
+            *plan.haproxy.amqp_port,
             vhost,
             user.name.clone(),
             password_file,
@@ -847,7 +847,7 @@ impl Lab {
                 interface: m.net.interface.clone(),
             })
             .collect();
-        self.vip = Some(VipWatch::start(&self.bins, lbs, self.plan().vip));
+        self.vip = Some(VipWatch::start(&self.bins, lbs, *self.plan().vip));
     }
 
     /// The VIP watcher.

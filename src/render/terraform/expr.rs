@@ -1,7 +1,6 @@
 //! Small constructors over hcl-rs's expression types, so the module reads
 //! like the HCL it produces. Names that come from the spec (secret variable
-//! names, Terraform names) go through [`ident`], which fails instead of
-//! panicking on an invalid identifier.
+//! names, Terraform names) go through [`ident`], which never panics.
 
 use hcl::expr::{
     BinaryOp, BinaryOperator, Expression, ForExpr, FuncCall, ObjectKey, TemplateExpr, Traversal,
@@ -11,48 +10,48 @@ use hcl::structure::{Block, BlockBuilder};
 use hcl::{Identifier, Object};
 
 use super::fmt;
-use crate::error::Error;
 
-/// An identifier, or an internal error if `s` is not one (validation keeps
-/// spec values that become identifiers valid).
-pub(crate) fn ident(s: &str) -> Result<Identifier, Error> {
-    Identifier::new(s.to_string())
-        .map_err(|e| Error::Internal(format!("`{s}` is not an HCL identifier: {e}")))
+/// The identifier `s`. Every name passed here is a literal of this module
+/// or a spec value validation keeps to identifier characters (secret
+/// variable names, `tf_ident` names), so it is one already; sanitising
+/// (which leaves an identifier unchanged) makes this total.
+pub(crate) fn ident(s: &str) -> Identifier {
+    Identifier::sanitized(s)
 }
 
 /// A reference: `root.attr.attr...` (`local.nodes`, `var.base_image`,
 /// `libvirt_volume.base.path`).
-pub(crate) fn path(root: &str, attrs: &[&str]) -> Result<Expression, Error> {
-    let root = Variable::from(ident(root)?);
+pub(crate) fn path(root: &str, attrs: &[&str]) -> Expression {
+    let root = Variable::from(ident(root));
     if attrs.is_empty() {
-        return Ok(Expression::Variable(root));
+        return Expression::Variable(root);
     }
     let mut b = Traversal::builder(root);
     for a in attrs {
-        b = b.attr(ident(a)?);
+        b = b.attr(ident(a));
     }
-    Ok(b.build().into())
+    b.build().into()
 }
 
 /// `each.key`.
-pub(crate) fn each_key() -> Result<Expression, Error> {
+pub(crate) fn each_key() -> Expression {
     path("each", &["key"])
 }
 
 /// `each.value.<field>`.
-pub(crate) fn each_value(field: &str) -> Result<Expression, Error> {
+pub(crate) fn each_value(field: &str) -> Expression {
     path("each", &["value", field])
 }
 
 /// `<resource_type>.<name>[each.key].<attr>`: the instance of a `for_each`
 /// resource that belongs to the same node.
-pub(crate) fn same_node(resource: &str, name: &str, attr: &str) -> Result<Expression, Error> {
-    Ok(Traversal::builder(Variable::from(ident(resource)?))
-        .attr(ident(name)?)
-        .index(each_key()?)
-        .attr(ident(attr)?)
+pub(crate) fn same_node(resource: &str, name: &str, attr: &str) -> Expression {
+    Traversal::builder(Variable::from(ident(resource)))
+        .attr(ident(name))
+        .index(each_key())
+        .attr(ident(attr))
         .build()
-        .into())
+        .into()
 }
 
 /// A function call.
@@ -80,33 +79,31 @@ pub(crate) enum Part {
 /// A quoted string template such as `"${each.key}.qcow2"`. Literal parts are
 /// escaped as string literals (quotes, backslashes, `${`, `%{`); only the
 /// `Expr` parts interpolate.
-pub(crate) fn template(parts: Vec<Part>) -> Result<Expression, Error> {
+pub(crate) fn template(parts: Vec<Part>) -> Expression {
     let mut s = String::new();
     for part in parts {
         match part {
             Part::Lit(text) => {
-                let quoted = fmt::string(&text)?;
+                let quoted = fmt::string(&text);
                 s.push_str(&quoted[1..quoted.len() - 1]);
             }
             Part::Expr(e) => {
                 s.push_str("${");
-                s.push_str(&fmt::inline(&e)?);
+                s.push_str(&fmt::inline(&e));
                 s.push('}');
             }
         }
     }
-    Ok(TemplateExpr::QuotedString(s).into())
+    TemplateExpr::QuotedString(s).into()
 }
 
 /// An object with identifier keys (the schema's own names).
-pub(crate) fn object<'a>(
-    entries: impl IntoIterator<Item = (&'a str, Expression)>,
-) -> Result<Expression, Error> {
+pub(crate) fn object<'a>(entries: impl IntoIterator<Item = (&'a str, Expression)>) -> Expression {
     let mut o = Object::new();
     for (k, v) in entries {
-        o.insert(ObjectKey::Identifier(ident(k)?), v);
+        o.insert(ObjectKey::Identifier(ident(k)), v);
     }
-    Ok(Expression::Object(o))
+    Expression::Object(o)
 }
 
 /// An object with quoted string keys (data: host names, interface names,
@@ -131,18 +128,18 @@ pub(crate) fn for_map(
     collection: Expression,
     value_expr: Expression,
     cond: Option<Expression>,
-) -> Result<Expression, Error> {
-    let mut f = ForExpr::new(ident(value)?, collection, value_expr)
-        .with_key_var(ident(key)?)
-        .with_key_expr(Variable::from(ident(key)?));
+) -> Expression {
+    let mut f = ForExpr::new(ident(value), collection, value_expr)
+        .with_key_var(ident(key))
+        .with_key_expr(Variable::from(ident(key)));
     if let Some(c) = cond {
         f = f.with_cond_expr(c);
     }
-    Ok(f.into())
+    f.into()
 }
 
 /// A type constraint keyword (`string`, `bool`, `number`).
-pub(crate) fn type_keyword(name: &str) -> Result<Expression, Error> {
+pub(crate) fn type_keyword(name: &str) -> Expression {
     path(name, &[])
 }
 

@@ -11,7 +11,6 @@ use hcl::structure::Block;
 
 use super::expr::{each_key, each_value, object, op, path, resource, same_node, template, Part};
 use super::{cloud_image_description, CloudInit, ProviderPin, Target, Variable};
-use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::Provisioning;
 
@@ -42,21 +41,21 @@ const PIN: ProviderPin = ProviderPin {
     version: "~> 0.9.7",
 };
 
-fn volume_format(kind: &str) -> Result<Expression, Error> {
-    object([("format", object([("type", Expression::from(kind))])?)])
+fn volume_format(kind: &str) -> Expression {
+    object([("format", object([("type", Expression::from(kind))]))])
 }
 
-fn volume_source(name: &str) -> Result<Expression, Error> {
+fn volume_source(name: &str) -> Expression {
     object([(
         "volume",
         object([
-            ("pool", same_node("libvirt_volume", name, "pool")?),
-            ("volume", same_node("libvirt_volume", name, "name")?),
-        ])?,
+            ("pool", same_node("libvirt_volume", name, "pool")),
+            ("volume", same_node("libvirt_volume", name, "name")),
+        ]),
     )])
 }
 
-pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
+pub(super) fn target(plan: &Plan, docs: CloudInit) -> Target {
     let lv = &plan.target.libvirt;
     let (image_var, image_description, base_name) = image(plan);
     let pool = || path("local", &["pool"]);
@@ -69,48 +68,45 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
 
     let base = resource("libvirt_volume", "base")
         .add_attribute(("name", base_name))
-        .add_attribute(("pool", pool()?))
-        .add_attribute(("target", volume_format("qcow2")?))
+        .add_attribute(("pool", pool()))
+        .add_attribute(("target", volume_format("qcow2")))
         .add_attribute((
             "create",
-            object([("content", object([("url", path("var", &[image_var])?)])?)])?,
+            object([("content", object([("url", path("var", &[image_var]))]))]),
         ))
         .build();
 
     let disk = resource("libvirt_volume", "disk")
-        .add_attribute(("for_each", for_each()?))
+        .add_attribute(("for_each", for_each()))
         .add_attribute((
             "name",
-            template(vec![Part::Expr(each_key()?), Part::Lit(".qcow2".into())])?,
+            template(vec![Part::Expr(each_key()), Part::Lit(".qcow2".into())]),
         ))
-        .add_attribute(("pool", pool()?))
+        .add_attribute(("pool", pool()))
         .add_attribute((
             "capacity",
             // GiB in bytes: the provider takes bytes.
             [1024, 1024, 1024]
                 .into_iter()
-                .try_fold(each_value("disk_gib")?, |acc, n| {
-                    Ok::<_, Error>(op(acc, BinaryOperator::Mul, Expression::from(n)))
-                })?,
+                .fold(each_value("disk_gib"), |acc, n| {
+                    op(acc, BinaryOperator::Mul, Expression::from(n))
+                }),
         ))
-        .add_attribute(("target", volume_format("qcow2")?))
+        .add_attribute(("target", volume_format("qcow2")))
         .add_attribute((
             "backing_store",
             object([
-                ("path", path("libvirt_volume", &["base", "path"])?),
-                ("format", object([("type", Expression::from("qcow2"))])?),
-            ])?,
+                ("path", path("libvirt_volume", &["base", "path"])),
+                ("format", object([("type", Expression::from("qcow2"))])),
+            ]),
         ))
         .build();
 
     let seed = resource("libvirt_cloudinit_disk", "seed")
-        .add_attribute(("for_each", for_each()?))
+        .add_attribute(("for_each", for_each()))
         .add_attribute((
             "name",
-            template(vec![
-                Part::Expr(each_key()?),
-                Part::Lit("-cloudinit".into()),
-            ])?,
+            template(vec![Part::Expr(each_key()), Part::Lit("-cloudinit".into())]),
         ))
         .add_attribute(("user_data", docs.user_data))
         .add_attribute(("meta_data", docs.meta_data))
@@ -118,42 +114,42 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         .build();
 
     let seed_volume = resource("libvirt_volume", "seed")
-        .add_attribute(("for_each", for_each()?))
+        .add_attribute(("for_each", for_each()))
         .add_attribute((
             "name",
             template(vec![
-                Part::Expr(each_key()?),
+                Part::Expr(each_key()),
                 Part::Lit("-cloudinit.iso".into()),
-            ])?,
+            ]),
         ))
-        .add_attribute(("pool", pool()?))
-        .add_attribute(("target", volume_format("raw")?))
+        .add_attribute(("pool", pool()))
+        .add_attribute(("target", volume_format("raw")))
         .add_attribute((
             "create",
             object([(
                 "content",
-                object([("url", same_node("libvirt_cloudinit_disk", "seed", "path")?)])?,
-            )])?,
+                object([("url", same_node("libvirt_cloudinit_disk", "seed", "path"))]),
+            )]),
         ))
         .build();
 
     let mut interface = vec![
-        ("model", object([("type", Expression::from("virtio"))])?),
-        ("mac", object([("address", each_value("mac")?)])?),
+        ("model", object([("type", Expression::from("virtio"))])),
+        ("mac", object([("address", each_value("mac"))])),
         (
             "source",
-            object([("bridge", object([("bridge", path("local", &["bridge"])?)])?)])?,
+            object([("bridge", object([("bridge", path("local", &["bridge"]))]))]),
         ),
     ];
     if let Some(mtu) = plan.network.mtu {
-        interface.push(("mtu", object([("size", mtu.into())])?));
+        interface.push(("mtu", object([("size", mtu.into())])));
     }
     let domain = resource("libvirt_domain", "node")
-        .add_attribute(("for_each", for_each()?))
-        .add_attribute(("name", each_key()?))
+        .add_attribute(("for_each", for_each()))
+        .add_attribute(("name", each_key()))
         .add_attribute(("type", "kvm"))
-        .add_attribute(("vcpu", each_value("vcpus")?))
-        .add_attribute(("memory", each_value("memory_mib")?))
+        .add_attribute(("vcpu", each_value("vcpus")))
+        .add_attribute(("memory", each_value("memory_mib")))
         .add_attribute(("memory_unit", "MiB"))
         .add_attribute(("running", true))
         .add_attribute(("autostart", true))
@@ -161,7 +157,7 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         // which QEMU's default model lacks.
         .add_attribute((
             "cpu",
-            object([("mode", Expression::from("host-passthrough"))])?,
+            object([("mode", Expression::from("host-passthrough"))]),
         ))
         .add_attribute((
             "os",
@@ -169,7 +165,7 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
                 ("type", Expression::from("hvm")),
                 ("type_arch", Expression::from("x86_64")),
                 ("type_machine", Expression::from("q35")),
-            ])?,
+            ]),
         ))
         .add_attribute((
             "devices",
@@ -178,42 +174,42 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
                     "disks",
                     Expression::Array(vec![
                         object([
-                            ("source", volume_source("disk")?),
+                            ("source", volume_source("disk")),
                             (
                                 "target",
                                 object([
                                     ("dev", Expression::from("vda")),
                                     ("bus", Expression::from("virtio")),
-                                ])?,
+                                ]),
                             ),
-                            ("driver", object([("type", Expression::from("qcow2"))])?),
-                        ])?,
+                            ("driver", object([("type", Expression::from("qcow2"))])),
+                        ]),
                         object([
                             ("device", Expression::from("cdrom")),
-                            ("source", volume_source("seed")?),
+                            ("source", volume_source("seed")),
                             (
                                 "target",
                                 object([
                                     ("dev", Expression::from("sda")),
                                     ("bus", Expression::from("sata")),
-                                ])?,
+                                ]),
                             ),
-                            ("driver", object([("type", Expression::from("raw"))])?),
-                        ])?,
+                            ("driver", object([("type", Expression::from("raw"))])),
+                        ]),
                     ]),
                 ),
-                ("interfaces", Expression::Array(vec![object(interface)?])),
-            ])?,
+                ("interfaces", Expression::Array(vec![object(interface)])),
+            ]),
         ))
         .build();
 
-    Ok(Target {
+    Target {
         pin: PIN,
         provider,
         variables: vec![Variable::new(
             image_var,
             image_description,
-            super::expr::type_keyword("string")?,
+            super::expr::type_keyword("string"),
         )],
         locals: vec![
             ("pool", Expression::String(lv.pool.clone())),
@@ -221,5 +217,5 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         ],
         node_fields: Vec::new(),
         resources: vec![base, disk, seed, seed_volume, domain],
-    })
+    }
 }

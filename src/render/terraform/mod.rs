@@ -43,7 +43,6 @@ use self::expr::{
     template, type_keyword, Part,
 };
 use super::cloud_init::UserData;
-use crate::error::Error;
 use crate::plan::{Host, Plan, Role, Secret};
 use crate::spec::{Provider, Provisioning, SecretSource};
 
@@ -97,7 +96,7 @@ pub(crate) struct TemplateVar {
 /// secret, named by its `tf_name`. `main.tf` binds exactly these in
 /// `local.cloud_init_vars`; the templates may use no others. (SSH keys are
 /// public: the templates carry the spec's `ssh_authorized_keys` as text.)
-pub(crate) fn template_vars(plan: &Plan) -> Result<Vec<TemplateVar>, Error> {
+pub(crate) fn template_vars(plan: &Plan) -> Vec<TemplateVar> {
     let mut vars = Vec::new();
     for s in &plan.secrets {
         if vars.iter().any(|v: &TemplateVar| v.name == s.tf_name) {
@@ -105,15 +104,15 @@ pub(crate) fn template_vars(plan: &Plan) -> Result<Vec<TemplateVar>, Error> {
         }
         vars.push(TemplateVar {
             name: s.tf_name.clone(),
-            value: secret_value(s)?,
+            value: secret_value(s),
         });
     }
     vars.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(vars)
+    vars
 }
 
 /// The expression that yields a secret's value.
-fn secret_value(s: &Secret) -> Result<Expression, Error> {
+fn secret_value(s: &Secret) -> Expression {
     match &s.source {
         SecretSource::TerraformRandom {} => path("random_password", &[&s.tf_name, "result"]),
         SecretSource::Variable { name } => path("var", &[name]),
@@ -124,13 +123,13 @@ fn secret_value(s: &Secret) -> Result<Expression, Error> {
                 Expression::String(file.clone())
             } else {
                 template(vec![
-                    Part::Expr(path("path", &["module"])?),
+                    Part::Expr(path("path", &["module"])),
                     Part::Lit(format!("/{file}")),
-                ])?
+                ])
             };
             // A file's content is not marked sensitive by Terraform; the
             // plan output must not show it.
-            Ok(call("sensitive", [call("trimspace", [call("file", [at])])]))
+            call("sensitive", [call("trimspace", [call("file", [at])])])
         }
     }
 }
@@ -145,54 +144,54 @@ pub(crate) struct CloudInit {
     pub(crate) network_config: Expression,
 }
 
-fn cloud_init(plan: &Plan) -> Result<CloudInit, Error> {
+fn cloud_init(plan: &Plan) -> CloudInit {
     let template_file = template(vec![
-        Part::Expr(path("path", &["module"])?),
+        Part::Expr(path("path", &["module"])),
         Part::Lit(format!("/../{USER_DATA_DIR}/")),
-        Part::Expr(each_key()?),
+        Part::Expr(each_key()),
         Part::Lit(USER_DATA_SUFFIX.to_string()),
-    ])?;
+    ]);
     let user_data = call(
         "templatefile",
-        [template_file, path("local", &[TEMPLATE_VARS_LOCAL])?],
+        [template_file, path("local", &[TEMPLATE_VARS_LOCAL])],
     );
     let meta_data = call(
         "yamlencode",
         [object([
-            ("instance-id", each_key()?),
-            ("local-hostname", each_key()?),
-        ])?],
+            ("instance-id", each_key()),
+            ("local-hostname", each_key()),
+        ])],
     );
-    Ok(CloudInit {
+    CloudInit {
         user_data,
         meta_data,
-        network_config: network_config(plan)?,
-    })
+        network_config: network_config(plan),
+    }
 }
 
 /// cloud-init network config v2 for the node at hand: the NIC is found by
 /// its MAC and renamed to the plan's interface name (keepalived binds the
 /// VIP there), with a static address, the gateway, resolvers and MTU.
-fn network_config(plan: &Plan) -> Result<Expression, Error> {
+fn network_config(plan: &Plan) -> Expression {
     let n = &plan.network;
     let mut nic = vec![
-        ("match", object([("macaddress", each_value("mac")?)])?),
-        ("set-name", Expression::String(n.interface.clone())),
+        ("match", object([("macaddress", each_value("mac"))])),
+        ("set-name", Expression::String(n.interface.to_string())),
         (
             "addresses",
             list([template(vec![
-                Part::Expr(each_value("address")?),
+                Part::Expr(each_value("address")),
                 Part::Lit(format!("/{}", n.prefix)),
-            ])?]),
+            ])]),
         ),
     ];
-    if let Some(gw) = n.gateway {
+    if let Some(gw) = &n.gateway {
         nic.push((
             "routes",
             list([object([
                 ("to", Expression::from("default")),
                 ("via", Expression::String(gw.to_string())),
-            ])?]),
+            ])]),
         ));
     }
     let mut resolvers = Vec::new();
@@ -206,21 +205,21 @@ fn network_config(plan: &Plan) -> Result<Expression, Error> {
         resolvers.push(("search", list([Expression::String(domain.clone())])));
     }
     if !resolvers.is_empty() {
-        nic.push(("nameservers", object(resolvers)?));
+        nic.push(("nameservers", object(resolvers)));
     }
     if let Some(mtu) = n.mtu {
         nic.push(("mtu", mtu.into()));
     }
-    Ok(call(
+    call(
         "yamlencode",
         [object([
             ("version", 2.into()),
             (
                 "ethernets",
-                string_map([(n.interface.clone(), object(nic)?)]),
+                string_map([(n.interface.to_string(), object(nic))]),
             ),
-        ])?],
-    ))
+        ])],
+    )
 }
 
 /// The `role` value of a node in `local.nodes`.
@@ -308,28 +307,23 @@ pub(crate) struct Target {
 }
 
 /// Renders `terraform/*.tf` (bundle path, text). Takes cloud-init's
-/// user-data: every template the module reads must be among it.
-pub(super) fn render(plan: &Plan, user_data: &UserData) -> Result<Vec<(String, String)>, Error> {
-    for host in &plan.hosts {
-        let template = user_data_template(&host.name);
-        if user_data.path_of(&host.name) != Some(template.as_str()) {
-            return Err(Error::Internal(format!(
-                "the Terraform module reads {template}, which cloud-init did not render"
-            )));
-        }
-    }
-    Ok(files(plan)?
+/// user-data, so it comes after it: the module reads every host's
+/// template at [`user_data_template`], which is where
+/// `cloud_init::render`, the one maker of [`UserData`], puts every plan
+/// host's (`user_data_templates_use_only_bound_variables` reads them there).
+pub(super) fn render(plan: &Plan, _user_data: &UserData) -> Vec<(String, String)> {
+    files(plan)
         .into_iter()
         .map(|(name, text)| (format!("{DIR}/{name}"), text))
-        .collect())
+        .collect()
 }
 
 /// The module's files, by name.
-fn files(plan: &Plan) -> Result<Vec<(&'static str, String)>, Error> {
-    let docs = cloud_init(plan)?;
+fn files(plan: &Plan) -> Vec<(&'static str, String)> {
+    let docs = cloud_init(plan);
     let target = match plan.target.provider {
-        Provider::Libvirt => libvirt::target(plan, docs)?,
-        Provider::Proxmox => proxmox::target(plan, docs)?,
+        Provider::Libvirt => libvirt::target(plan, docs),
+        Provider::Proxmox => proxmox::target(plan, docs),
     };
     let header = vec![
         format!(
@@ -347,17 +341,17 @@ fn files(plan: &Plan) -> Result<Vec<(&'static str, String)>, Error> {
     if uses_random {
         pins.push(RANDOM);
     }
-    let versions = Body::builder().add_block(versions(&pins)?).build();
+    let versions = Body::builder().add_block(versions(&pins)).build();
     let providers = Body::builder().add_block(target.provider).build();
     let variables = Body::builder()
-        .add_blocks(variables(plan, target.variables)?)
+        .add_blocks(variables(plan, target.variables))
         .build();
     let main = Body::builder()
-        .add_block(locals(plan, target.locals, target.node_fields)?)
+        .add_block(locals(plan, target.locals, target.node_fields))
         .add_blocks(random_passwords(plan))
         .add_blocks(target.resources)
         .build();
-    let outputs = Body::builder().add_blocks(outputs(plan)?).build();
+    let outputs = Body::builder().add_blocks(outputs(plan)).build();
 
     let mut out = Vec::new();
     for (name, body) in [
@@ -367,12 +361,12 @@ fn files(plan: &Plan) -> Result<Vec<(&'static str, String)>, Error> {
         ("main.tf", main),
         ("outputs.tf", outputs),
     ] {
-        out.push((name, fmt::file(&header, &body)?));
+        out.push((name, fmt::file(&header, &body)));
     }
-    Ok(out)
+    out
 }
 
-fn versions(pins: &[ProviderPin]) -> Result<Block, Error> {
+fn versions(pins: &[ProviderPin]) -> Block {
     let mut required = Block::builder("required_providers");
     for p in pins {
         required = required.add_attribute((
@@ -380,18 +374,18 @@ fn versions(pins: &[ProviderPin]) -> Result<Block, Error> {
             object([
                 ("source", Expression::from(p.source)),
                 ("version", Expression::from(p.version)),
-            ])?,
+            ]),
         ));
     }
-    Ok(Block::builder("terraform")
+    Block::builder("terraform")
         .add_attribute(("required_version", REQUIRED_VERSION))
         .add_block(required.build())
-        .build())
+        .build()
 }
 
 /// Every variable, sorted by name: the provider's and one sensitive string
 /// per secret that a variable supplies.
-fn variables(plan: &Plan, mut vars: Vec<Variable>) -> Result<Vec<Block>, Error> {
+fn variables(plan: &Plan, mut vars: Vec<Variable>) -> Vec<Block> {
     for s in &plan.secrets {
         let SecretSource::Variable { name } = &s.source else {
             continue;
@@ -401,18 +395,18 @@ fn variables(plan: &Plan, mut vars: Vec<Variable>) -> Result<Vec<Block>, Error> 
             v.description.push_str(&format!("; also the {}", s.purpose));
             continue;
         }
-        ident(name)?;
+        ident(name);
         vars.push(
             Variable::new(
                 name,
                 format!("Secret: the {} (rmqgen secret {}).", s.purpose, s.id),
-                type_keyword("string")?,
+                type_keyword("string"),
             )
             .sensitive(),
         );
     }
     vars.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(vars.into_iter().map(Variable::block).collect())
+    vars.into_iter().map(Variable::block).collect()
 }
 
 /// `locals`: the VIP, the provider's settings, the nodes and the template
@@ -421,19 +415,19 @@ fn locals(
     plan: &Plan,
     provider: Vec<(&'static str, Expression)>,
     node_fields: Vec<Vec<(&'static str, Expression)>>,
-) -> Result<Block, Error> {
+) -> Block {
     let mut nodes = Vec::new();
     for (i, host) in plan.hosts.iter().enumerate() {
         let mut fields = node(host);
         if let Some(extra) = node_fields.get(i) {
             fields.extend(extra.iter().cloned());
         }
-        nodes.push((host.name.clone(), object(fields)?));
+        nodes.push((host.name.clone(), object(fields)));
     }
-    let vars = template_vars(plan)?
+    let vars = template_vars(plan)
         .into_iter()
-        .map(|v| Ok((ident(&v.name)?, v.value)))
-        .collect::<Result<Vec<_>, Error>>()?;
+        .map(|v| (ident(&v.name), v.value))
+        .collect::<Vec<_>>();
     let mut template_map = hcl::Object::new();
     for (k, v) in vars {
         template_map.insert(hcl::ObjectKey::Identifier(k), v);
@@ -443,9 +437,9 @@ fn locals(
     for (k, v) in provider {
         b = b.add_attribute((k, v));
     }
-    Ok(b.add_attribute(("nodes", string_map(nodes)))
+    b.add_attribute(("nodes", string_map(nodes)))
         .add_attribute((TEMPLATE_VARS_LOCAL, Expression::Object(template_map)))
-        .build())
+        .build()
 }
 
 /// The common fields of a node in `local.nodes`.
@@ -487,13 +481,13 @@ fn output(name: &str, description: impl Into<String>, value: Expression) -> Bloc
         .build()
 }
 
-fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
+fn outputs(plan: &Plan) -> Vec<Block> {
     let h = &plan.haproxy;
     let mut out = vec![
         output(
             "vip",
             "The virtual IP clients connect to; keepalived holds it on one load balancer.",
-            path("local", &["vip"])?,
+            path("local", &["vip"]),
         ),
         output(
             "amqp_endpoint",
@@ -501,7 +495,7 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
             Expression::String(format!("amqp://{}:{}", plan.vip, h.amqp_port)),
         ),
     ];
-    if let Some(port) = h.management_port {
+    if let Some(port) = &h.management_port {
         out.push(output(
             "management_url",
             "RabbitMQ management UI, through the VIP.",
@@ -523,17 +517,17 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
     ));
     let nodes = || path("local", &["nodes"]);
     let address = || path("node", &["address"]);
-    let role_is = |role: Role| -> Result<Expression, Error> {
-        Ok(op(
-            path("node", &["role"])?,
+    let role_is = |role: Role| -> Expression {
+        op(
+            path("node", &["role"]),
             BinaryOperator::Eq,
             Expression::from(role_name(role)),
-        ))
+        )
     };
     out.push(output(
         "node_addresses",
         "Address of every host, by name.",
-        for_map("name", "node", nodes()?, address()?, None)?,
+        for_map("name", "node", nodes(), address(), None),
     ));
     out.push(output(
         "broker_addresses",
@@ -541,10 +535,10 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
         for_map(
             "name",
             "node",
-            nodes()?,
-            address()?,
-            Some(role_is(Role::Broker)?),
-        )?,
+            nodes(),
+            address(),
+            Some(role_is(Role::Broker)),
+        ),
     ));
     out.push(output(
         "load_balancer_addresses",
@@ -552,10 +546,10 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
         for_map(
             "name",
             "node",
-            nodes()?,
-            address()?,
-            Some(role_is(Role::LoadBalancer)?),
-        )?,
+            nodes(),
+            address(),
+            Some(role_is(Role::LoadBalancer)),
+        ),
     ));
     if plan.provisioning == Provisioning::Nixos {
         out.push(output(
@@ -564,15 +558,15 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
             for_map(
                 "name",
                 "node",
-                nodes()?,
+                nodes(),
                 template(vec![
                     Part::Lit("nixos-rebuild switch --flake .#".into()),
-                    Part::Expr(path("name", &[])?),
+                    Part::Expr(path("name", &[])),
                     Part::Lit(" --target-host root@".into()),
-                    Part::Expr(address()?),
-                ])?,
+                    Part::Expr(address()),
+                ]),
                 None,
-            )?,
+            ),
         ));
     }
     let mut generated = Vec::new();
@@ -580,7 +574,7 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
         if matches!(s.source, SecretSource::TerraformRandom {}) {
             generated.push((
                 s.id.clone(),
-                path("random_password", &[&s.tf_name, "result"])?,
+                path("random_password", &[&s.tf_name, "result"]),
             ));
         }
     }
@@ -597,7 +591,7 @@ fn outputs(plan: &Plan) -> Result<Vec<Block>, Error> {
                 .build(),
         );
     }
-    Ok(out)
+    out
 }
 
 /// The cloud image variable's description: `what`, for the spec's OS, with
@@ -629,7 +623,7 @@ mod tests {
             include_str!("../../../examples/five-vm-nixos.json"),
         ] {
             let plan = plan(source);
-            let vars = template_vars(&plan).unwrap();
+            let vars = template_vars(&plan);
             for s in &plan.secrets {
                 assert!(vars.iter().any(|v| v.name == s.tf_name), "{}", s.tf_name);
             }
@@ -712,7 +706,6 @@ mod tests {
         ] {
             let out = crate::compile(source).unwrap();
             let bound: BTreeSet<String> = template_vars(&out.plan)
-                .unwrap()
                 .into_iter()
                 .map(|v| v.name)
                 .collect();
@@ -739,7 +732,7 @@ mod tests {
         let plan = plan(include_str!("../../../examples/quorum-4x.json"));
         let text = |id: &str| {
             let s = plan.secret(id).unwrap();
-            fmt::inline(&secret_value(s).unwrap()).unwrap()
+            fmt::inline(&secret_value(s))
         };
         assert_eq!(
             text("erlang-cookie"),
@@ -759,7 +752,7 @@ mod tests {
     fn own_variables_are_reserved_for_secrets() {
         use crate::plan::names::TERRAFORM_OWN_VARIABLES as OWN_VARIABLES;
         for name in OWN_VARIABLES {
-            assert!(ident(name).is_ok());
+            assert_eq!(ident(name).as_str(), *name, "an identifier as it is");
         }
         let mut sorted = OWN_VARIABLES.to_vec();
         sorted.sort();

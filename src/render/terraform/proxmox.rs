@@ -17,7 +17,6 @@ use super::expr::{
     call, each_key, each_value, list, path, resource, same_node, template, type_keyword, Part,
 };
 use super::{cloud_image_description, CloudInit, ProviderPin, Target, Variable};
-use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::Provisioning;
 
@@ -55,7 +54,7 @@ fn image(plan: &Plan) -> (&'static str, String, String) {
     }
 }
 
-pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
+pub(super) fn target(plan: &Plan, docs: CloudInit) -> Target {
     let px = &plan.target.proxmox;
     let (image_var, image_description, image_file) = image(plan);
     let node_name = || path("local", &["proxmox_node"]);
@@ -63,23 +62,23 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
 
     let provider = Block::builder("provider")
         .add_label("proxmox")
-        .add_attribute(("endpoint", path("var", &[ENDPOINT])?))
-        .add_attribute(("api_token", path("var", &[API_TOKEN])?))
-        .add_attribute(("insecure", path("var", &[INSECURE])?))
+        .add_attribute(("endpoint", path("var", &[ENDPOINT])))
+        .add_attribute(("api_token", path("var", &[API_TOKEN])))
+        .add_attribute(("insecure", path("var", &[INSECURE])))
         // Snippets are uploaded over SSH: the API cannot write them.
         .add_block(
             Block::builder("ssh")
                 .add_attribute(("agent", true))
-                .add_attribute(("username", path("var", &[SSH_USERNAME])?))
+                .add_attribute(("username", path("var", &[SSH_USERNAME])))
                 .build(),
         )
         .build();
 
     let image = resource("proxmox_download_file", "base_image")
         .add_attribute(("content_type", "import"))
-        .add_attribute(("datastore_id", path("local", &["snippets_datastore"])?))
-        .add_attribute(("node_name", node_name()?))
-        .add_attribute(("url", path("var", &[image_var])?))
+        .add_attribute(("datastore_id", path("local", &["snippets_datastore"])))
+        .add_attribute(("node_name", node_name()))
+        .add_attribute(("url", path("var", &[image_var])))
         .add_attribute(("file_name", image_file))
         // A newer upstream image must not replace the disks of running
         // brokers; re-import it deliberately (terraform apply -replace).
@@ -94,19 +93,19 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
     {
         snippets.push(
             resource("proxmox_virtual_environment_file", name)
-                .add_attribute(("for_each", for_each()?))
+                .add_attribute(("for_each", for_each()))
                 .add_attribute(("content_type", "snippets"))
-                .add_attribute(("datastore_id", path("local", &["snippets_datastore"])?))
-                .add_attribute(("node_name", node_name()?))
+                .add_attribute(("datastore_id", path("local", &["snippets_datastore"])))
+                .add_attribute(("node_name", node_name()))
                 .add_block(
                     Block::builder("source_raw")
                         .add_attribute((
                             "file_name",
                             template(vec![
                                 Part::Lit(format!("{}-", plan.name)),
-                                Part::Expr(each_key()?),
+                                Part::Expr(each_key()),
                                 Part::Lit(format!("-{file}.yaml")),
-                            ])?,
+                            ]),
                         ))
                         .add_attribute(("data", data))
                         .build(),
@@ -116,20 +115,20 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
     }
 
     let mut nic = Block::builder("network_device")
-        .add_attribute(("bridge", path("local", &["bridge"])?))
+        .add_attribute(("bridge", path("local", &["bridge"])))
         .add_attribute(("model", "virtio"))
-        .add_attribute(("mac_address", each_value("mac")?));
+        .add_attribute(("mac_address", each_value("mac")));
     if let Some(mtu) = plan.network.mtu {
         nic = nic.add_attribute(("mtu", mtu));
     }
     let vm = resource("proxmox_virtual_environment_vm", "node")
-        .add_attribute(("for_each", for_each()?))
-        .add_attribute(("name", each_key()?))
+        .add_attribute(("for_each", for_each()))
+        .add_attribute(("name", each_key()))
         .add_attribute(("description", format!("rmqgen cluster {}", plan.name)))
         // Proxmox sorts tags; both roles sort before "rmqgen".
-        .add_attribute(("tags", list([each_value("role")?, "rmqgen".into()])))
-        .add_attribute(("node_name", node_name()?))
-        .add_attribute(("vm_id", each_value("vm_id")?))
+        .add_attribute(("tags", list([each_value("role"), "rmqgen".into()])))
+        .add_attribute(("node_name", node_name()))
+        .add_attribute(("vm_id", each_value("vm_id")))
         .add_attribute(("started", true))
         .add_attribute(("on_boot", true))
         // The images have no guest agent: stop instead of waiting for an
@@ -137,24 +136,24 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         .add_attribute(("stop_on_destroy", true))
         .add_block(
             Block::builder("cpu")
-                .add_attribute(("cores", each_value("vcpus")?))
+                .add_attribute(("cores", each_value("vcpus")))
                 .add_attribute(("type", "x86-64-v2-AES"))
                 .build(),
         )
         .add_block(
             Block::builder("memory")
-                .add_attribute(("dedicated", each_value("memory_mib")?))
+                .add_attribute(("dedicated", each_value("memory_mib")))
                 .build(),
         )
         .add_block(
             Block::builder("disk")
-                .add_attribute(("datastore_id", path("local", &["datastore"])?))
+                .add_attribute(("datastore_id", path("local", &["datastore"])))
                 .add_attribute((
                     "import_from",
-                    path("proxmox_download_file", &["base_image", "id"])?,
+                    path("proxmox_download_file", &["base_image", "id"]),
                 ))
                 .add_attribute(("interface", "virtio0"))
-                .add_attribute(("size", each_value("disk_gib")?))
+                .add_attribute(("size", each_value("disk_gib")))
                 .add_attribute(("discard", "on"))
                 .add_attribute(("iothread", true))
                 .build(),
@@ -162,18 +161,18 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         .add_block(nic.build())
         .add_block(
             Block::builder("initialization")
-                .add_attribute(("datastore_id", path("local", &["datastore"])?))
+                .add_attribute(("datastore_id", path("local", &["datastore"])))
                 .add_attribute((
                     "user_data_file_id",
-                    same_node("proxmox_virtual_environment_file", "user_data", "id")?,
+                    same_node("proxmox_virtual_environment_file", "user_data", "id"),
                 ))
                 .add_attribute((
                     "meta_data_file_id",
-                    same_node("proxmox_virtual_environment_file", "meta_data", "id")?,
+                    same_node("proxmox_virtual_environment_file", "meta_data", "id"),
                 ))
                 .add_attribute((
                     "network_data_file_id",
-                    same_node("proxmox_virtual_environment_file", "network_config", "id")?,
+                    same_node("proxmox_virtual_environment_file", "network_config", "id"),
                 ))
                 .build(),
         )
@@ -190,35 +189,35 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         "can",
         [call(
             "regex",
-            [Expression::from("^https?://"), path("var", &[image_var])?],
+            [Expression::from("^https?://"), path("var", &[image_var])],
         )],
     );
     let variables = vec![
-        Variable::new(image_var, image_description, type_keyword("string")?).validation(
+        Variable::new(image_var, image_description, type_keyword("string")).validation(
             https,
             format!("{image_var} must be an http:// or https:// URL."),
         ),
         Variable::new(
             API_TOKEN,
             "Proxmox VE API token, USER@REALM!TOKENID=SECRET.",
-            type_keyword("string")?,
+            type_keyword("string"),
         )
         .sensitive(),
         Variable::new(
             ENDPOINT,
             "Proxmox VE API endpoint, e.g. https://pve.example.internal:8006/.",
-            type_keyword("string")?,
+            type_keyword("string"),
         ),
         Variable::new(
             INSECURE,
             "Skip TLS verification of the Proxmox VE API (self-signed certificate).",
-            type_keyword("bool")?,
+            type_keyword("bool"),
         )
         .default(false.into()),
         Variable::new(
             SSH_USERNAME,
             "User that uploads the cloud-init snippets to the node over SSH (keys from ssh-agent).",
-            type_keyword("string")?,
+            type_keyword("string"),
         )
         .default("root".into()),
     ];
@@ -234,7 +233,7 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
     let mut resources = vec![image];
     resources.extend(snippets);
     resources.push(vm);
-    Ok(Target {
+    Target {
         pin: PIN,
         provider,
         variables,
@@ -249,5 +248,5 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         ],
         node_fields,
         resources,
-    })
+    }
 }

@@ -15,30 +15,30 @@ use std::sync::Arc;
 
 use crate::bundle::{Artifact, Install};
 use crate::error::Error;
+use crate::plan::paths::Placement;
 use crate::plan::{Host, Plan, Role};
 use crate::spec::Provisioning;
 
 /// One file a role installs on hosts: the bytes every delivery path
-/// installs, and where and how.
+/// installs, on which hosts, and its [`Placement`] there (whose fields it
+/// derefs to).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleFile {
     /// Where the bundle keeps it (relative, `/`-separated).
     pub bundle_path: String,
     /// Hosts that get the file.
     pub hosts: Vec<String>,
-    /// Absolute path on the host.
-    pub path: String,
-    /// Owner.
-    pub owner: String,
-    /// Group.
-    pub group: String,
-    /// Mode on the host.
-    pub mode: u32,
-    /// Appended to an existing file (e.g. `/etc/hosts`) instead of
-    /// replacing it.
-    pub append: bool,
+    /// Where it lands on each of them, and how.
+    pub placement: Placement,
     /// Contents.
     pub contents: String,
+}
+
+impl std::ops::Deref for RoleFile {
+    type Target = Placement;
+    fn deref(&self) -> &Placement {
+        &self.placement
+    }
 }
 
 impl RoleFile {
@@ -53,11 +53,7 @@ impl RoleFile {
         Self {
             bundle_path,
             hosts,
-            path: path.to_string(),
-            owner: "root".into(),
-            group: "root".into(),
-            mode,
-            append: false,
+            placement: Placement::root(path, mode),
             contents,
         }
     }
@@ -72,11 +68,7 @@ impl RoleFile {
     fn artifact(&self) -> Artifact {
         let artifact = Artifact::file(self.contents.clone()).installed(Install {
             hosts: self.hosts.clone(),
-            path: self.path.clone(),
-            owner: self.owner.clone(),
-            group: self.group.clone(),
-            mode: self.mode,
-            append: self.append,
+            placement: self.placement.clone(),
         });
         if self.mode & 0o111 != 0 {
             artifact.executable()
@@ -227,7 +219,7 @@ impl Roles {
     }
 
     /// The role files as bundle entries.
-    pub(super) fn artifacts(&self) -> impl Iterator<Item = (String, Artifact)> + '_ {
+    pub(crate) fn artifacts(&self) -> impl Iterator<Item = (String, Artifact)> + '_ {
         self.files()
             .into_iter()
             .map(|f| (f.bundle_path.clone(), f.artifact()))

@@ -1,11 +1,11 @@
 //! `rabbitmq.conf`, `enabled_plugins` and `definitions.json`.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{hosts_with, RoleFile};
 use crate::error::Error;
-use crate::plan::{paths, ApplyTo, Plan, QueueType, RabbitPlan, Role};
+use crate::plan::{paths, Plan, RabbitPlan, Role};
 use crate::render::render_template;
 
 #[derive(Serialize)]
@@ -13,38 +13,6 @@ struct Ctx<'a> {
     plan: &'a Plan,
     r: &'a RabbitPlan,
     definitions_path: &'static str,
-}
-
-/// `definitions.json` as RabbitMQ imports it. Users are not here: their
-/// passwords are secrets, so the bootstrap creates them from files on the
-/// broker. Permissions need the users, so they are applied there too.
-#[derive(Serialize)]
-struct Definitions<'a> {
-    vhosts: Vec<DefVhost<'a>>,
-    policies: Vec<DefPolicy<'a>>,
-}
-
-#[derive(Serialize)]
-struct DefVhost<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<VhostMetadata>,
-}
-
-#[derive(Serialize)]
-struct VhostMetadata {
-    default_queue_type: QueueType,
-}
-
-#[derive(Serialize)]
-struct DefPolicy<'a> {
-    vhost: &'a str,
-    name: &'a str,
-    pattern: &'a str,
-    #[serde(rename = "apply-to")]
-    apply_to: ApplyTo,
-    priority: u32,
-    definition: &'a Map<String, Value>,
 }
 
 /// A file on every broker, readable by the `rabbitmq` group.
@@ -55,16 +23,15 @@ fn broker_file(
     mode: u32,
     contents: String,
 ) -> RoleFile {
-    RoleFile {
-        group: "rabbitmq".into(),
-        ..RoleFile::root(
-            bundle_path.into(),
-            path,
-            hosts_with(plan, Role::Broker),
-            mode,
-            contents,
-        )
-    }
+    let mut file = RoleFile::root(
+        bundle_path.into(),
+        path,
+        hosts_with(plan, Role::Broker),
+        mode,
+        contents,
+    );
+    file.placement.group = "rabbitmq".into();
+    file
 }
 
 /// `rabbitmq.conf`, `enabled_plugins` and `definitions.json`.
@@ -96,32 +63,7 @@ pub(super) fn render(plan: &Plan) -> Result<(RoleFile, RoleFile, RoleFile), Erro
         plugins,
     );
 
-    let defs = Definitions {
-        vhosts: r
-            .vhosts
-            .iter()
-            .map(|v| DefVhost {
-                name: &v.name,
-                metadata: v.default_queue_type.map(|t| VhostMetadata {
-                    default_queue_type: t,
-                }),
-            })
-            .collect(),
-        policies: r
-            .vhosts
-            .iter()
-            .map(|v| DefPolicy {
-                vhost: &v.name,
-                name: &r.policy.name,
-                pattern: &r.policy.pattern,
-                apply_to: r.policy.apply_to,
-                priority: r.policy.priority,
-                definition: &r.policy.definition,
-            })
-            .collect(),
-    };
-    let mut json =
-        serde_json::to_string_pretty(&defs).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut json = format!("{:#}", definitions(r));
     json.push('\n');
     let definitions = broker_file(
         plan,
@@ -131,6 +73,46 @@ pub(super) fn render(plan: &Plan) -> Result<(RoleFile, RoleFile, RoleFile), Erro
         json,
     );
     Ok((conf, plugins, definitions))
+}
+
+/// `definitions.json` as RabbitMQ imports it: the vhosts (with their
+/// default queue type) and the policy on each. Users are not here: their
+/// passwords are secrets, so the bootstrap creates them from files on the
+/// broker. Permissions need the users, so they are applied there too.
+///
+/// Built as a JSON value (keys in insertion order), which prints without
+/// a failure path, unlike serialising a struct.
+fn definitions(r: &RabbitPlan) -> Value {
+    let object = |entries: Vec<(&str, Value)>| {
+        Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    };
+    let vhosts = r.vhosts.iter().map(|v| {
+        let mut entries = vec![("name", Value::from(v.name.as_str()))];
+        if let Some(t) = v.default_queue_type {
+            let metadata = object(vec![("default_queue_type", t.to_string().into())]);
+            entries.push(("metadata", metadata));
+        }
+        object(entries)
+    });
+    let policies = r.vhosts.iter().map(|v| {
+        object(vec![
+            ("vhost", v.name.as_str().into()),
+            ("name", r.policy.name.as_str().into()),
+            ("pattern", r.policy.pattern.as_str().into()),
+            ("apply-to", r.policy.apply_to.to_string().into()),
+            ("priority", r.policy.priority.into()),
+            ("definition", Value::Object(r.policy.definition.clone())),
+        ])
+    });
+    object(vec![
+        ("vhosts", vhosts.collect()),
+        ("policies", policies.collect()),
+    ])
 }
 
 #[derive(Serialize)]
@@ -259,11 +241,7 @@ mod tests {
                     let plan = crate::validate(&spec)
                         .unwrap_or_else(|e| panic!("{version} {mode}: {e}"))
                         .plan;
-                    out.push((
-                        version,
-                        mode,
-                        crate::render::roles::render(&plan).expect("renders"),
-                    ));
+                    out.push((version, mode, crate::roles::render(&plan).expect("renders")));
                 }
             }
         }

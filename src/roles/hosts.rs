@@ -14,14 +14,13 @@ struct Ctx<'a> {
 
 pub(super) fn render(plan: &Plan) -> Result<RoleFile, Error> {
     let text = render_template("etc-hosts", Ctx { plan })?;
-    Ok(RoleFile {
-        append: true,
-        ..RoleFile::root(
-            "hosts/etc-hosts".into(),
-            paths::ETC_HOSTS,
-            plan.hosts.iter().map(|h| h.name.clone()).collect(),
-            0o644,
-            text,
-        )
-    })
+    let mut file = RoleFile::root(
+        "hosts/etc-hosts".into(),
+        paths::ETC_HOSTS,
+        plan.hosts.iter().map(|h| h.name.clone()).collect(),
+        0o644,
+        text,
+    );
+    file.placement.append = true;
+    Ok(file)
 }

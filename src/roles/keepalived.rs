@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{hosts_with, Keepalived, RoleFile};
 use crate::error::Error;
-use crate::plan::{paths, HaProxyPlan, KeepalivedPlan, LoadBalancer, Plan, Role};
+use crate::plan::{paths, Balancer, HaProxyPlan, KeepalivedPlan, Plan, Role};
 use crate::render::render_template;
 
 #[derive(Serialize)]
@@ -14,7 +14,7 @@ struct Ctx<'a> {
     plan: &'a Plan,
     k: &'a KeepalivedPlan,
     h: &'a HaProxyPlan,
-    lb: Option<&'a LoadBalancer>,
+    lb: Option<&'a Balancer>,
     script_user: &'static str,
     check_script: &'static str,
     reset_script: &'static str,
@@ -22,7 +22,7 @@ struct Ctx<'a> {
     sysusers_path: &'static str,
 }
 
-fn ctx<'a>(plan: &'a Plan, lb: Option<&'a LoadBalancer>) -> Ctx<'a> {
+fn ctx<'a>(plan: &'a Plan, lb: Option<&'a Balancer>) -> Ctx<'a> {
     Ctx {
         plan,
         k: &plan.keepalived,
@@ -37,7 +37,7 @@ fn ctx<'a>(plan: &'a Plan, lb: Option<&'a LoadBalancer>) -> Ctx<'a> {
 }
 
 /// `keepalived.conf` of one load balancer.
-pub(super) fn config(plan: &Plan, lb: &LoadBalancer) -> Result<RoleFile, Error> {
+pub(super) fn config(plan: &Plan, lb: &Balancer) -> Result<RoleFile, Error> {
     Ok(RoleFile::root(
         format!("keepalived/{}/keepalived.conf", lb.name),
         paths::KEEPALIVED_CONF,

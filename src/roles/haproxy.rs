@@ -4,14 +4,14 @@ use serde::Serialize;
 
 use super::{hosts_with, HaProxy, RoleFile};
 use crate::error::Error;
-use crate::plan::{paths, HaProxyPlan, LoadBalancer, Plan, Role};
+use crate::plan::{paths, Balancer, HaProxyPlan, Plan, Role};
 use crate::render::render_template;
 
 #[derive(Serialize)]
 struct Ctx<'a> {
     plan: &'a Plan,
     h: &'a HaProxyPlan,
-    lb: &'a LoadBalancer,
+    lb: &'a Balancer,
     stats_env: &'static str,
     stats_password_ref: String,
 }
@@ -24,7 +24,7 @@ struct DropinCtx<'a> {
 }
 
 /// `haproxy.cfg` of one load balancer.
-pub(super) fn config(plan: &Plan, lb: &LoadBalancer) -> Result<RoleFile, Error> {
+pub(super) fn config(plan: &Plan, lb: &Balancer) -> Result<RoleFile, Error> {
     let text = render_template(
         "haproxy.cfg",
         Ctx {
