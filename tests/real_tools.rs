@@ -2,8 +2,9 @@
 //! `keepalived -t` in a namespace sandbox, and a real RabbitMQ node that
 //! boots the rendered configuration and runs the rendered bootstrap, each
 //! with the tools of the Debian release the example targets, inside that
-//! release's root filesystem (`harness::EXAMPLE_RELEASES`;
-//! scripts/rootfs.sh builds and caches them).
+//! release's root filesystem (the release its `os` names, through
+//! rmqgen's platform table: `harness::target_of`; scripts/rootfs.sh builds
+//! and caches them).
 //!
 //! Ignored by default: they need root and the root filesystems, and take
 //! minutes.
@@ -64,7 +65,7 @@ const ROOT_TOOLS: &[&str] = &["unshare", "chroot", "mount"];
 
 /// Every release scripts/rootfs.sh builds, with its root filesystem.
 fn every_release() -> Vec<(&'static str, std::path::PathBuf)> {
-    ["bookworm", "trixie", "sid"]
+    harness::ROOTFS_RELEASES
         .into_iter()
         .filter_map(|r| match harness::rootfs(r) {
             Ok(b) => Some((r, b)),
@@ -280,11 +281,11 @@ fn sandbox_controls(sandbox: &Sandbox, conf: &str, script: &rmqgen::Artifact) {
 fn installation(ex: &harness::Example, t: &harness::Target) -> Installation {
     let inst =
         rabbit::installation_at(&t.base).unwrap_or_else(|e| panic!("Debian {}: {e}", t.release));
-    let want = t.series.map_or_else(|| ex.source_version(), str::to_string);
+    let want = t.series.clone().unwrap_or_else(|| ex.source_version());
     assert_eq!(
         inst.series, want,
-        "{} is mapped to Debian {} for RabbitMQ {want}, which ships {} \
-         (harness::EXAMPLE_RELEASES)",
+        "{} runs on Debian {} (its os) for RabbitMQ {want}, and the root filesystem has {} \
+         (rmqgen's platform table says otherwise: rebuild it with scripts/rootfs.sh)",
         ex.name, t.release, inst.version
     );
     eprintln!(
@@ -611,29 +612,47 @@ fn bootstrap_script_applies_every_example_twice() {
     });
 }
 
-/// Every example names the releases its real-tool checks run on (a new
-/// example without one would fail only in the heavy stage), and each
-/// series it is rendered for there is one that release ships.
+/// Every example's `os` names a release scripts/rootfs.sh builds, and its
+/// one-broker variant for that release's own RabbitMQ (what the broker
+/// checks boot) is a valid spec on the same release: os, install source
+/// and series agree, as validation checks them against the platform table.
+/// (A new example on another release would otherwise fail only in the
+/// heavy stage.)
 #[test]
-fn every_example_names_its_release() {
-    let ships = [("bookworm", "3.10"), ("trixie", "4.0"), ("sid", "4.3")];
+fn every_example_runs_on_a_release_rootfs_builds() {
     for ex in harness::examples() {
-        let targets = harness::targets(&ex.name);
-        assert!(!targets.is_empty(), "{}: no release", ex.name);
-        for (release, series) in targets {
-            let shipped = ships
-                .iter()
-                .find(|(r, _)| *r == release)
-                .map(|(_, s)| *s)
-                .unwrap_or_else(|| {
-                    panic!("{}: {release} is not built by scripts/rootfs.sh", ex.name)
-                });
-            let wanted = series.map_or_else(|| ex.source_version(), str::to_string);
-            assert_eq!(
-                wanted, shipped,
-                "{}: Debian {release} ships RabbitMQ {shipped}, not {wanted}",
-                ex.name
-            );
-        }
+        let (release, _) = harness::target_of(&ex);
+        assert!(
+            harness::ROOTFS_RELEASES.contains(&release),
+            "{}: its os is Debian {release}, which scripts/rootfs.sh does not build",
+            ex.name
+        );
+        let out = harness::compile(&ex.name, &ex.source);
+        let rel = harness::release_of(&out.plan);
+        let shipped = rel.rabbitmq.to_string();
+        let v = variants::for_node(&ex.source, rabbit::PORTS, &shipped);
+        let node = harness::compile(&format!("the node variant of {}", ex.name), &v.source);
+        assert_eq!(*node.plan.os, *out.plan.os, "{}", ex.name);
+        assert_eq!(node.plan.rabbitmq.version, rel.rabbitmq, "{}", ex.name);
+        assert_eq!(
+            node.plan.install.source,
+            rmqgen::spec::InstallSource::Distro {},
+            "{}",
+            ex.name
+        );
     }
+}
+
+/// The releases the tests name are the ones scripts/rootfs.sh builds.
+#[test]
+fn rootfs_releases_match_the_script() {
+    let o = run(
+        std::process::Command::new("bash")
+            .arg(std::path::Path::new(harness::ROOT).join("scripts/rootfs.sh"))
+            .arg("--list"),
+        Duration::from_secs(30),
+    )
+    .expect_success("scripts/rootfs.sh --list");
+    let listed: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(listed, harness::ROOTFS_RELEASES);
 }
