@@ -391,21 +391,18 @@ fn roles_against_nixpkgs() {
                     .as_str()
                     .unwrap()
                     .contains("install -m 0400 \"$CREDENTIALS_DIRECTORY/erlang-cookie\""));
-                if output.plan.rabbitmq.bootstrap_host == host.name {
-                    let b = &r["bootstrap"];
-                    assert_eq!(
-                        b["serviceConfig"]["ExecStart"],
-                        text("bootstrap/queue-ha-policy.sh"),
-                        "{at}"
-                    );
-                    assert_eq!(b["serviceConfig"]["Type"], "oneshot");
-                    assert_eq!(
-                        r["bootstrapTimer"]["wantedBy"],
-                        serde_json::json!(["timers.target"])
-                    );
-                } else {
-                    assert!(r["bootstrap"].is_null(), "{at}");
-                }
+                // On every broker, as cloud-init's timer is.
+                let b = &r["bootstrap"];
+                assert_eq!(
+                    b["serviceConfig"]["ExecStart"],
+                    text("bootstrap/queue-ha-policy.sh"),
+                    "{at}"
+                );
+                assert_eq!(b["serviceConfig"]["Type"], "oneshot");
+                assert_eq!(
+                    r["bootstrapTimer"]["wantedBy"],
+                    serde_json::json!(["timers.target"])
+                );
                 continue;
             }
             let h = &got["haproxy"];
@@ -646,11 +643,10 @@ fn role_files_are_byte_identical_on_both_paths() {
                     assert_eq!(got["haproxyConfig"], text.as_str(), "{at}: {p}");
                 }
                 if file.mode & 0o111 != 0 && p.starts_with("/usr/local/sbin/") {
-                    // The bootstrap: a unit on the bootstrap host only.
-                    if cloud.plan.rabbitmq.bootstrap_host == host.name {
-                        assert_eq!(got["bootstrapStart"], text.as_str(), "{at}: {p}");
-                        identical.insert(format!("{p} (the bootstrap unit's ExecStart)"));
-                    }
+                    // The bootstrap: a unit on every broker, as on the
+                    // cloud-init path.
+                    assert_eq!(got["bootstrapStart"], text.as_str(), "{at}: {p}");
+                    identical.insert(format!("{p} (the bootstrap unit's ExecStart)"));
                     continue;
                 }
                 let installed = etc
