@@ -592,10 +592,16 @@ fn role_files_are_byte_identical_on_both_paths() {
         let example = path.file_stem().unwrap().to_string_lossy().into_owned();
         let source = std::fs::read_to_string(&path).unwrap();
         let mut spec: serde_json::Value = serde_json::from_str(&source).unwrap();
-        spec["provisioning"] = "cloud-init".into();
-        let cloud = rmqgen::compile(&spec.to_string()).unwrap();
         spec["provisioning"] = "nixos".into();
         let nixos = rmqgen::compile(&spec.to_string()).unwrap();
+        // The keepalived check's default interval follows the hosts'
+        // keepalived (platform::script_timing): whole seconds on NixOS,
+        // maybe fractions on the spec's Debian release. The files are
+        // compared at NixOS's interval.
+        let interval = nixos.plan.keepalived.check_interval.millis();
+        spec["keepalived"]["check_interval_ms"] = interval.get().into();
+        spec["provisioning"] = "cloud-init".into();
+        let cloud = rmqgen::compile(&spec.to_string()).unwrap();
         let dir = TempDir::new("files");
         nixos.bundle.write(dir.path(), &Default::default()).unwrap();
         // What only cloud-init needs: its package-install guards and the

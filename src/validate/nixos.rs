@@ -28,7 +28,7 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
         }
     }
     let interval = plan.keepalived.check_interval.millis();
-    if interval.whole_seconds().is_none() {
+    if interval.whole_seconds().is_none() && !plan.keepalived.script_timing.fractional {
         let ms = interval.get();
         d.error(
             Code::NixosCheckInterval,
