@@ -656,3 +656,94 @@ fn rootfs_releases_match_the_script() {
     let listed: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(listed, harness::ROOTFS_RELEASES);
 }
+
+/// The rendered HAProxy check passes only while HAProxy's CSV statistics
+/// show a broker UP by a passed check, not on HAProxy's start, when a
+/// server it has not checked yet counts as UP (check status INI). Served
+/// here by a stand-in for HAProxy's statistics page; the real HAProxy of
+/// each release serves it in the lab.
+#[test]
+fn the_check_script_passes_only_on_a_broker_a_check_found_up() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("bound").port();
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&rmqgen::reference_spec()).expect("JSON");
+    spec["haproxy"]["health_port"] = port.into();
+    let out = compile("the reference spec", &spec.to_string());
+    let dir = TempDir::new("check-script");
+    let script = dir.write(
+        "check-haproxy.sh",
+        artifact(&out, "keepalived/check-haproxy.sh")
+            .text()
+            .as_bytes(),
+        0o755,
+    );
+    let row = |sv: &str, status: &str, check: &str| {
+        let mut f = vec![String::new(); 40];
+        f[0] = "rabbitmq_amqp".into();
+        f[1] = sv.into();
+        f[17] = status.into();
+        f[36] = check.into();
+        f.join(",")
+    };
+    let cases = [
+        ("checked UP", vec![row("rabbitmq-1", "UP", "L4OK")], true),
+        (
+            "UP, a check running",
+            vec![row("rabbitmq-1", "UP", "* L4OK")],
+            true,
+        ),
+        (
+            "one of three UP",
+            vec![
+                row("rabbitmq-1", "DOWN", "L4CON"),
+                row("rabbitmq-2", "UP", "L4OK"),
+                row("rabbitmq-3", "DOWN", "L4TOUT"),
+            ],
+            true,
+        ),
+        (
+            "not checked yet",
+            vec![row("rabbitmq-1", "UP 1/2", "* INI")],
+            false,
+        ),
+        ("rising", vec![row("rabbitmq-1", "DOWN 1/2", "L4OK")], false),
+        ("all DOWN", vec![row("rabbitmq-1", "DOWN", "L4CON")], false),
+        ("only the backend", vec![row("BACKEND", "UP", "")], false),
+        ("no rows", vec![], false),
+    ];
+    for (what, rows, healthy) in cases {
+        let server = std::thread::spawn({
+            let listener = listener.try_clone().expect("a listener clone");
+            move || {
+                let (conn, _) = listener.accept().expect("the check connects");
+                let mut request = String::new();
+                BufReader::new(&conn)
+                    .read_line(&mut request)
+                    .expect("a request line");
+                let mut body = String::from("# pxname,svname,qcur\n");
+                for r in rows {
+                    body.push_str(&r);
+                    body.push('\n');
+                }
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n{body}"
+                );
+                request
+            }
+        });
+        let o = run(
+            std::process::Command::new("sh").arg(&script),
+            Duration::from_secs(10),
+        );
+        let request = server.join().expect("the stand-in answered");
+        assert!(
+            request.starts_with("GET /rmqgen-health;csv HTTP/1.0"),
+            "{request:?}"
+        );
+        assert_eq!(o.success(), healthy, "{what}: {o}");
+    }
+}
