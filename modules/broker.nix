@@ -7,7 +7,8 @@
 # - cluster formation through classic_config peer discovery, the node name,
 #   the listeners and the pinned distribution port;
 # - definitions imported at boot, and the queue-HA bootstrap as an
-#   idempotent oneshot unit that runs once every broker is up;
+#   idempotent oneshot unit (on every broker) that runs once a majority of
+#   the brokers is up;
 # - firewall ports (AMQP, management, Prometheus, epmd, distribution), when
 #   openFirewall is set.
 #
@@ -279,10 +280,11 @@ in
         default = false;
         description = ''
           Run {option}`services.rmqgen.broker.bootstrap.script` on this broker
-          (enable it on one broker only) as the oneshot unit
-          `rmqgen-queue-ha-policy`, started by a timer after boot and retried
-          until it succeeds. It waits for every broker, so a switch never
-          blocks on it.
+          as the oneshot unit `rmqgen-queue-ha-policy`, started by a timer
+          after boot and retried until it succeeds. rmqgen enables it on
+          every broker: the script is idempotent and safe to run on several
+          brokers at once, so it runs from any broker that is up. It waits
+          for the brokers it needs, so a switch never blocks on it.
         '';
       };
 
@@ -407,7 +409,7 @@ in
     };
 
     systemd.services.rmqgen-queue-ha-policy = mkIf cfg.bootstrap.enable {
-      description = "rmqgen: apply the queue-HA policy, vhosts and users once every broker runs";
+      description = "rmqgen: apply the queue-HA policy, vhosts and users once a majority of brokers runs";
       after = [ "rabbitmq.service" ];
       requires = [ "rabbitmq.service" ];
       path = [

@@ -137,9 +137,12 @@ build() { # RELEASE -> prints the root directory
         printf 'rootfs: %s: built in %d s (%s)\n' "$rel" $((SECONDS - start)) \
             "$(du -sh "$dir/root" | cut -f1)" >&2
     fi
-    # One directory per release: the others are stale.
-    local old
-    for old in "$cache/rootfs/$rel"-*; do
+    # One directory per release: the others are stale. Only RELEASE-KEY
+    # (16 hex digits): another tree in the cache whose name starts with the
+    # release (e.g. trixie-cloud-KEY) is not this release's.
+    local old hex16
+    hex16="$(printf '[0-9a-f]%.0s' {1..16})"
+    for old in "$cache/rootfs/$rel"-$hex16; do
         [ "$old" = "$dir" ] || [ ! -e "$old" ] || {
             printf 'rootfs: %s: removing the stale %s\n' "$rel" "$old" >&2
             rm -rf --one-file-system "$old"

@@ -437,7 +437,7 @@ lab_leftovers() {
 }
 
 # One lab run: every spec the lab knows, each on its Debian release
-# (tests/lab/scenarios.rs RELEASES: five-vm and lab-quorum on bookworm,
+# (the one its os names; tests/lab/scenarios.rs SPECS: five-vm and lab-quorum on bookworm,
 # lab-trixie on trixie, lab-sid on sid), two at a time (two test threads, a
 # lab each), as CI runs them: a scenario=... release=... spec=... line per
 # scenario, a summary table per spec, target/lab/<spec>.json, the hosts'

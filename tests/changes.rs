@@ -224,12 +224,12 @@ fn a_hop_says_its_erlang_and_the_feature_flag_step() {
     assert!(hop.notes.iter().any(|n| n.contains("khepri_db")), "{text}");
     let steps = &plan.changes[0].steps;
     assert!(steps[0].contains("enable_feature_flag all"), "{text}");
-    // One step per broker, the bootstrap host (mq-1) last.
+    // One step per broker, in the spec's order (each runs the bootstrap).
     let order: Vec<&str> = steps
         .iter()
         .filter_map(|s| s.split(':').next().filter(|h| h.starts_with("mq-")))
         .collect();
-    assert_eq!(order, ["mq-2", "mq-3", "mq-1"], "{text}");
+    assert_eq!(order, ["mq-1", "mq-2", "mq-3"], "{text}");
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! over.
 //!
 //! Every host runs in the root filesystem of the Debian release its spec
-//! targets (tests/lab/scenarios.rs `RELEASES`; scripts/rootfs.sh builds
-//! and caches them): bookworm's RabbitMQ 3.10, trixie's 4.0 or sid's 4.3,
+//! targets: the one its `os` names, through rmqgen's platform table
+//! (tests/lab/scenarios.rs `SPECS`; scripts/rootfs.sh builds and caches
+//! them): bookworm's RabbitMQ 3.10, trixie's 4.0 or sid's 4.3,
 //! with that release's Erlang, HAProxy and keepalived.
 //!
 //! One network namespace per host (3 brokers, 2 load balancers, 1 client),
@@ -77,16 +78,28 @@ fn lab_sid() {
     scenarios::run("lab-sid");
 }
 
+/// Every lab spec's `os` names a release scripts/rootfs.sh builds, whose
+/// own RabbitMQ is the spec's series (the hosts run the root filesystem's
+/// packages).
 #[test]
-fn every_lab_spec_names_its_release() {
-    for (spec, release) in scenarios::RELEASES {
+fn every_lab_spec_runs_on_a_release_that_ships_its_series() {
+    for spec in scenarios::SPECS {
         let path = std::path::Path::new(harness::ROOT)
             .join("examples")
             .join(format!("{spec}.json"));
-        assert!(path.exists(), "{} is missing", path.display());
+        let source =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let out = harness::compile(spec, &source);
+        let rel = harness::release_of(&out.plan);
         assert!(
-            ["bookworm", "trixie", "sid"].contains(release),
-            "{spec}: {release} is not a release scripts/rootfs.sh builds"
+            harness::ROOTFS_RELEASES.contains(&rel.codename),
+            "{spec}: {} is not a release scripts/rootfs.sh builds",
+            rel.codename
+        );
+        assert_eq!(
+            out.plan.rabbitmq.version, rel.rabbitmq,
+            "{spec}: {} ships RabbitMQ {}",
+            rel.title, rel.rabbitmq
         );
     }
 }

@@ -383,21 +383,18 @@ fn roles_against_nixpkgs() {
                     .as_str()
                     .unwrap()
                     .contains("install -m 0400 \"$CREDENTIALS_DIRECTORY/erlang-cookie\""));
-                if output.plan.rabbitmq.bootstrap_host == host.name {
-                    let b = &r["bootstrap"];
-                    assert_eq!(
-                        b["serviceConfig"]["ExecStart"],
-                        text("bootstrap/queue-ha-policy.sh"),
-                        "{at}"
-                    );
-                    assert_eq!(b["serviceConfig"]["Type"], "oneshot");
-                    assert_eq!(
-                        r["bootstrapTimer"]["wantedBy"],
-                        serde_json::json!(["timers.target"])
-                    );
-                } else {
-                    assert!(r["bootstrap"].is_null(), "{at}");
-                }
+                // On every broker, as cloud-init's timer is.
+                let b = &r["bootstrap"];
+                assert_eq!(
+                    b["serviceConfig"]["ExecStart"],
+                    text("bootstrap/queue-ha-policy.sh"),
+                    "{at}"
+                );
+                assert_eq!(b["serviceConfig"]["Type"], "oneshot");
+                assert_eq!(
+                    r["bootstrapTimer"]["wantedBy"],
+                    serde_json::json!(["timers.target"])
+                );
                 continue;
             }
             let h = &got["haproxy"];
@@ -587,10 +584,16 @@ fn role_files_are_byte_identical_on_both_paths() {
         let example = path.file_stem().unwrap().to_string_lossy().into_owned();
         let source = std::fs::read_to_string(&path).unwrap();
         let mut spec: serde_json::Value = serde_json::from_str(&source).unwrap();
-        spec["provisioning"] = "cloud-init".into();
-        let cloud = rmqgen::compile(&spec.to_string()).unwrap();
         spec["provisioning"] = "nixos".into();
         let nixos = rmqgen::compile(&spec.to_string()).unwrap();
+        // The keepalived check's default interval follows the hosts'
+        // keepalived (platform::script_timing): whole seconds on NixOS,
+        // maybe fractions on the spec's Debian release. The files are
+        // compared at NixOS's interval.
+        let interval = nixos.plan.keepalived.check_interval.millis();
+        spec["keepalived"]["check_interval_ms"] = interval.get().into();
+        spec["provisioning"] = "cloud-init".into();
+        let cloud = rmqgen::compile(&spec.to_string()).unwrap();
         let dir = TempDir::new("files");
         nixos.bundle.write(dir.path(), &Default::default()).unwrap();
         // What only cloud-init needs: its package-install guards and the
@@ -638,11 +641,10 @@ fn role_files_are_byte_identical_on_both_paths() {
                     assert_eq!(got["haproxyConfig"], text.as_str(), "{at}: {p}");
                 }
                 if file.mode & 0o111 != 0 && p.starts_with("/usr/local/sbin/") {
-                    // The bootstrap: a unit on the bootstrap host only.
-                    if cloud.plan.rabbitmq.bootstrap_host == host.name {
-                        assert_eq!(got["bootstrapStart"], text.as_str(), "{at}: {p}");
-                        identical.insert(format!("{p} (the bootstrap unit's ExecStart)"));
-                    }
+                    // The bootstrap: a unit on every broker, as on the
+                    // cloud-init path.
+                    assert_eq!(got["bootstrapStart"], text.as_str(), "{at}: {p}");
+                    identical.insert(format!("{p} (the bootstrap unit's ExecStart)"));
                     continue;
                 }
                 let installed = etc

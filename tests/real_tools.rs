@@ -2,8 +2,9 @@
 //! `keepalived -t` in a namespace sandbox, and a real RabbitMQ node that
 //! boots the rendered configuration and runs the rendered bootstrap, each
 //! with the tools of the Debian release the example targets, inside that
-//! release's root filesystem (`harness::EXAMPLE_RELEASES`;
-//! scripts/rootfs.sh builds and caches them).
+//! release's root filesystem (the release its `os` names, through
+//! rmqgen's platform table: `harness::target_of`; scripts/rootfs.sh builds
+//! and caches them).
 //!
 //! Ignored by default: they need root and the root filesystems, and take
 //! minutes.
@@ -60,7 +61,7 @@ const ROOT_TOOLS: &[&str] = &["unshare", "chroot", "mount"];
 
 /// Every release scripts/rootfs.sh builds, with its root filesystem.
 fn every_release() -> Vec<(&'static str, std::path::PathBuf)> {
-    ["bookworm", "trixie", "sid"]
+    harness::ROOTFS_RELEASES
         .into_iter()
         .filter_map(|r| match harness::rootfs(r) {
             Ok(b) => Some((r, b)),
@@ -276,11 +277,11 @@ fn sandbox_controls(sandbox: &Sandbox, conf: &str, script: &rmqgen::Artifact) {
 fn installation(ex: &harness::Example, t: &harness::Target) -> Installation {
     let inst =
         rabbit::installation_at(&t.base).unwrap_or_else(|e| panic!("Debian {}: {e}", t.release));
-    let want = t.series.map_or_else(|| ex.source_version(), str::to_string);
+    let want = t.series.clone().unwrap_or_else(|| ex.source_version());
     assert_eq!(
         inst.series, want,
-        "{} is mapped to Debian {} for RabbitMQ {want}, which ships {} \
-         (harness::EXAMPLE_RELEASES)",
+        "{} runs on Debian {} (its os) for RabbitMQ {want}, and the root filesystem has {} \
+         (rmqgen's platform table says otherwise: rebuild it with scripts/rootfs.sh)",
         ex.name, t.release, inst.version
     );
     eprintln!(
@@ -607,29 +608,138 @@ fn bootstrap_script_applies_every_example_twice() {
     });
 }
 
-/// Every example names the releases its real-tool checks run on (a new
-/// example without one would fail only in the heavy stage), and each
-/// series it is rendered for there is one that release ships.
+/// Every example's `os` names a release scripts/rootfs.sh builds, and its
+/// one-broker variant for that release's own RabbitMQ (what the broker
+/// checks boot) is a valid spec on the same release: os, install source
+/// and series agree, as validation checks them against the platform table.
+/// (A new example on another release would otherwise fail only in the
+/// heavy stage.)
 #[test]
-fn every_example_names_its_release() {
-    let ships = [("bookworm", "3.10"), ("trixie", "4.0"), ("sid", "4.3")];
+fn every_example_runs_on_a_release_rootfs_builds() {
     for ex in harness::examples() {
-        let targets = harness::targets(&ex.name);
-        assert!(!targets.is_empty(), "{}: no release", ex.name);
-        for (release, series) in targets {
-            let shipped = ships
-                .iter()
-                .find(|(r, _)| *r == release)
-                .map(|(_, s)| *s)
-                .unwrap_or_else(|| {
-                    panic!("{}: {release} is not built by scripts/rootfs.sh", ex.name)
-                });
-            let wanted = series.map_or_else(|| ex.source_version(), str::to_string);
-            assert_eq!(
-                wanted, shipped,
-                "{}: Debian {release} ships RabbitMQ {shipped}, not {wanted}",
-                ex.name
-            );
-        }
+        let (release, _) = harness::target_of(&ex);
+        assert!(
+            harness::ROOTFS_RELEASES.contains(&release),
+            "{}: its os is Debian {release}, which scripts/rootfs.sh does not build",
+            ex.name
+        );
+        let out = harness::compile(&ex.name, &ex.source);
+        let rel = harness::release_of(&out.plan);
+        let shipped = rel.rabbitmq.to_string();
+        let v = variants::for_node(&ex.source, rabbit::PORTS, &shipped);
+        let node = harness::compile(&format!("the node variant of {}", ex.name), &v.source);
+        assert_eq!(*node.plan.os, *out.plan.os, "{}", ex.name);
+        assert_eq!(node.plan.rabbitmq.version, rel.rabbitmq, "{}", ex.name);
+        assert_eq!(
+            node.plan.install.source,
+            rmqgen::spec::InstallSource::Distro {},
+            "{}",
+            ex.name
+        );
+    }
+}
+
+/// The releases the tests name are the ones scripts/rootfs.sh builds.
+#[test]
+fn rootfs_releases_match_the_script() {
+    let o = run(
+        std::process::Command::new("bash")
+            .arg(std::path::Path::new(harness::ROOT).join("scripts/rootfs.sh"))
+            .arg("--list"),
+        Duration::from_secs(30),
+    )
+    .expect_success("scripts/rootfs.sh --list");
+    let listed: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(listed, harness::ROOTFS_RELEASES);
+}
+
+/// The rendered HAProxy check passes only while HAProxy's CSV statistics
+/// show a broker UP by a passed check, not on HAProxy's start, when a
+/// server it has not checked yet counts as UP (check status INI). Served
+/// here by a stand-in for HAProxy's statistics page; the real HAProxy of
+/// each release serves it in the lab.
+#[test]
+fn the_check_script_passes_only_on_a_broker_a_check_found_up() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("bound").port();
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&rmqgen::reference_spec()).expect("JSON");
+    spec["haproxy"]["health_port"] = port.into();
+    let out = compile("the reference spec", &spec.to_string());
+    let dir = TempDir::new("check-script");
+    let script = dir.write(
+        "check-haproxy.sh",
+        artifact(&out, "keepalived/check-haproxy.sh")
+            .text()
+            .as_bytes(),
+        0o755,
+    );
+    let row = |sv: &str, status: &str, check: &str| {
+        let mut f = vec![String::new(); 40];
+        f[0] = "rabbitmq_amqp".into();
+        f[1] = sv.into();
+        f[17] = status.into();
+        f[36] = check.into();
+        f.join(",")
+    };
+    let cases = [
+        ("checked UP", vec![row("rabbitmq-1", "UP", "L4OK")], true),
+        (
+            "UP, a check running",
+            vec![row("rabbitmq-1", "UP", "* L4OK")],
+            true,
+        ),
+        (
+            "one of three UP",
+            vec![
+                row("rabbitmq-1", "DOWN", "L4CON"),
+                row("rabbitmq-2", "UP", "L4OK"),
+                row("rabbitmq-3", "DOWN", "L4TOUT"),
+            ],
+            true,
+        ),
+        (
+            "not checked yet",
+            vec![row("rabbitmq-1", "UP 1/2", "* INI")],
+            false,
+        ),
+        ("rising", vec![row("rabbitmq-1", "DOWN 1/2", "L4OK")], false),
+        ("all DOWN", vec![row("rabbitmq-1", "DOWN", "L4CON")], false),
+        ("only the backend", vec![row("BACKEND", "UP", "")], false),
+        ("no rows", vec![], false),
+    ];
+    for (what, rows, healthy) in cases {
+        let server = std::thread::spawn({
+            let listener = listener.try_clone().expect("a listener clone");
+            move || {
+                let (conn, _) = listener.accept().expect("the check connects");
+                let mut request = String::new();
+                BufReader::new(&conn)
+                    .read_line(&mut request)
+                    .expect("a request line");
+                let mut body = String::from("# pxname,svname,qcur\n");
+                for r in rows {
+                    body.push_str(&r);
+                    body.push('\n');
+                }
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n{body}"
+                );
+                request
+            }
+        });
+        let o = run(
+            std::process::Command::new("sh").arg(&script),
+            Duration::from_secs(10),
+        );
+        let request = server.join().expect("the stand-in answered");
+        assert!(
+            request.starts_with("GET /rmqgen-health;csv HTTP/1.0"),
+            "{request:?}"
+        );
+        assert_eq!(o.success(), healthy, "{what}: {o}");
     }
 }

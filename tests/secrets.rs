@@ -562,6 +562,7 @@ fn audit_defaults(name: &str, out: &rmqgen::Output) {
         let mut section = String::new();
         let mut guarded = false;
         let mut stats_sections = BTreeSet::new();
+        let mut health = Vec::new();
         for line in cfg.lines() {
             let l = line.trim();
             if l.starts_with(".if defined(RMQGEN_STATS_PASSWORD)") {
@@ -579,6 +580,13 @@ fn audit_defaults(name: &str, out: &rmqgen::Output) {
                     "{name}: {}: the stats password is not the environment's",
                     lb.name
                 );
+            }
+            if section == "frontend health" {
+                // keepalived's check reads the AMQP backend's statistics
+                // here without a password: checked below to be loopback
+                // only, that backend only, and read-only.
+                health.push(l.to_string());
+                continue;
             }
             if l.starts_with("stats enable")
                 || l.starts_with("stats uri")
@@ -599,6 +607,26 @@ fn audit_defaults(name: &str, out: &rmqgen::Output) {
                     lb.name
                 );
             }
+        }
+        let health_bind = format!("bind 127.0.0.1:{}", out.plan.haproxy.health_port);
+        for must in [health_bind.as_str(), "stats scope rabbitmq_amqp"] {
+            assert!(
+                health.iter().any(|l| l == must),
+                "{name}: {}: the health frontend lacks `{must}`: {health:?}",
+                lb.name
+            );
+        }
+        for l in &health {
+            assert!(
+                !l.starts_with("stats admin") && !l.starts_with("stats auth"),
+                "{name}: {}: `{l}` in the health frontend",
+                lb.name
+            );
+            assert!(
+                !l.starts_with("bind ") || *l == health_bind,
+                "{name}: {}: the health frontend is not loopback only: `{l}`",
+                lb.name
+            );
         }
         assert_eq!(
             stats_sections.len(),

@@ -201,17 +201,11 @@ fn change(
         ),
         Effect::Bootstrap => reload(
             "the queue-HA bootstrap script changes".into(),
-            format!(
-                "run it once: `systemctl start rmqgen-queue-ha-policy` on {} (it is idempotent)",
-                new.rabbitmq.bootstrap_host
-            ),
+            "run it once, on any one broker: `systemctl start rmqgen-queue-ha-policy` (it is idempotent; every broker's timer runs it too)".to_string(),
         ),
         Effect::Definitions => reload(
             "definitions.json (vhosts, users, the queue-HA policy) changes".into(),
-            format!(
-                "import it once, on {}: `rabbitmqctl import_definitions /etc/rabbitmq/definitions.json`; definitions removed from the file are not deleted from the cluster",
-                new.rabbitmq.bootstrap_host
-            ),
+            "import it once, on any one broker: `rabbitmqctl import_definitions /etc/rabbitmq/definitions.json`; definitions removed from the file are not deleted from the cluster".to_string(),
         ),
         Effect::PeerList => reload(
             "rabbitmq.conf changes only in the peer-discovery node list".into(),
@@ -278,10 +272,7 @@ fn change(
                     "{b}: {gate}; `rabbitmq-upgrade drain`; `systemctl daemon-reload`; `systemctl restart rabbitmq-server`; `rabbitmq-diagnostics check_running` and `check_port_connectivity`; `rabbitmq-upgrade revive`; HAProxy marks it UP on every load balancer"
                 ));
             }
-            Some(c.step(format!(
-                "{} applies the queue-HA bootstrap: restart it last",
-                new.rabbitmq.bootstrap_host
-            )))
+            Some(c)
         }
     };
     // NixOS hosts get their files from their system closure, not a push.

@@ -122,12 +122,6 @@ pub(super) fn check(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
             .step(format!("stop rabbitmq-server on {name}; on another broker `rabbitmqctl forget_cluster_node rabbit@{name}`"))
             .step("then the config changes below: the other hosts' files no longer name it")
             .step(format!("`terraform apply` destroys {name}'s VM and nothing else"));
-        if *name == &o.rabbitmq.bootstrap_host {
-            c = c.step(format!(
-                "{name} ran the queue-HA bootstrap; {} runs it from now on",
-                n.rabbitmq.bootstrap_host
-            ));
-        }
         out.change(c);
     }
     if removed.len() > 1 {

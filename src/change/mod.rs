@@ -227,7 +227,15 @@ pub(crate) fn compare(old: Side<'_>, new: Side<'_>) -> Result<ChangePlan, Diagno
     let upgrading = version::check(old.plan, new.plan, &mut out);
     platform::check(&old, &new, &mut out);
     hosts::check(&old, &new, &mut out);
-    let carried = files::check(&old, &new, upgrading, &mut out);
+    // A new image or provisioning re-provisions every host: each boots
+    // with the new files, so no file is pushed to it.
+    let reprovisioned =
+        old.plan.os != new.plan.os || old.plan.provisioning != new.plan.provisioning;
+    let carried = if reprovisioned {
+        Vec::new()
+    } else {
+        files::check(&old, &new, upgrading, &mut out)
+    };
     if let Some(c) = out
         .changes
         .iter_mut()
@@ -316,20 +324,14 @@ pub(crate) fn lb_order(plan: &Plan, among: &[String]) -> Vec<String> {
     out
 }
 
-/// Brokers in the order to restart them: the bootstrap host (the first
-/// broker, which applies the queue-HA policy) last.
+/// Brokers in the order to restart them: the spec's order (every broker
+/// runs the queue-HA bootstrap, so none has to wait for the others).
 pub(crate) fn broker_order(plan: &Plan, among: &[String]) -> Vec<String> {
-    let boot = plan.rabbitmq.bootstrap_host.as_str();
-    let mut out: Vec<String> = plan
-        .brokers
+    plan.brokers
         .iter()
         .map(|b| b.name.clone())
-        .filter(|n| among.contains(n) && n != boot)
-        .collect();
-    if among.iter().any(|n| n == boot) {
-        out.push(boot.to_string());
-    }
-    out
+        .filter(|n| among.contains(n))
+        .collect()
 }
 
 /// Adds the files two bundles differ in (as an [`ChangeKind::Other`]

@@ -51,8 +51,6 @@ pub const ADVERT_INT_MS: u32 = 500;
 pub const FIRST_PRIORITY: u32 = 150;
 /// Priority step between load balancers.
 pub const PRIORITY_STEP: u32 = 10;
-/// keepalived check interval, ms.
-pub const KA_CHECK_INTERVAL_MS: u32 = 1000;
 /// keepalived check fall.
 pub const KA_CHECK_FALL: u32 = 2;
 /// keepalived check rise.

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::platform::ScriptTiming;
 use super::{defaults, tf_ident, Balancer, Located, Millis, Seconds};
 use crate::spec::{Spec, TrackMode, VrrpTransport};
 
@@ -25,7 +26,10 @@ pub struct KeepalivedPlan {
     /// The highest priority with the track weight applied: what the VIP
     /// holder drops to when its check fails (weight mode).
     pub tracked_priority: i64,
-    /// Check interval.
+    /// How the hosts' keepalived reads the check's interval and timeout,
+    /// and the default interval (the platform table).
+    pub script_timing: ScriptTiming,
+    /// Check interval: the spec's, or the default of the hosts' keepalived.
     pub check_interval: Located<Seconds>,
     /// Check timeout (equal to the interval).
     pub check_timeout: Seconds,
@@ -81,6 +85,7 @@ pub(super) fn keepalived_plan(
     spec: &Spec,
     preempt: bool,
     load_balancers: &[Balancer],
+    script_timing: ScriptTiming,
 ) -> KeepalivedPlan {
     let ka = spec.keepalived.clone().unwrap_or_default();
     let advert_int = Located::field(
@@ -90,7 +95,7 @@ pub(super) fn keepalived_plan(
     );
     let interval_ms = ka
         .check_interval_ms
-        .unwrap_or(defaults::KA_CHECK_INTERVAL_MS);
+        .unwrap_or(script_timing.default_interval.get());
     let track_weight = match ka.track.unwrap_or(TrackMode::Fault {}) {
         TrackMode::Fault {} => 0,
         TrackMode::Weight { weight } => weight,
@@ -113,10 +118,11 @@ pub(super) fn keepalived_plan(
         track_weight,
         top_priority,
         tracked_priority: i64::from(top_priority) + i64::from(track_weight),
+        script_timing,
         check_interval: Located::field(
             "/keepalived/check_interval_ms",
             ka.check_interval_ms,
-            defaults::KA_CHECK_INTERVAL_MS,
+            script_timing.default_interval.get(),
         )
         .map(|ms| Millis::new(ms).seconds()),
         // The script must finish within its interval; it gives itself less

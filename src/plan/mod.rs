@@ -212,9 +212,14 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
     let cookie = secrets::erlang_cookie(spec, provisioning);
     let rabbitmq = rabbitmq::rabbit_plan(spec, version, &brokers, cookie, &mut secrets);
     let haproxy = haproxy::haproxy_plan(spec, &rabbitmq, &mut secrets);
-    let keepalived = keepalived::keepalived_plan(spec, preempt, &load_balancers);
-
     let os = Located::field("/os", spec.os, platform::DEFAULT_OS);
+    let keepalived = keepalived::keepalived_plan(
+        spec,
+        preempt,
+        &load_balancers,
+        platform::script_timing(*os, provisioning),
+    );
+
     let install = platform::install_plan(
         *os,
         spec.rabbitmq
@@ -349,6 +354,37 @@ mod tests {
         assert_eq!(*written.check.interval_ms, Millis::new(1500));
         assert!(written.check.interval_ms.written());
         assert_eq!(written.timeouts.check_ms, Millis::new(1500));
+    }
+
+    #[test]
+    fn the_keepalived_check_interval_defaults_to_what_the_hosts_keepalived_takes() {
+        let interval = |edit: fn(&mut serde_json::Value)| {
+            let k = resolve(&spec(edit)).plan.keepalived;
+            (k.check_interval.to_string(), k.check_timeout.to_string())
+        };
+        // The reference spec: Debian 12, keepalived 2.2.7, whole seconds.
+        assert_eq!(interval(|_| {}), ("1".into(), "1".into()));
+        assert_eq!(
+            interval(|v| v["os"] = "debian-13".into()),
+            ("0.5".into(), "0.5".into())
+        );
+        assert_eq!(
+            interval(|v| {
+                v["os"] = "debian-sid".into();
+                v["rabbitmq"]["version"] = "4.3".into();
+                v["rabbitmq"]["queue_ha"] = serde_json::json!({"mode": "quorum"});
+                v["provisioning"] = "nixos".into();
+            }),
+            ("1".into(), "1".into())
+        );
+        // A value the spec sets is taken as it is (validation checks it).
+        assert_eq!(
+            interval(|v| {
+                v["os"] = "debian-13".into();
+                v["keepalived"] = serde_json::json!({"check_interval_ms": 700});
+            }),
+            ("0.7".into(), "0.7".into())
+        );
     }
 
     #[test]

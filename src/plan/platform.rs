@@ -14,8 +14,8 @@ use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
-use super::Version;
-use crate::spec::{InstallSource, OsRelease};
+use super::{Millis, Version};
+use crate::spec::{InstallSource, OsRelease, Provisioning};
 
 /// A `MAJOR.MINOR.PATCH` version of a package (Erlang/OTP, HAProxy,
 /// keepalived); Erlang's fourth and later parts are not needed here.
@@ -283,8 +283,46 @@ pub fn denied_deprecated_features(series: Version) -> &'static [&'static str] {
 }
 
 /// keepalived takes a fractional `vrrp_script` interval and timeout
-/// (millisecond resolution) from 2.3.2; older ones reject `0.5`.
+/// (millisecond resolution) from 2.3.2 (commit 6f9ace3c). Older ones
+/// reject `0.5` (2.2.7: "vrrp script interval '0.5' must be between 1 and
+/// 4294 - ignoring", `keepalived -t` exits 5) and run the script every
+/// second instead.
 pub const KEEPALIVED_FRACTIONAL_SCRIPT_TIMING: Triple = Triple(2, 3, 2);
+
+/// How the load balancers' keepalived reads the HAProxy check's
+/// `vrrp_script` interval and timeout, and the interval rmqgen renders
+/// there unless the spec sets one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScriptTiming {
+    /// Fractional seconds are accepted; otherwise whole seconds only.
+    pub fractional: bool,
+    /// The default check interval. With `fall 2`, HAProxy's death is seen
+    /// in 1-2 intervals: 500 ms keeps the VIP move on HAProxy death under
+    /// 1.5 s where keepalived takes it; 1 s is the shortest elsewhere.
+    pub default_interval: Millis,
+}
+
+/// The check timing of the keepalived the hosts run: the release's own
+/// (cloud-init), or nixpkgs' (NixOS). The generated NixOS hosts install
+/// the rendered keepalived.conf, not nixpkgs' whole-second `vrrpScripts`
+/// options, and NixOS 26.05's keepalived is 2.3.x (nixpkgs moved past
+/// 2.3.2 in 2025), so a fractional interval is taken there; the default
+/// stays at 1 s because no NixOS host is booted by the lab to prove a
+/// shorter one.
+pub fn script_timing(os: OsRelease, provisioning: Provisioning) -> ScriptTiming {
+    if provisioning == Provisioning::Nixos {
+        return ScriptTiming {
+            fractional: true,
+            default_interval: Millis::new(1000),
+        };
+    }
+    let rel = release(os);
+    let fractional = rel.keepalived >= KEEPALIVED_FRACTIONAL_SCRIPT_TIMING;
+    ScriptTiming {
+        fractional,
+        default_interval: Millis::new(if fractional { 500 } else { 1000 }),
+    }
+}
 
 /// Why an install source cannot give a series on a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -655,6 +693,30 @@ mod tests {
         assert!(p.hold.contains(&"rabbitmq-server"));
         let p = install_plan(OsRelease::Debian13, InstallSource::Distro {}, v(4, 0));
         assert!(p.sources.is_empty() && p.pins.is_empty() && p.hold.is_empty());
+    }
+
+    #[test]
+    fn the_check_interval_follows_the_keepalived_the_hosts_run() {
+        let t = |os| script_timing(os, Provisioning::CloudInit);
+        // Checked with `keepalived -t` in each release's root filesystem:
+        // 2.2.7 rejects `interval 0.5`, 2.3.3 and 2.3.4 accept it.
+        assert!(!t(OsRelease::Debian12).fractional);
+        assert!(t(OsRelease::Debian13).fractional);
+        assert!(t(OsRelease::DebianSid).fractional);
+        assert!(!t(OsRelease::Ubuntu2204).fractional);
+        assert!(!t(OsRelease::Ubuntu2404).fractional);
+        for os in ALL_OS {
+            let timing = t(os);
+            let ms = timing.default_interval.get();
+            assert_eq!(ms, if timing.fractional { 500 } else { 1000 }, "{os}");
+            assert_eq!(
+                timing.fractional,
+                release(os).keepalived >= KEEPALIVED_FRACTIONAL_SCRIPT_TIMING
+            );
+            // NixOS: nixpkgs' keepalived whatever the os; 1 s by default.
+            let nixos = script_timing(os, Provisioning::Nixos);
+            assert!(nixos.fractional && nixos.default_interval.whole_seconds() == Some(1));
+        }
     }
 
     #[test]

@@ -102,8 +102,6 @@ pub struct RabbitPlan {
     pub users: Vec<UserPlan>,
     /// The replication policy.
     pub policy: PolicyPlan,
-    /// Broker whose first boot applies the bootstrap (the first broker).
-    pub bootstrap_host: String,
     /// Where the Erlang cookie is installed on the brokers (the
     /// `erlang-cookie` secret's path).
     pub cookie_path: String,
@@ -393,7 +391,6 @@ pub(super) fn rabbit_plan(
             grow_quorum_queues: quorum && replicas.is_none(),
             membership_reconciliation,
         },
-        bootstrap_host: brokers.first().map(|b| b.name.clone()).unwrap_or_default(),
     }
 }
 

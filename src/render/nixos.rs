@@ -168,19 +168,21 @@ fn broker(plan: &Plan, roles: &Roles, node: &Broker) -> Value {
         )
         .comment("Provide the cookie here (0400 root), or point this at an agenix/sops-nix path."),
     ];
-    if r.bootstrap_host == node.name {
-        entries.push(Entry::new(
-            "bootstrap",
-            attrs(vec![
-                Entry::new("enable", true),
-                Entry::new("script", roles.broker.bootstrap.contents.as_str()),
-                Entry::new(
-                    "secretFiles",
-                    nix::strings(r.users.iter().map(|u| &u.password_file)),
-                ),
-            ]),
-        ));
-    }
+    // On every broker, as cloud-init's timer is: the bootstrap is
+    // idempotent and retried, so it runs from any broker that is up, and a
+    // broker that is down at first boot does not leave the cluster without
+    // its users.
+    entries.push(Entry::new(
+        "bootstrap",
+        attrs(vec![
+            Entry::new("enable", true),
+            Entry::new("script", roles.broker.bootstrap.contents.as_str()),
+            Entry::new(
+                "secretFiles",
+                nix::strings(r.users.iter().map(|u| &u.password_file)),
+            ),
+        ]),
+    ));
     attrs(entries)
 }
 

@@ -29,7 +29,9 @@ pub struct Keepalived {
     /// What a failed HAProxy health check does. Default: `fault`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<TrackMode>,
-    /// Health check interval, ms. Default: 1000.
+    /// Health check interval, ms. Sub-second values need keepalived 2.3.2 or
+    /// later (`debian-13`, `debian-sid`); elsewhere, and with NixOS, whole
+    /// seconds. Default: 500 where keepalived takes fractions, else 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_interval_ms: Option<u32>,
     /// Failures before the check counts as failed. Default: 2.

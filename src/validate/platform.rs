@@ -4,7 +4,7 @@
 use super::charset::{is_safe_token, show};
 use super::Sink;
 use crate::diagnostic::Code;
-use crate::plan::platform::{self, check_install, KEEPALIVED_FRACTIONAL_SCRIPT_TIMING};
+use crate::plan::platform::{self, check_install};
 use crate::plan::{Resolved, Version};
 use crate::spec::{InstallSource, Provisioning, Spec};
 
@@ -116,9 +116,7 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
     }
 
     let interval = plan.keepalived.check_interval.millis();
-    if interval.whole_seconds().is_none()
-        && release.keepalived < KEEPALIVED_FRACTIONAL_SCRIPT_TIMING
-    {
+    if interval.whole_seconds().is_none() && !plan.keepalived.script_timing.fractional {
         let ms = interval.get();
         d.error(
             Code::KeepalivedScriptTiming,

@@ -576,17 +576,11 @@ impl Lab {
         Err(format!("not fully replicated after {timeout:?}: {last}"))
     }
 
-    /// Starts the rendered queue-HA bootstrap in the background on the
-    /// bootstrap host, as cloud-init's runcmd does (`systemd-run
-    /// rmqgen-queue-ha-policy`).
-    pub fn start_bootstrap(&mut self) -> usize {
-        let host = self.plan().rabbitmq.bootstrap_host.clone();
-        let i = self
-            .plan()
-            .brokers
-            .iter()
-            .position(|b| b.name == host)
-            .expect("the bootstrap host is a broker");
+    /// Starts the rendered queue-HA bootstrap in the background on broker
+    /// `i`, as its timer does there. (cloud-init enables the timer on
+    /// every broker; the script is idempotent, so a run on one broker is
+    /// what the cluster needs.)
+    pub fn start_bootstrap(&mut self, i: usize) -> usize {
         let env = self.broker_env();
         let m = &mut self.brokers[i];
         let log = m.dir.join("bootstrap.log");

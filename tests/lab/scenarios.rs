@@ -42,52 +42,34 @@ const FAILBACK_MAX: Duration = Duration::from_secs(20);
 /// The steady state.
 const STEADY: Duration = Duration::from_secs(60);
 const STEADY_SAMPLE: Duration = Duration::from_millis(300);
+/// The broker the lab runs the bootstrap on (cloud-init's timer runs it on
+/// every broker; it is idempotent).
+const BOOTSTRAP_BROKER: usize = 0;
 /// Generous bounds asserted in CI (the tight targets are reported).
 /// (Both specs' labs boot at once on 2 cores: formation is CPU-bound.)
 const MAX_FORMATION: Duration = Duration::from_secs(240);
 const MAX_OUTAGE_S: f64 = 20.0;
 const MAX_VIP_MOVE_S: f64 = 15.0;
 
-/// Which Debian release each lab spec runs on: every host is chrooted
-/// into that release's root filesystem (scripts/rootfs.sh), so the spec's
-/// files meet the RabbitMQ, Erlang, HAProxy and keepalived Debian ships
-/// there. (The spec has no OS field yet; until it has, this table is
-/// where a spec's release is named.)
-pub const RELEASES: &[(&str, &str)] = &[
-    // Classic mirrored queues, RabbitMQ 3.10 (3.10.8, Erlang 25).
-    ("five-vm", "bookworm"),
-    ("lab-quorum", "bookworm"),
-    // Quorum queues, RabbitMQ 4.0 (4.0.5, Erlang 27).
-    ("lab-trixie", "trixie"),
-    // Quorum queues, RabbitMQ 4.3 (4.3.6, Erlang 29; Khepri).
-    ("lab-sid", "sid"),
+/// The specs the lab boots (examples/<spec>.json). Each runs on the
+/// release its `os` names, through rmqgen's platform table: every host is
+/// chrooted into that release's root filesystem (scripts/rootfs.sh), so
+/// the spec's files meet the RabbitMQ, Erlang, HAProxy and keepalived the
+/// release ships.
+pub const SPECS: &[&str] = &[
+    // Classic mirrored queues, RabbitMQ 3.10 (debian-12: 3.10.8, Erlang 25).
+    "five-vm",
+    "lab-quorum",
+    // Quorum queues, RabbitMQ 4.0 (debian-13: 4.0.5, Erlang 27).
+    "lab-trixie",
+    // Quorum queues, RabbitMQ 4.3 (debian-sid: 4.3.6, Erlang 29; Khepri).
+    "lab-sid",
 ];
-
-/// The release `spec` runs on, from [`RELEASES`].
-pub fn release_of(spec: &str) -> &'static str {
-    RELEASES
-        .iter()
-        .find(|(s, _)| *s == spec)
-        .map(|(_, r)| *r)
-        .unwrap_or_else(|| panic!("{spec} has no release in the lab's RELEASES table"))
-}
 
 /// Boots `examples/<spec>.json` on its release and runs every scenario.
 pub fn run(spec: &str) {
     let Some(bins) = require(TOOLS, true) else {
         return;
-    };
-    let release = release_of(spec);
-    let base = match super::harness::rootfs(release) {
-        Ok(b) => b,
-        Err(e) => return unavailable(&e),
-    };
-    // Not a skip: a release whose root filesystem has no broker is a
-    // failure with the reason.
-    let inst =
-        super::rabbit::installation_at(&base).unwrap_or_else(|e| panic!("release={release}: {e}"));
-    let Some(python) = python_with_pika() else {
-        return unavailable("no python3 with pika (Debian: apt-get install python3-pika)");
     };
     let path = Path::new(ROOT)
         .join("examples")
@@ -102,12 +84,24 @@ pub fn run(spec: &str) {
     for w in out.warnings.iter() {
         eprintln!("lab: {spec}: {w}");
     }
+    let release = super::harness::release_of(&out.plan).codename;
+    let base = match super::harness::rootfs(release) {
+        Ok(b) => b,
+        Err(e) => return unavailable(&e),
+    };
+    // Not a skip: a release whose root filesystem has no broker is a
+    // failure with the reason.
+    let inst =
+        super::rabbit::installation_at(&base).unwrap_or_else(|e| panic!("release={release}: {e}"));
+    let Some(python) = python_with_pika() else {
+        return unavailable("no python3 with pika (Debian: apt-get install python3-pika)");
+    };
     let plan = out.plan.clone();
     assert_eq!(
         plan.rabbitmq.version.to_string(),
         inst.series,
-        "{spec} is for RabbitMQ {}, Debian {release} ships {}: the lab runs a spec as rendered \
-         on the release that ships its series (tests/lab/scenarios.rs RELEASES)",
+        "{spec} is for RabbitMQ {}, and Debian {release} (its os) ships {}: the lab runs a spec \
+         as rendered on the release its os names, with that release's own RabbitMQ",
         plan.rabbitmq.version,
         inst.version
     );
@@ -300,12 +294,9 @@ fn formation(lab: &mut Lab) -> ScenarioResult {
         lab.start_keepalived(lb);
     }
     // `systemctl enable --now rabbitmq-server` returns once the broker is
-    // up (Type=notify); then runcmd starts the bootstrap in the background.
-    let b = plan
-        .brokers
-        .iter()
-        .position(|x| x.name == plan.rabbitmq.bootstrap_host)
-        .expect("bootstrap host");
+    // up (Type=notify). Every broker's timer runs the bootstrap; the lab
+    // runs it on the first broker once that is up.
+    let b = BOOTSTRAP_BROKER;
     let booted = lab.wait_broker_booted(b, MAX_FORMATION);
     assert!(
         booted.success(),
@@ -314,7 +305,7 @@ fn formation(lab: &mut Lab) -> ScenarioResult {
         broker_log_tail(lab, b)
     );
     r.figure("first_boot_s", round(now() - t0));
-    lab.start_bootstrap();
+    lab.start_bootstrap(b);
     for i in (0..lab.brokers.len()).filter(|i| *i != b) {
         let o = lab.wait_broker_booted(i, MAX_FORMATION);
         assert!(
@@ -680,12 +671,7 @@ fn broker_kill(lab: &mut Lab, _fb: &mut Vec<Failback>) -> ScenarioResult {
     let q = "lab-broker-kill";
     let d = lab.client.declare(q);
     assert!(d.success(), "broker-kill: declaring {q} failed: {d}");
-    let via = lab
-        .plan()
-        .brokers
-        .iter()
-        .position(|b| b.name == lab.plan().rabbitmq.bootstrap_host)
-        .unwrap_or(0);
+    let via = BOOTSTRAP_BROKER;
     let leader = lab
         .queue_leader(via, q)
         .unwrap_or_else(|e| panic!("broker-kill: {e}"));

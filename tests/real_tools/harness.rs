@@ -340,94 +340,76 @@ pub fn tool_version(base: &Path, program: &str, arg: &str) -> String {
     words.iter().take(2).copied().collect::<Vec<_>>().join(" ")
 }
 
-/// Where an example's files are run for real: a Debian release's root
-/// filesystem, and the RabbitMQ series the example is rendered for there.
+/// The releases scripts/rootfs.sh builds (`scripts/rootfs.sh --list`,
+/// checked by a test).
+pub const ROOTFS_RELEASES: [&str; 3] = ["bookworm", "trixie", "sid"];
+
+/// The release a spec's hosts run: its `os` (default included), through
+/// rmqgen's platform table. The lab and the real-tool checks run the spec
+/// in that release's root filesystem (scripts/rootfs.sh, named by the
+/// release's code name).
+pub fn release_of(plan: &rmqgen::Plan) -> &'static rmqgen::plan::platform::Release {
+    rmqgen::plan::platform::release(*plan.os)
+}
+
+/// Where an example's files are run for real: the root filesystem of the
+/// release its `os` names, and the RabbitMQ series the example is rendered
+/// for there.
 pub struct Target {
-    /// `bookworm`, `trixie` or `sid`.
+    /// The release's code name (`bookworm`, `trixie`, `sid`).
     pub release: &'static str,
     /// The root filesystem.
     pub base: PathBuf,
-    /// `Some(series)`: the example asks for a series no Debian release
-    /// ships; its broker files are rendered for the nearest series this
-    /// release ships instead (a spec change, see `variants::for_node`).
-    pub series: Option<&'static str>,
+    /// `Some(series)`: the release's own RabbitMQ is another series than
+    /// the example's (which comes from Team RabbitMQ's or a mirror's
+    /// repository, not in the root filesystem); its broker files are
+    /// rendered for the release's own series instead (a spec change, see
+    /// `variants::for_node`).
+    pub series: Option<String>,
 }
 
-/// A release, and `Some(series)` when the example is rendered for another
-/// RabbitMQ series there.
-pub type ReleaseSeries = (&'static str, Option<&'static str>);
-
-/// The release that ships each example's RabbitMQ series, or for a series
-/// no Debian release ships, the nearest ones with the series to render it
-/// for there. (The spec has no OS field yet; validation must later refuse
-/// 4.1, 4.2 and 3.13 with Debian's own packages.)
-pub const EXAMPLE_RELEASES: &[(&str, &[ReleaseSeries])] = &[
-    // RabbitMQ 3.10: Debian 12 ships 3.10.8.
-    ("five-vm", &[("bookworm", None)]),
-    ("lab-quorum", &[("bookworm", None)]),
-    // 4.0: Debian 13 ships 4.0.5. 4.3: sid ships 4.3.6.
-    ("lab-trixie", &[("trixie", None)]),
-    ("lab-sid", &[("sid", None)]),
-    // 3.13: no Debian release ships it; 4.0 (trixie) is the nearest that
-    // has every 3.13 setting rmqgen writes for a quorum spec.
-    ("five-brokers-three-lbs", &[("trixie", Some("4.0"))]),
-    // 4.1: no Debian release ships it; the series on either side.
-    (
-        "quorum-4x",
-        &[("trixie", Some("4.0")), ("sid", Some("4.3"))],
-    ),
-    // 4.2 (a NixOS spec; its HAProxy/keepalived/RabbitMQ files are the
-    // same kind): no Debian release ships 4.2; 4.3 is its successor.
-    ("five-vm-nixos", &[("sid", Some("4.3"))]),
-];
-
-/// The targets of example `name` (every example must be in
-/// [`EXAMPLE_RELEASES`]).
-pub fn targets(name: &str) -> Vec<ReleaseSeries> {
-    EXAMPLE_RELEASES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, t)| t.to_vec())
-        .unwrap_or_else(|| {
-            panic!("examples/{name}.json names no release in EXAMPLE_RELEASES (tests/real_tools/harness.rs)")
-        })
+/// Where example `ex` runs: its release's code name and, when that
+/// release's own RabbitMQ is another series, that series.
+pub fn target_of(ex: &Example) -> (&'static str, Option<String>) {
+    let out = compile(&ex.name, &ex.source);
+    let rel = release_of(&out.plan);
+    let series = (out.plan.rabbitmq.version != rel.rabbitmq).then(|| rel.rabbitmq.to_string());
+    (rel.codename, series)
 }
 
-/// Runs `check` on every example on each of its targets; like
+/// Runs `check` on every example on the release its `os` names; like
 /// [`for_each_example`], a failure does not stop the others. `None` (after
 /// the skip notice, or a CI failure) when a root filesystem is missing.
 pub fn for_each_target(check: &str, f: impl Fn(&Example, &Target)) {
     let mut bases: BTreeMap<&str, PathBuf> = BTreeMap::new();
-    for (_, ts) in EXAMPLE_RELEASES {
-        for (release, _) in ts.iter() {
-            if bases.contains_key(release) {
-                continue;
+    for ex in examples() {
+        let (release, _) = target_of(&ex);
+        if bases.contains_key(release) {
+            continue;
+        }
+        match rootfs(release) {
+            Ok(b) => {
+                bases.insert(release, b);
             }
-            match rootfs(release) {
-                Ok(b) => {
-                    bases.insert(release, b);
-                }
-                Err(e) => return unavailable(&e),
-            }
+            Err(e) => return unavailable(&e),
         }
     }
     for_each_example(check, |ex| {
-        for (release, series) in targets(&ex.name) {
-            let t = Target {
-                release,
-                base: bases[release].clone(),
-                series,
-            };
-            eprintln!(
-                "--- {check}: {} on Debian {release}{}",
-                ex.name,
-                series.map_or(String::new(), |s| format!(
-                    " rendered for RabbitMQ {s} (Debian ships no {})",
-                    ex.source_version()
-                ))
-            );
-            f(ex, &t);
-        }
+        let (release, series) = target_of(ex);
+        eprintln!(
+            "--- {check}: {} on Debian {release}{}",
+            ex.name,
+            series.as_ref().map_or(String::new(), |s| format!(
+                " rendered for RabbitMQ {s} (Debian {release} ships {s}, not {})",
+                ex.source_version()
+            ))
+        );
+        let t = Target {
+            release,
+            base: bases[release].clone(),
+            series,
+        };
+        f(ex, &t);
     });
 }
 

@@ -30,16 +30,29 @@ pub fn for_node(source: &str, ports: Ports, series: &str) -> Variant {
     });
     changes.push("rabbitmq.ports: unused high ports".to_string());
 
-    // RabbitMQ rejects settings it does not know: an example for a series
-    // no Debian release ships (3.13, 4.1, 4.2) is rendered for the nearest
-    // series a release ships (harness::EXAMPLE_RELEASES). What is
-    // validated is then that rendering, not the example's own series.
+    // The node runs the RabbitMQ of the root filesystem of the release the
+    // spec's `os` names: that release's own package. RabbitMQ rejects
+    // settings it does not know, so an example for another series (one
+    // installed from Team RabbitMQ's or a mirror's repository: 3.13, 4.1,
+    // 4.2) is rendered for the release's own series (harness::target_of),
+    // and its install source becomes `distro`, which is what gives that
+    // series there (validation checks the pair against the platform
+    // table). What is validated is then that rendering, not the example's
+    // own series.
     let version = v["rabbitmq"]["version"].as_str().unwrap_or("").to_string();
     if version != series {
         v["rabbitmq"]["version"] = json!(series);
         changes.push(format!(
-            "rabbitmq.version {version} -> {series} (no Debian release ships {version}; {version}-only settings are NOT validated)"
+            "rabbitmq.version {version} -> {series} (the release's own series; {version}-only settings are NOT validated)"
         ));
+    }
+    let distro = json!({ "from": "distro" });
+    let install = &mut v["rabbitmq"]["install"];
+    if !install.is_null() && *install != distro {
+        changes.push(format!(
+            "rabbitmq.install {install} -> distro (the root filesystem's own rabbitmq-server)"
+        ));
+        *install = distro;
     }
 
     {
