@@ -147,3 +147,12 @@ pub(crate) fn type_keyword(name: &str) -> Expression {
 pub(crate) fn resource(kind: &str, name: &str) -> BlockBuilder {
     Block::builder("resource").add_label(kind).add_label(name)
 }
+
+/// `lifecycle { ignore_changes = [...] }` over the resource's own
+/// attributes or nested blocks.
+pub(crate) fn ignore_changes(names: &[&str]) -> Block {
+    let names = names.iter().map(|a| path(a, &[])).collect::<Vec<_>>();
+    Block::builder("lifecycle")
+        .add_attribute(("ignore_changes", list(names)))
+        .build()
+}
