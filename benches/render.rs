@@ -27,9 +27,10 @@ fn spec(brokers: usize) -> String {
     format!(
         r#"{{
   "name": "bench",
-  "network": {{ "cidr": "10.1.0.0/16", "interface": "eth0" }},
+  "network": {{ "cidr": "10.1.0.0/16", "gateway": "10.1.0.1", "dns": ["10.1.0.1"],
+               "interface": "eth0" }},
   "vip": "10.1.0.5",
-  "rabbitmq": {{ "version": "3.13", "queue_ha": {{ "mode": "quorum" }},
+  "rabbitmq": {{ "version": "4.0", "queue_ha": {{ "mode": "quorum" }},
                  "users": [{{ "name": "app", "password": {{ "from": "terraform-random" }} }}] }},
   "brokers": [{}],
   "load_balancers": [

@@ -237,6 +237,32 @@ fn render_writes_every_artifact_and_the_manifest() {
     );
 }
 
+/// `--out infra`, relative and not there yet: its parent is the working
+/// directory, whose new entry is synced as `.` (an empty parent path cannot
+/// be opened: this once failed with "No such file or directory").
+#[test]
+fn render_into_a_new_relative_directory() {
+    let tmp = TempDir::new("relative");
+    let out = Command::new(env!("CARGO_BIN_EXE_rmqgen"))
+        .args(["render", FIVE_VM, "--out", "infra/new"])
+        .current_dir(&tmp.0)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let bundle = compile(FIVE_VM).bundle;
+    let on_disk = files(&tmp.join("infra/new"));
+    assert_eq!(on_disk.len(), bundle.len() + 1, "{:?}", on_disk.keys());
+    let check = rmqgen(&[
+        "render",
+        FIVE_VM,
+        "--out",
+        s(&tmp.join("infra/new")),
+        "--check",
+    ]);
+    assert_exit(&check, 0);
+}
+
 #[test]
 fn rendering_twice_gives_identical_bytes_and_reports_everything_unchanged() {
     let tmp = TempDir::new("twice");

@@ -212,8 +212,8 @@ impl Bundle {
             items.push(Durable::Staged(journal_tmp.clone(), &bytes, 0o644));
             // Round 1: every staged file written and synced, and every
             // directory entry naming one (all created above).
-            let mut entries: BTreeSet<&Path> = staged.iter().filter_map(|p| p.parent()).collect();
-            entries.extend(created.iter().filter_map(|p| p.parent()));
+            let mut entries: BTreeSet<&Path> = staged.iter().map(|p| parent(p)).collect();
+            entries.extend(created.iter().map(|p| parent(p)));
             items.extend(entries.into_iter().map(Durable::Dir));
             parallel(&items, Durable::run)?;
             // Round 2: the journal under its name.
@@ -515,6 +515,16 @@ fn tmp_path(target: &Path) -> PathBuf {
         .parent()
         .unwrap_or(Path::new("."))
         .join(format!(".{name}.rmqgen-tmp"))
+}
+
+/// The directory that holds `path`'s entry: `.` for a bare relative name,
+/// where `Path::parent` gives an empty path, which cannot be opened (a
+/// fresh `--out infra` failed on syncing it).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Creates the (empty) temporary file `target` is staged under, so its
