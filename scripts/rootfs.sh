@@ -52,6 +52,9 @@ RELEASES=(
     "sid|sid|"
 )
 
+# A cache key: 16 hex digits (what a stale-entry glob must match exactly).
+keyglob='[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
+
 die() {
     printf 'rootfs: %s\n' "$*" >&2
     exit 2
@@ -63,6 +66,17 @@ release_line() {
         [ "${r%%|*}" = "${1%-cloud}" ] && { printf '%s\n' "$r"; return; }
     done
     return 1
+}
+
+# The cache entry's name: RELEASE, or cloud-RELEASE for RELEASE-cloud (so
+# that no RELEASE-* glob, this script's or an older one's, takes a cloud
+# tree for a stale RELEASE tree).
+entry() { # NAME
+    if [ "${1%-cloud}" = "$1" ]; then
+        printf '%s\n' "$1"
+    else
+        printf 'cloud-%s\n' "${1%-cloud}"
+    fi
 }
 
 # The packages a root filesystem is built from.
@@ -143,7 +157,7 @@ build() { # RELEASE -> prints the root directory
     versions="$(candidates "$rel")"
     key="$(printf 'recipe %s\nrelease %s\n%s\n' "$recipe_version" "$rel" "$versions" |
         sha256sum | cut -c1-16)"
-    dir="$cache/rootfs/$rel-$key"
+    dir="$cache/rootfs/$(entry "$rel")-$key"
     if [ -e "$dir/complete" ]; then
         printf 'rootfs: %s: cached %s (%s)\n' "$rel" "$dir" \
             "$(tr '\n' ' ' <<<"$versions" | sed 's/ $//')" >&2
@@ -176,9 +190,10 @@ build() { # RELEASE -> prints the root directory
         printf 'rootfs: %s: built in %d s (%s)\n' "$rel" $((SECONDS - start)) \
             "$(du -sh "$dir/root" | cut -f1)" >&2
     fi
-    # One directory per release: the others are stale.
+    # One directory per release: the others are stale. Exactly ENTRY-KEY
+    # (16 hex digits).
     local old
-    for old in "$cache/rootfs/$rel"-*; do
+    for old in "$cache/rootfs/$(entry "$rel")"-$keyglob; do
         [ "$old" = "$dir" ] || [ ! -e "$old" ] || {
             printf 'rootfs: %s: removing the stale %s\n' "$rel" "$old" >&2
             rm -rf --one-file-system "$old"
@@ -224,7 +239,7 @@ debs() { # NAME PACKAGE... -> prints debs=DIR
             "$(du -sh "$dir" | cut -f1)" >&2
     fi
     local old
-    for old in "$cache/debs/$rel"-*; do
+    for old in "$cache/debs/$rel"-$keyglob; do
         [ "$old" = "$dir" ] || [ ! -e "$old" ] || rm -rf --one-file-system "$old"
     done
     printf 'debs=%s\n' "$dir"
