@@ -41,6 +41,8 @@ mod harness;
 #[path = "real_tools/rabbit.rs"]
 mod rabbit;
 
+#[path = "lab/apt.rs"]
+mod apt;
 #[path = "lab/client.rs"]
 mod client;
 #[path = "lab/cluster.rs"]
@@ -49,6 +51,8 @@ mod cluster;
 mod host;
 #[path = "lab/net.rs"]
 mod net;
+#[path = "common/readers.rs"]
+mod readers;
 #[path = "lab/report.rs"]
 mod report;
 #[path = "lab/scenarios.rs"]
@@ -73,7 +77,9 @@ fn lab_quorum() {
 }
 
 /// Quorum queues on Debian 13 (trixie): RabbitMQ 4.0, Erlang 27, HAProxy
-/// 3.0, keepalived 2.3.
+/// 3.0, keepalived 2.3. The spec installs RabbitMQ from a mirror: the
+/// brokers boot without it and install it at first boot from the lab's
+/// signed apt repository through their rendered user-data (tests/lab/apt.rs).
 #[test]
 #[ignore = "needs root, mmdebstrap (or a cached root filesystem), python3-pika; run by scripts/test-all.sh"]
 fn lab_trixie() {
@@ -86,6 +92,25 @@ fn lab_trixie() {
 #[ignore = "needs root, mmdebstrap (or a cached root filesystem), python3-pika; run by scripts/test-all.sh"]
 fn lab_sid() {
     scenarios::run("lab-sid");
+}
+
+/// The `team-rabbitmq` rendering (sources, pin, hold) against the lab's
+/// local repository, served at Team RabbitMQ's host names and paths (see
+/// tests/lab/apt.rs `team_rabbitmq` for what is substituted and why).
+#[test]
+#[ignore = "needs root, mmdebstrap (or a cached root filesystem), apt-ftparchive, gpg, openssl; run by scripts/test-all.sh"]
+fn apt_team_rabbitmq_pins_and_holds() {
+    let mut tools = cluster::TOOLS.to_vec();
+    tools.extend(["apt-ftparchive", "gpg", "gpgconf", "openssl", "dpkg-deb"]);
+    let Some(bins) = harness::require(&tools, true) else {
+        return;
+    };
+    let base = match harness::rootfs("trixie-cloud") {
+        Ok(b) => b,
+        Err(e) => return harness::unavailable(&e),
+    };
+    let work = harness::TempDir::new("apt-team");
+    apt::team_rabbitmq(&bins, "trixie", &base, work.path());
 }
 
 #[test]
