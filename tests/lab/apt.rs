@@ -914,13 +914,20 @@ pub fn team_rabbitmq(bins: &Bins, release: &str, base: &Path, work: &Path) {
     let root = hdir.join("root");
     fs::create_dir_all(&root).expect("host root");
     let m = Machine::boot(bins, att, hdir, root, base, work, &[], &[]);
-    // The image's CA bundle, as an apt setting (not a rendered file).
+    // The image's CA, as an apt setting (not a rendered file). In the
+    // host's own root, readable by all: apt's https method runs as _apt.
+    let ca = Path::new("/usr/local/share/ca-certificates/rmqgen-lab-ca.crt");
+    let ca_in = under(&m.root_view(), ca);
+    fs::create_dir_all(ca_in.parent().expect("a directory"))
+        .unwrap_or_else(|e| panic!("{}: {e}", ca_in.display()));
+    let pem = fs::read(&tls.ca).unwrap_or_else(|e| panic!("{}: {e}", tls.ca.display()));
+    write_file(&ca_in, &pem, 0o644);
     write_file(
         &under(
             &m.root_view(),
             Path::new("/etc/apt/apt.conf.d/99rmqgen-lab-ca"),
         ),
-        format!("Acquire::https::CAInfo \"{}\";\n", tls.ca.display()).as_bytes(),
+        format!("Acquire::https::CAInfo \"{}\";\n", ca.display()).as_bytes(),
         0o644,
     );
 
@@ -984,25 +991,34 @@ pub fn team_rabbitmq(bins: &Bins, release: &str, base: &Path, work: &Path) {
         unpinned.contains(&format!("Candidate: {other}")),
         "without the pin the candidate should be the decoy {other}:\n{unpinned}"
     );
-    // ...and the hold still keeps it.
-    let upgrade = m
-        .run(
+    // ...and the hold still keeps it: an upgrade without the preferences
+    // leaves it, and ignoring holds (APT::Ignore-Hold) it would take it.
+    let upgrade = |ignore_hold: &str| {
+        m.run(
             "apt-get",
             &[
                 "-s",
                 "-o",
                 "Dir::Etc::PreferencesParts=/nonexistent",
+                "-o",
+                &format!("APT::Ignore-Hold={ignore_hold}"),
                 "upgrade",
             ],
             &env,
             STEP_TIMEOUT,
         )
         .expect_success("apt-get -s upgrade")
-        .stdout;
+        .stdout
+    };
+    let held_back = upgrade("false");
     assert!(
-        // Kept back (apt 3 lists it under "Not upgrading"), not installed.
-        !upgrade.contains("Inst rabbitmq-server") && upgrade.contains("rabbitmq-server"),
-        "the hold did not keep rabbitmq-server:\n{upgrade}"
+        !held_back.contains("Inst rabbitmq-server"),
+        "the hold did not keep rabbitmq-server:\n{held_back}"
+    );
+    let unheld = upgrade("true");
+    assert!(
+        unheld.contains(&format!("Inst rabbitmq-server [{}] ({other}", i.rabbitmq)),
+        "without the hold (and the pin) apt should upgrade to the decoy:\n{unheld}"
     );
     eprintln!(
         "lab: team-rabbitmq: pin 4.0.* chose {} over {other} (unpinned candidate), held: {}; sources {} signed by {} through cloud-init's keyring",
