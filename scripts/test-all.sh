@@ -33,7 +33,7 @@ STAGES=(
     "unit|no|cargo test (unit, snapshot, CLI, doctests)"
     "example|no|cargo run --example embed (the library embedded in a Rust program)"
     "lib-only|no|the library without the CLI: clippy --no-default-features, cargo doc -D warnings"
-    "rootfs|yes|root filesystems of Debian bookworm, trixie and sid (scripts/rootfs.sh: mmdebstrap, cached in /var/cache/rmqgen)"
+    "rootfs|yes|root filesystems of Debian bookworm, trixie and sid, and trixie's cloud variant without RabbitMQ (scripts/rootfs.sh: mmdebstrap, cached in /var/cache/rmqgen)"
     "real-tools|yes|cargo test --test integration real_tools:: -- --ignored --test-threads=1 (each example on its release's tools)"
     "cloud-init|yes|cargo test --test integration cloud_init_tools:: -- --ignored"
     "safe-writes|yes|cargo test --test integration safe_writes:: -- --ignored (full disk, read-only directory)"
@@ -299,8 +299,10 @@ EOF
 }
 
 stage_setup() {
+    # apt-utils (apt-ftparchive), gpg and openssl: the lab's local signed
+    # apt repository (tests/lab/apt.rs).
     apt_install haproxy keepalived rabbitmq-server iproute2 util-linux procps \
-        python3-yaml nix-bin mmdebstrap
+        python3-yaml nix-bin mmdebstrap apt-utils gpg openssl
     setup_cloud_init
     # The lab's AMQP client needs pika: Debian's python3-pika (pip only
     # where the distribution has no package). /usr/bin/python3 is the
@@ -349,24 +351,29 @@ stage_lib-only() {
 # The releases' root filesystems (scripts/rootfs.sh), once per run: built
 # on a cold machine, reused from /var/cache/rmqgen while the archive's
 # package versions are unchanged. The tests get their paths through
-# RMQGEN_ROOTFS_<RELEASE> (without them they run scripts/rootfs.sh).
-RELEASES=(bookworm trixie sid)
+# RMQGEN_ROOTFS_<RELEASE> (without them they run scripts/rootfs.sh; `-` is
+# `_` in the name). trixie-cloud: trixie as its cloud image has it, without
+# RabbitMQ, which lab-trixie's brokers install at first boot from the lab's
+# apt repository.
+RELEASES=(bookworm trixie sid trixie-cloud)
 rootfs_ready=no
 ensure_rootfs() {
     [ "$rootfs_ready" = no ] || return 0
     local line start=$SECONDS
     while IFS= read -r line; do
         case "$line" in
-            *=/*) export "RMQGEN_ROOTFS_$(printf '%s' "${line%%=*}" | tr '[:lower:]' '[:upper:]')=${line#*=}" ;;
+            *=/*) export "RMQGEN_ROOTFS_$(printf '%s' "${line%%=*}" | tr '[:lower:]-' '[:upper:]_')=${line#*=}" ;;
         esac
     done < <(bash scripts/rootfs.sh "${RELEASES[@]}")
     local r v
     for r in "${RELEASES[@]}"; do
-        v="RMQGEN_ROOTFS_$(printf '%s' "$r" | tr '[:lower:]' '[:upper:]')"
+        v="RMQGEN_ROOTFS_$(printf '%s' "$r" | tr '[:lower:]-' '[:upper:]_')"
         [ -n "${!v:-}" ] || die "scripts/rootfs.sh printed no root filesystem for $r"
-        printf '%-8s %s (%s)\n' "$r" "${!v}" \
-            "$(grep -E '^(rabbitmq-server|erlang-base|haproxy|keepalived) ' "${!v%/root}/versions" | tr '\n' ' ')"
+        printf '%-12s %s (%s)\n' "$r" "${!v}" \
+            "$(grep -E '^(rabbitmq-server|erlang-base|haproxy|keepalived|cloud-init) ' "${!v%/root}/versions" | tr '\n' ' ')"
     done
+    # The .deb files lab-trixie's local apt repository is built from.
+    bash scripts/rootfs.sh --debs trixie-cloud rabbitmq-server >/dev/null
     echo "root filesystems ready in $((SECONDS - start)) s"
     rootfs_ready=yes
 }
@@ -458,7 +465,9 @@ lab_leftovers() {
 
 # One lab run: every spec the lab knows, each on its Debian release
 # (the one its os names; tests/lab/scenarios.rs SPECS: five-vm and lab-quorum on bookworm,
-# lab-trixie on trixie, lab-sid on sid), two at a time (two test threads, a
+# lab-trixie on trixie, its brokers installing RabbitMQ at first boot from
+# the lab's signed apt repository, lab-sid on sid; and the team-rabbitmq
+# rendering against that repository), two at a time (two test threads, a
 # lab each), as CI runs them: a scenario=... release=... spec=... line per
 # scenario, a summary table per spec, target/lab/<spec>.json, the hosts'
 # logs in target/lab/logs/<spec>/, and the per-release table.

@@ -39,6 +39,7 @@
 // RabbitMQ installation.
 use crate::real_tools::{harness, rabbit};
 
+mod apt;
 mod client;
 mod cluster;
 mod host;
@@ -63,7 +64,9 @@ fn lab_quorum() {
 }
 
 /// Quorum queues on Debian 13 (trixie): RabbitMQ 4.0, Erlang 27, HAProxy
-/// 3.0, keepalived 2.3.
+/// 3.0, keepalived 2.3. The spec installs RabbitMQ from a mirror: the
+/// brokers boot without it and install it at first boot from the lab's
+/// signed apt repository through their rendered user-data (tests/lab/apt.rs).
 #[test]
 #[ignore = "needs root, mmdebstrap (or a cached root filesystem), python3-pika; run by scripts/test-all.sh"]
 fn lab_trixie() {
@@ -78,9 +81,28 @@ fn lab_sid() {
     scenarios::run("lab-sid");
 }
 
+/// The `team-rabbitmq` rendering (sources, pin, hold) against the lab's
+/// local repository, served at Team RabbitMQ's host names and paths (see
+/// tests/lab/apt.rs `team_rabbitmq` for what is substituted and why).
+#[test]
+#[ignore = "needs root, mmdebstrap (or a cached root filesystem), apt-ftparchive, gpg, openssl; run by scripts/test-all.sh"]
+fn apt_team_rabbitmq_pins_and_holds() {
+    let mut tools = cluster::TOOLS.to_vec();
+    tools.extend(["apt-ftparchive", "gpg", "gpgconf", "openssl", "dpkg-deb"]);
+    let Some(bins) = harness::require(&tools, true) else {
+        return;
+    };
+    let base = match harness::rootfs("trixie-cloud") {
+        Ok(b) => b,
+        Err(e) => return harness::unavailable(&e),
+    };
+    let work = harness::TempDir::new("apt-team");
+    apt::team_rabbitmq(&bins, "trixie", &base, work.path());
+}
+
 /// Every lab spec's `os` names a release scripts/rootfs.sh builds, whose
 /// own RabbitMQ is the spec's series (the hosts run the root filesystem's
-/// packages).
+/// packages, or a mirror built from them).
 #[test]
 fn every_lab_spec_runs_on_a_release_that_ships_its_series() {
     for spec in scenarios::SPECS {

@@ -12,11 +12,12 @@ use rmqgen::plan::{paths, Role};
 use rmqgen::testing::cloud_init::{host_files, HostFile};
 use serde_json::Value;
 
+use super::apt::{Installed, LabMirror, Mirror};
 use super::client::{Client, Running};
 use super::harness::{read_lossy, run, Bins, Outcome, TempDir};
 use super::host::{hosts_file, make_dirs, place, under, Machine};
 use super::net::Network;
-use super::rabbit::Installation;
+use super::rabbit::{installation_at, Installation};
 use super::report::now;
 use super::secrets::Secrets;
 use super::vip::{VipWatch, Watched};
@@ -109,6 +110,11 @@ pub struct Lab {
     pub vip: Option<VipWatch>,
     pub brokers: Vec<Machine>,
     pub lbs: Vec<Machine>,
+    /// The local apt repository the brokers installed RabbitMQ from, when
+    /// the spec's install source is a mirror (see [`super::apt`]).
+    _apt: Option<LabMirror>,
+    /// What each broker's first-boot install did (empty without a mirror).
+    pub installed: Vec<Installed>,
     _logs: LogKeeper,
     pub net: Network,
     _dir: TempDir,
@@ -166,7 +172,11 @@ fn client_address(plan: &rmqgen::Plan) -> Ipv4Addr {
 
 impl Lab {
     /// Builds the network, places every host's files and starts the
-    /// hosts' namespaces (no services yet).
+    /// hosts' namespaces (no services yet). `inst`: the broker installation
+    /// of `base`; `None` when the spec installs RabbitMQ from a mirror, which
+    /// the lab then serves: each broker boots without RabbitMQ and installs
+    /// it through its rendered user-data before its files are placed (as
+    /// cloud-init writes the deferred files after the packages).
     #[allow(clippy::too_many_arguments)]
     pub fn boot(
         spec: &str,
@@ -174,7 +184,7 @@ impl Lab {
         base: &Path,
         out: rmqgen::Output,
         bins: Bins,
-        inst: Installation,
+        inst: Option<Installation>,
         python: PathBuf,
     ) -> Lab {
         let plan = &out.plan;
@@ -195,6 +205,15 @@ impl Lab {
         let mut brokers = Vec::new();
         let mut lbs = Vec::new();
         let mut keepalived_unit = KeepalivedUnit::default();
+        let mirror = Mirror::of(plan).map(|m| {
+            assert!(
+                inst.is_none(),
+                "{spec} installs RabbitMQ from a mirror: its hosts boot a root filesystem without it"
+            );
+            LabMirror::start(&bins, &mut net, plan, m, release, dir.path())
+        });
+        // Brokers booted without RabbitMQ, waiting for their install.
+        let mut first_boot = Vec::new();
         for host in &plan.hosts {
             let files: Vec<HostFile> = host_files(plan, &out.roles, host);
             let att = net.attach(
@@ -208,6 +227,11 @@ impl Lab {
             let hdir = dir.path().join("hosts").join(&host.name);
             let root = hdir.join("root");
             fs::create_dir_all(&root).expect("create the host's root");
+            if mirror.is_some() && host.role == Role::Broker {
+                let m = Machine::boot(&bins, att, hdir, root, base, dir.path(), &[], &[]);
+                first_boot.push((m, files));
+                continue;
+            }
             let mut placed = place(&root, base, &files, &secrets);
             eprintln!(
                 "lab: {} ({:?}) {} at {}/{}: {} files from host_files ({}); only in its root: [{}]; skipped: [{}]",
@@ -266,6 +290,28 @@ impl Lab {
                 Role::LoadBalancer => lbs.push(m),
             }
         }
+        let mut installed = Vec::new();
+        if let Some(lm) = &mirror {
+            installed = install_brokers(&out, &secrets, lm, &first_boot);
+            for (m, files) in first_boot {
+                brokers.push(place_after_install(m, &files, &secrets));
+            }
+        }
+        let inst = inst.unwrap_or_else(|| {
+            let i = installation_at(&brokers[0].root_view())
+                .unwrap_or_else(|e| panic!("{}: after the install: {e}", brokers[0].name));
+            for b in &brokers[1..] {
+                let other = installation_at(&b.root_view()).map(|o| o.version);
+                assert_eq!(
+                    other.as_deref(),
+                    Ok(i.version.as_str()),
+                    "{} installed another RabbitMQ than {}",
+                    b.name,
+                    brokers[0].name
+                );
+            }
+            i
+        });
 
         // The client: not a spec host; the cluster's hosts file.
         let hosts_fragment = out
@@ -337,6 +383,8 @@ impl Lab {
             vip: None,
             brokers,
             lbs,
+            _apt: mirror,
+            installed,
             _logs: logs,
             net,
             _dir: dir,
@@ -854,6 +902,97 @@ impl Lab {
         let p = self.probe.as_ref().expect("the probe runs");
         super::client::probe_records(&p.out)
     }
+}
+
+/// Runs every first-boot broker's install at once (each in its own host);
+/// checks each against the pin and the mirror.
+fn install_brokers(
+    out: &rmqgen::Output,
+    secrets: &Secrets,
+    lm: &LabMirror,
+    first_boot: &[(Machine, Vec<HostFile>)],
+) -> Vec<Installed> {
+    let plan = &out.plan;
+    let started = Instant::now();
+    let user_data: Vec<String> = first_boot
+        .iter()
+        .map(|(m, _)| super::apt::user_data(out, &m.name, secrets))
+        .collect();
+    let hold: Vec<&str> = plan.install.hold.clone();
+    let results: Vec<Installed> = std::thread::scope(|s| {
+        let handles: Vec<_> = first_boot
+            .iter()
+            .zip(&user_data)
+            .map(|((m, _), ud)| {
+                let hold = &hold;
+                s.spawn(move || {
+                    super::apt::install(m, ud, &lm.mirror.keyring, &lm.repo.keyring, hold)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let series = plan.rabbitmq.version.to_string();
+    for i in &results {
+        eprintln!("lab: {} from {}", i.line(), lm.mirror.url);
+        if let Err(e) = super::apt::check_policy(i, &series, &lm.mirror.url) {
+            panic!("the rendered pin did not select the series: {e}");
+        }
+        assert!(
+            lm.repo.has("rabbitmq-server", &i.rabbitmq),
+            "{}: rabbitmq-server {} is not the lab repository's",
+            i.host,
+            i.rabbitmq
+        );
+    }
+    eprintln!(
+        "lab: {} brokers installed RabbitMQ at first boot in {:.1} s",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    results
+}
+
+/// Places a first-boot broker's files once its packages are installed:
+/// what cloud-init's deferred `write_files` writes (the others it wrote
+/// itself during the install), with the owners the packages created, and
+/// the broker's data and log directories.
+fn place_after_install(m: Machine, files: &[HostFile], secrets: &Secrets) -> Machine {
+    let view = m.root_view();
+    let deferred: Vec<HostFile> = files.iter().filter(|f| f.defer).cloned().collect();
+    let mut placed = place(&m.root, &view, &deferred, secrets);
+    for d in [RABBITMQ_HOME, RABBITMQ_LOGS] {
+        let real = Path::new(d);
+        make_dirs(&m.root, &view, real);
+        if !placed.mounts.iter().any(|(_, dst)| dst == real) {
+            placed
+                .mounts
+                .push((under(&m.root, real), real.to_path_buf()));
+        }
+    }
+    eprintln!(
+        "lab: {} (first boot) {} files from host_files after the install ({}); only in its root: [{}]",
+        m.name,
+        placed.written.len(),
+        placed.written.join(", "),
+        placed.unmapped.join(", ")
+    );
+    m.mount_late(&placed.mounts);
+    let check = super::apt::series_check(&m);
+    eprintln!(
+        "lab: {}: {} passed (the installed series is the configuration's){}",
+        m.name,
+        paths::SERIES_CHECK,
+        if check.is_empty() {
+            String::new()
+        } else {
+            format!(": {check}")
+        }
+    );
+    m
 }
 
 /// Removes the directories of lab runs that were killed before they could

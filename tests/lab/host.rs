@@ -422,6 +422,42 @@ impl Machine {
         m
     }
 
+    /// The host's root as this process sees it (`/proc/<init>/root`):
+    /// what the host has now, packages it installed included.
+    pub fn root_view(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.init))
+    }
+
+    /// [`Machine::boot`]'s `mounts`, once the host is up: for a host whose
+    /// packages install at first boot, the directories the packages make
+    /// exist only then. What the packages put in a directory stays beside
+    /// the rendered files, as at boot.
+    pub fn mount_late(&self, mounts: &[(PathBuf, PathBuf)]) {
+        let view = self.root_view();
+        let mut script = String::from("set -eu\n");
+        for (src, dst) in mounts {
+            let packaged = under(&view, dst);
+            if src.is_dir() && packaged.is_dir() {
+                let mut cp = Command::new("cp");
+                cp.args(["-a", "-n", "--"]).arg(packaged.join(".")).arg(src);
+                run(&mut cp, Duration::from_secs(60))
+                    .expect_success(&format!("copy {} into the host", packaged.display()));
+            }
+            let (s, d) = (
+                shell_quote(&src.to_string_lossy()),
+                shell_quote(&dst.to_string_lossy()),
+            );
+            if src.is_dir() {
+                script.push_str(&format!("mkdir -p {d}\n"));
+            }
+            // The lab directory is at its own path inside the host's root.
+            script.push_str(&format!("mount --bind {s} {d}\n"));
+        }
+        let env = [("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")];
+        self.run("/bin/sh", &["-c", &script], &env, Duration::from_secs(60))
+            .expect_success(&format!("{}: bind the host's files", self.name));
+    }
+
     /// A command that runs `program` inside the host (all its namespaces,
     /// its root, working directory `wd`) with exactly the environment
     /// `env`.

@@ -85,32 +85,31 @@ pub fn run(spec: &str) {
         eprintln!("lab: {spec}: {w}");
     }
     let release = super::harness::release_of(&out.plan).codename;
-    let base = match super::harness::rootfs(release) {
+    let plan = out.plan.clone();
+    // A spec that installs RabbitMQ from a mirror boots the release as its
+    // cloud image has it (no RabbitMQ; tests/lab/apt.rs).
+    let from_mirror = super::apt::Mirror::of(&plan).is_some();
+    let rootfs = if from_mirror {
+        format!("{release}-cloud")
+    } else {
+        release.to_string()
+    };
+    let base = match super::harness::rootfs(&rootfs) {
         Ok(b) => b,
         Err(e) => return unavailable(&e),
     };
     // Not a skip: a release whose root filesystem has no broker is a
     // failure with the reason.
-    let inst =
-        super::rabbit::installation_at(&base).unwrap_or_else(|e| panic!("release={release}: {e}"));
+    let inst = (!from_mirror).then(|| {
+        super::rabbit::installation_at(&base).unwrap_or_else(|e| panic!("release={release}: {e}"))
+    });
     let Some(python) = python_with_pika() else {
         return unavailable("no python3 with pika (Debian: apt-get install python3-pika)");
     };
-    let plan = out.plan.clone();
-    assert_eq!(
-        plan.rabbitmq.version.to_string(),
-        inst.series,
-        "{spec} is for RabbitMQ {}, and Debian {release} (its os) ships {}: the lab runs a spec \
-         as rendered on the release its os names, with that release's own RabbitMQ",
-        plan.rabbitmq.version,
-        inst.version
-    );
     let mut report = Report {
         spec: spec.to_string(),
         release: release.to_string(),
         cluster: plan.name.clone(),
-        rabbitmq: inst.version.clone(),
-        erlang: erlang_version(&base),
         haproxy: super::harness::tool_version(&base, "haproxy", "-v"),
         keepalived: super::harness::tool_version(&base, "keepalived", "--version"),
         queue_ha: format!(
@@ -163,6 +162,31 @@ pub fn run(spec: &str) {
     let started = Instant::now();
     eprintln!("lab: {spec}: booting {} hosts", plan.hosts.len() + 1);
     let mut lab = Lab::boot(spec, release, &base, out, bins, inst, python);
+    let broker_root = if from_mirror {
+        lab.brokers[0].root_view()
+    } else {
+        base.clone()
+    };
+    report.rabbitmq = lab.inst.version.clone();
+    report.erlang = erlang_version(&broker_root);
+    if !lab.installed.is_empty() {
+        report.settings.insert(
+            "apt_install".into(),
+            lab.installed
+                .iter()
+                .map(super::apt::Installed::line)
+                .collect::<Vec<_>>()
+                .into(),
+        );
+    }
+    assert_eq!(
+        plan.rabbitmq.version.to_string(),
+        lab.inst.series,
+        "{spec} is for RabbitMQ {}, Debian {release} has {}: the lab runs a spec as rendered \
+         on the release its os names, with that release's own RabbitMQ or its mirror's",
+        plan.rabbitmq.version,
+        lab.inst.version
+    );
     let outcome = catch_unwind(AssertUnwindSafe(|| all(&mut lab, &mut report)));
     if let Some(v) = lab.vip.as_ref() {
         report.vip_events = v

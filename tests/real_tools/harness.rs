@@ -298,7 +298,10 @@ pub fn for_each_example(check: &str, f: impl Fn(&Example)) {
 /// `RMQGEN_ROOTFS_<RELEASE>` (e.g. `RMQGEN_ROOTFS_TRIXIE`) names a ready
 /// directory instead.
 pub fn rootfs(release: &str) -> Result<PathBuf, String> {
-    if let Some(dir) = std::env::var_os(format!("RMQGEN_ROOTFS_{}", release.to_uppercase())) {
+    if let Some(dir) = std::env::var_os(format!(
+        "RMQGEN_ROOTFS_{}",
+        release.to_uppercase().replace('-', "_")
+    )) {
         return Ok(PathBuf::from(dir));
     }
     let script = Path::new(ROOT).join("scripts/rootfs.sh");
