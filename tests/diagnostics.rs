@@ -485,7 +485,7 @@ const FULL_SPEC: &str = r#"{
       "broker": { "vcpus": 2, "memory_mib": 4096, "disk_gib": 40 },
       "load_balancer": { "vcpus": 1, "memory_mib": 1024, "disk_gib": 10 }
     },
-    "libvirt": { "uri": "qemu:///system", "pool": "default", "bridge": "br0" },
+    "libvirt": { "uri": "qemu:///system", "pool": "default", "bridge": "br0", "domain_type": "kvm" },
     "proxmox": { "node": "pve", "bridge": "vmbr0", "datastore": "local-lvm", "snippets_datastore": "local", "vm_id_base": 9100 }
   }
 }"#;

@@ -1,11 +1,19 @@
-//! The Terraform root module, checked without Terraform (no provider can be
-//! downloaded here): every example, as a cloud-init and as a NixOS cluster,
-//! each with its own provider and with the provider switched (libvirt <->
-//! proxmox), renders a module that
+//! The Terraform root module, checked without Terraform: every example, as
+//! a cloud-init and as a NixOS cluster, each with its own provider and with
+//! the provider switched (libvirt <-> proxmox), renders a module that
 //!
-//! - parses (hcl-rs) and uses only the attributes and nested blocks the
-//!   providers document (`tests/data/*.attributes.json`, taken from
-//!   dmacvicar/libvirt 0.9.7, bpg/proxmox 0.111 and hashicorp/random 3.7);
+//! - parses (hcl-rs) and fits the providers' own schemas: the output of
+//!   `terraform providers schema -json` for the versions the module pins
+//!   (dmacvicar/libvirt 0.8.3, bpg/proxmox 0.111.1, hashicorp/random 3.9.0),
+//!   trimmed to the resource types rmqgen writes and committed as
+//!   `tests/data/<name>-<version>.schema.json` by `scripts/tf-providers.sh
+//!   schemas` (`tests/terraform_tools.rs` checks that the committed files
+//!   are what the real providers print). Every attribute exists, is
+//!   settable (not computed-only), not deprecated, written as an attribute
+//!   and not as a block or the other way round, with a literal of the
+//!   schema's type; every nested block appears no more often than the
+//!   schema allows; every required attribute and block is there; every
+//!   `ignore_changes` entry names an attribute;
 //! - refers only to variables, locals and resources it declares;
 //! - declares every variable typed, described and in alphabetical order,
 //!   secrets `sensitive`, and marks every output that exposes one
@@ -13,85 +21,93 @@
 //! - iterates every per-host resource over `local.nodes`, whose keys are
 //!   the host names.
 //!
-//! HashiCorp's own parser and `terraform fmt` check the same modules in
-//! `tests/terraform_tools.rs`.
+//! HashiCorp's own parser, `terraform fmt` and `terraform validate` with
+//! the real providers check the same modules in `tests/terraform_tools.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use hcl::expr::{Expression, Operation, TraversalOperator};
 use hcl::{Block, Body};
+use serde_json::Value;
 
 #[path = "common/examples.rs"]
 mod examples;
 use examples::{with_provider, with_provisioning};
 
-/// resource type -> dotted path ("" for the top level) -> allowed keys.
-type Schema = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
+/// Resource types and provider blocks ("provider.<name>"), each with the
+/// `block` of its schema.
+type Schemas = BTreeMap<String, Value>;
 
-const META_ARGUMENTS: &[&str] = &["count", "depends_on", "for_each", "lifecycle", "provider"];
+/// Meta-arguments Terraform accepts on every resource.
+const META_ARGUMENTS: &[&str] = &["count", "depends_on", "for_each", "provider"];
 
-/// Provider configuration, from the providers' docs/index.md.
-const PROVIDER_SCHEMA: &[(&str, &str, &[&str])] = &[
-    ("libvirt", "", &["uri"]),
-    (
-        "proxmox",
-        "",
-        &[
-            "endpoint",
-            "insecure",
-            "min_tls",
-            "auth_ticket",
-            "csrf_prevention_token",
-            "api_token",
-            "otp",
-            "username",
-            "password",
-            "ssh",
-            "tmp_dir",
-            "random_vm_ids",
-            "random_vm_id_start",
-            "random_vm_id_end",
-        ],
-    ),
-    (
-        "proxmox",
-        "ssh",
-        &[
-            "username",
-            "password",
-            "agent",
-            "agent_socket",
-            "agent_forwarding",
-            "private_key",
-            "socks5_server",
-            "socks5_username",
-            "socks5_password",
-            "node_address_source",
-            "node",
-        ],
-    ),
-];
-
-fn schema() -> Schema {
-    let mut all = Schema::new();
-    for file in [
-        "libvirt-0.9.7.attributes.json",
-        "proxmox-0.111.attributes.json",
-        "random-3.7.attributes.json",
-    ] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let parsed: Schema = serde_json::from_str(&text).unwrap();
-        all.extend(parsed);
+/// `required_providers` of a module's versions.tf: name -> (source,
+/// version constraint).
+fn pins(files: &BTreeMap<String, Body>) -> BTreeMap<String, (String, String)> {
+    let terraform = blocks(files, "terraform")
+        .next()
+        .expect("a terraform block");
+    let required = terraform
+        .body()
+        .blocks()
+        .find(|b| b.identifier() == "required_providers")
+        .expect("required_providers");
+    let mut out = BTreeMap::new();
+    for a in required.body().attributes() {
+        let Expression::Object(o) = a.expr() else {
+            panic!("{} is not an object", a.key())
+        };
+        let field = |k: &str| match o.iter().find(|(key, _)| key.to_string() == k) {
+            Some((_, Expression::String(s))) => s.clone(),
+            other => panic!("{}.{k}: {other:?}", a.key()),
+        };
+        out.insert(a.key().to_string(), (field("source"), field("version")));
     }
-    for (name, path, keys) in PROVIDER_SCHEMA {
-        all.entry(format!("provider.{name}")).or_default().insert(
-            path.to_string(),
-            keys.iter().map(|k| k.to_string()).collect(),
+    out
+}
+
+/// The exact version a `~> X.Y.Z` pin stands for: the one
+/// `scripts/tf-providers.sh` builds and the schema file is named after.
+fn pinned_version(constraint: &str) -> &str {
+    let v = constraint
+        .strip_prefix("~> ")
+        .unwrap_or_else(|| panic!("pin {constraint} is not ~> X.Y.Z"));
+    assert_eq!(v.split('.').count(), 3, "pin {constraint} is not ~> X.Y.Z");
+    v
+}
+
+fn schema_file(name: &str, version: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(format!("{name}-{version}.schema.json"))
+}
+
+/// The schemas of the providers a module pins.
+fn schemas(pins: &BTreeMap<String, (String, String)>) -> Schemas {
+    let mut all = Schemas::new();
+    for (name, (source, constraint)) in pins {
+        let path = schema_file(name, pinned_version(constraint));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/tf-providers.sh schemas writes it)",
+                path.display()
+            )
+        });
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            doc["provider"],
+            format!("registry.terraform.io/{source}"),
+            "{}",
+            path.display()
         );
+        all.insert(
+            format!("provider.{name}"),
+            doc["provider_config"]["block"].clone(),
+        );
+        for (kind, s) in doc["resource_schemas"].as_object().unwrap() {
+            all.insert(kind.clone(), s["block"].clone());
+        }
     }
     all
 }
@@ -144,81 +160,234 @@ fn attr<'a>(block: &'a Block, key: &str) -> Option<&'a Expression> {
         .map(|a| a.expr())
 }
 
-/// Checks a body against `schema[kind]`, collecting problems.
-fn check_body(schema: &Schema, kind: &str, path: &str, body: &Body, problems: &mut Vec<String>) {
-    let Some(paths) = schema.get(kind) else {
-        problems.push(format!("{kind}: no documented schema"));
-        return;
-    };
-    let allowed = paths.get(path).cloned().unwrap_or_default();
-    let join = |k: &str| {
-        if path.is_empty() {
-            k.to_string()
-        } else {
-            format!("{path}.{k}")
-        }
-    };
-    for a in body.attributes() {
-        if path.is_empty() && META_ARGUMENTS.contains(&a.key()) {
-            continue;
-        }
-        if !allowed.contains(a.key()) {
-            problems.push(format!(
-                "{kind}: attribute {} is not documented",
-                join(a.key())
-            ));
-            continue;
-        }
-        check_value(schema, kind, &join(a.key()), a.expr(), problems);
+fn flag(v: &Value, key: &str) -> bool {
+    v.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// The type an attribute's value must have: its cty type, or for a nested
+/// attribute (plugin framework) the object or collection of objects its
+/// `nested_type` describes.
+fn attribute_type(a: &Value) -> Value {
+    if let Some(t) = a.get("type") {
+        return t.clone();
     }
-    for b in body.blocks() {
-        if !allowed.contains(b.identifier()) {
-            problems.push(format!(
-                "{kind}: block {} is not documented",
-                join(b.identifier())
-            ));
-            continue;
-        }
-        check_body(schema, kind, &join(b.identifier()), b.body(), problems);
+    let nested = &a["nested_type"];
+    let object = Value::Array(vec![
+        "object".into(),
+        Value::Object(
+            nested["attributes"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), attribute_type(v)))
+                .collect(),
+        ),
+    ]);
+    match nested["nesting_mode"].as_str() {
+        Some("single") => object,
+        Some(mode) => Value::Array(vec![mode.into(), object]),
+        None => panic!("attribute without type: {a}"),
     }
 }
 
-/// Nested attributes (libvirt 0.9): an object or a list of objects whose
-/// path has a schema of its own is checked key by key; other objects are
-/// map values.
-fn check_value(
-    schema: &Schema,
-    kind: &str,
-    path: &str,
-    expr: &Expression,
-    problems: &mut Vec<String>,
-) {
-    let Some(allowed) = schema.get(kind).and_then(|p| p.get(path)) else {
-        return;
+/// Checks a literal against a cty type; references, calls, templates with
+/// interpolations and operations are Terraform's to check (`terraform
+/// validate`), except that a template is a string and arithmetic a number.
+fn check_type(ty: &Value, expr: &Expression, at: &str, problems: &mut Vec<String>) {
+    let name = ty.as_str().or_else(|| ty.get(0).and_then(Value::as_str));
+    let mismatch = |problems: &mut Vec<String>, what: &str| {
+        problems.push(format!("{at}: {what} where the schema wants {ty}"));
     };
-    match expr {
-        Expression::Object(o) => {
+    match (name, expr) {
+        (Some("dynamic"), _) => {}
+        (Some("string"), Expression::String(_) | Expression::TemplateExpr(_)) => {}
+        (Some("number"), Expression::Number(_)) => {}
+        (Some("number"), Expression::Operation(op))
+            if matches!(op.as_ref(), Operation::Binary(_)) => {}
+        (Some("bool"), Expression::Bool(_)) => {}
+        (Some("list" | "set"), Expression::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                check_type(&ty[1], item, &format!("{at}[{i}]"), problems);
+            }
+        }
+        (Some("tuple"), Expression::Array(items)) => {
+            let types = ty[1].as_array().unwrap();
+            if types.len() != items.len() {
+                mismatch(problems, &format!("{} elements", items.len()));
+            }
+            for (i, (t, item)) in types.iter().zip(items).enumerate() {
+                check_type(t, item, &format!("{at}[{i}]"), problems);
+            }
+        }
+        (Some("map"), Expression::Object(o)) => {
+            for (k, v) in o {
+                check_type(&ty[1], v, &format!("{at}.{k}"), problems);
+            }
+        }
+        (Some("object"), Expression::Object(o)) => {
+            let fields = ty[1].as_object().unwrap();
             for (k, v) in o {
                 let key = k.to_string().trim_matches('"').to_string();
-                if !allowed.contains(&key) {
-                    problems.push(format!("{kind}: attribute {path}.{key} is not documented"));
-                    continue;
+                match fields.get(&key) {
+                    Some(t) => check_type(t, v, &format!("{at}.{key}"), problems),
+                    None => problems.push(format!("{at}: the object type has no {key}")),
                 }
-                check_value(schema, kind, &format!("{path}.{key}"), v, problems);
             }
         }
-        Expression::Array(items) => {
-            for item in items {
-                check_value(schema, kind, path, item, problems);
-            }
-        }
+        (
+            _,
+            Expression::String(_)
+            | Expression::Number(_)
+            | Expression::Bool(_)
+            | Expression::Array(_)
+            | Expression::Object(_),
+        ) => mismatch(problems, "a literal of another type"),
+        (_, Expression::TemplateExpr(_)) => mismatch(problems, "a string template"),
         _ => {}
     }
 }
 
+/// The schema of one element of an attribute whose type is a list or set
+/// of objects: Terraform also accepts such an attribute in block syntax,
+/// one block per element (every field optional).
+fn block_syntax(attribute: &Value) -> Option<Value> {
+    let ty = attribute.get("type")?;
+    if !matches!(ty.get(0).and_then(Value::as_str), Some("list" | "set")) {
+        return None;
+    }
+    let element = ty.get(1)?;
+    if element.get(0).and_then(Value::as_str) != Some("object") {
+        return None;
+    }
+    let fields = element.get(1)?.as_object()?;
+    Some(serde_json::json!({
+        "attributes": fields
+            .iter()
+            .map(|(k, t)| (k.clone(), serde_json::json!({ "type": t, "optional": true })))
+            .collect::<serde_json::Map<String, Value>>()
+    }))
+}
+
+/// Checks a body against a schema `block`, collecting problems.
+fn check_block(schema: &Value, body: &Body, at: &str, top: bool, problems: &mut Vec<String>) {
+    let attributes = schema["attributes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let nested = schema["block_types"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let join = |k: &str| format!("{at}.{k}");
+    for a in body.attributes() {
+        let key = a.key();
+        if top && META_ARGUMENTS.contains(&key) {
+            continue;
+        }
+        let Some(spec) = attributes.get(key) else {
+            problems.push(if nested.contains_key(key) {
+                format!("{}: a block, written as an attribute", join(key))
+            } else {
+                format!("{}: no such attribute", join(key))
+            });
+            continue;
+        };
+        if flag(spec, "computed") && !flag(spec, "optional") && !flag(spec, "required") {
+            problems.push(format!("{}: computed only, cannot be set", join(key)));
+        }
+        if flag(spec, "deprecated") {
+            problems.push(format!("{}: deprecated", join(key)));
+        }
+        check_type(&attribute_type(spec), a.expr(), &join(key), problems);
+    }
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for b in body.blocks() {
+        let key = b.identifier();
+        if top && key == "lifecycle" {
+            let names: BTreeSet<&str> = attributes
+                .keys()
+                .chain(nested.keys())
+                .map(String::as_str)
+                .collect();
+            check_lifecycle(&names, b, at, problems);
+            continue;
+        }
+        let Some(spec) = nested.get(key) else {
+            match attributes.get(key).and_then(block_syntax) {
+                // Terraform takes block syntax for a list or set of
+                // objects (SDKv2's attributes-as-blocks); the block is one
+                // element.
+                Some(element) => {
+                    check_block(&element, b.body(), &join(key), false, problems);
+                }
+                None if attributes.contains_key(key) => {
+                    problems.push(format!("{}: an attribute, written as a block", join(key)));
+                }
+                None => problems.push(format!("{}: no such block", join(key))),
+            }
+            continue;
+        };
+        *counts.entry(key).or_default() += 1;
+        if flag(&spec["block"], "deprecated") {
+            problems.push(format!("{}: deprecated", join(key)));
+        }
+        check_block(&spec["block"], b.body(), &join(key), false, problems);
+    }
+    for (key, spec) in &attributes {
+        if flag(spec, "required") && !body.attributes().any(|a| a.key() == key) {
+            problems.push(format!("{}: required, missing", join(key)));
+        }
+    }
+    for (key, spec) in &nested {
+        let n = counts.get(key.as_str()).copied().unwrap_or(0);
+        let min = spec.get("min_items").and_then(Value::as_u64).unwrap_or(0);
+        let max = spec.get("max_items").and_then(Value::as_u64);
+        let single = matches!(spec["nesting_mode"].as_str(), Some("single" | "group"));
+        if n < min {
+            problems.push(format!(
+                "{}: {n} blocks, at least {min} required",
+                join(key)
+            ));
+        }
+        if max.is_some_and(|m| m > 0 && n > m) || (single && n > 1) {
+            problems.push(format!("{}: {n} blocks, more than allowed", join(key)));
+        }
+    }
+}
+
+/// `lifecycle`: only Terraform's own arguments, and `ignore_changes` names
+/// attributes or nested blocks of the resource.
+fn check_lifecycle(
+    attributes: &BTreeSet<&str>,
+    lifecycle: &Block,
+    at: &str,
+    problems: &mut Vec<String>,
+) {
+    for a in lifecycle.body().attributes() {
+        match (a.key(), a.expr()) {
+            ("ignore_changes", Expression::Array(items)) => {
+                for item in items {
+                    let name = match item {
+                        Expression::Variable(v) => v.to_string(),
+                        Expression::Traversal(t) => match &t.expr {
+                            Expression::Variable(v) => v.to_string(),
+                            other => format!("{other}"),
+                        },
+                        other => format!("{other}"),
+                    };
+                    if !attributes.contains(name.as_str()) {
+                        problems.push(format!("{at}: ignore_changes names {name}, no attribute"));
+                    }
+                }
+            }
+            ("create_before_destroy" | "prevent_destroy", Expression::Bool(_)) => {}
+            (key, _) => problems.push(format!("{at}.lifecycle.{key}: not understood here")),
+        }
+    }
+}
+
 #[test]
-fn resources_use_only_documented_attributes() {
-    let schema = schema();
+fn resources_fit_the_provider_schemas() {
     for (what, out) in modules() {
         let files = tf_files(&out);
         assert_eq!(
@@ -232,21 +401,187 @@ fn resources_use_only_documented_attributes() {
             ],
             "{what}"
         );
+        let schemas = schemas(&pins(&files));
         let mut problems = Vec::new();
+        let mut check = |kind: &str, at: String, body: &Body| match schemas.get(kind) {
+            Some(schema) => check_block(schema, body, &at, true, &mut problems),
+            None => problems.push(format!("{at}: no schema for {kind}")),
+        };
         for r in blocks(&files, "resource") {
-            check_body(&schema, label(r, 0), "", r.body(), &mut problems);
+            let at = format!("{}.{}", label(r, 0), label(r, 1));
+            check(label(r, 0), at, r.body());
         }
         for p in blocks(&files, "provider") {
-            check_body(
-                &schema,
-                &format!("provider.{}", label(p, 0)),
-                "",
-                p.body(),
-                &mut problems,
-            );
+            let kind = format!("provider.{}", label(p, 0));
+            check(&kind, kind.clone(), p.body());
         }
         assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
     }
+}
+
+/// The checker itself catches what the docs-derived lists could not: a
+/// nested block written as an attribute, a wrong literal type, a missing
+/// required argument, an attribute only the provider sets, an unknown
+/// `ignore_changes` entry.
+#[test]
+fn the_schema_check_sees_real_mistakes() {
+    let read = |name: &str, version: &str, kind: &str| -> Value {
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(schema_file(name, version)).unwrap())
+                .unwrap();
+        doc["resource_schemas"][kind]["block"].clone()
+    };
+    let domain = read("libvirt", "0.8.3", "libvirt_domain");
+    let password = read("random", "3.9.0", "random_password");
+    let problems = |schema: &Value, hcl: &str| {
+        let body: Body = hcl::parse(hcl).unwrap();
+        let mut problems = Vec::new();
+        check_block(schema, &body, "r", true, &mut problems);
+        problems
+    };
+    assert_eq!(
+        problems(
+            &domain,
+            "name = \"a\"\nfor_each = {}\ncpu { mode = \"host-passthrough\" }\n"
+        ),
+        Vec::<String>::new()
+    );
+    for (schema, hcl, expected) in [
+        (
+            &domain,
+            "name = \"a\"\ncpu = { mode = \"x\" }",
+            "r.cpu: a block, written as an attribute",
+        ),
+        (
+            &domain,
+            "name = \"a\"\nvcpu = \"two\"",
+            "r.vcpu: a literal of another type",
+        ),
+        (&domain, "vcpu = 2", "r.name: required, missing"),
+        (
+            &domain,
+            "name = \"a\"\nmemory_unit = \"MiB\"",
+            "r.memory_unit: no such attribute",
+        ),
+        (
+            &domain,
+            "name = \"a\"\nname { }",
+            "r.name: an attribute, written as a block",
+        ),
+        (
+            &domain,
+            "name = \"a\"\ncpu {}\ncpu {}",
+            "r.cpu: 2 blocks, more than allowed",
+        ),
+        (
+            &domain,
+            "name = \"a\"\nconsole { type = \"pty\" }",
+            "r.console.target_port: required, missing",
+        ),
+        (
+            &domain,
+            "name = \"a\"\nlifecycle { ignore_changes = [cloud_init] }",
+            "r: ignore_changes names cloud_init, no attribute",
+        ),
+        (
+            &password,
+            "length = 8\nresult = \"x\"",
+            "r.result: computed only, cannot be set",
+        ),
+    ] {
+        let found = problems(schema, hcl);
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "{hcl}: expected {expected}, found {found:?}"
+        );
+    }
+}
+
+/// cloud-init is first-boot only (a rollout carries later changes): the
+/// seed resources ignore changes to their content, so a changed user-data
+/// neither churns a running VM's seed nor, on Proxmox, replaces the VM (a
+/// replaced snippet's id is unknown until apply, and the VM's
+/// `initialization` file ids force a new VM).
+#[test]
+fn seeds_keep_what_the_vms_first_booted_with() {
+    for (what, out) in modules() {
+        let files = tf_files(&out);
+        let ignored = |r: &Block| -> BTreeSet<String> {
+            r.body()
+                .blocks()
+                .filter(|b| b.identifier() == "lifecycle")
+                .filter_map(|b| attr(b, "ignore_changes"))
+                .flat_map(|e| match e {
+                    Expression::Array(items) => items.iter().map(|i| i.to_string()).collect(),
+                    _ => Vec::new(),
+                })
+                .collect()
+        };
+        let mut seeds = 0;
+        for r in blocks(&files, "resource") {
+            let expected: &[&str] = match label(r, 0) {
+                "libvirt_cloudinit_disk" => &["meta_data", "network_config", "user_data"],
+                "proxmox_virtual_environment_file" => &["source_raw"],
+                _ => continue,
+            };
+            seeds += 1;
+            let names = ignored(r);
+            for e in expected {
+                assert!(
+                    names.contains(*e),
+                    "{what}: {} ignores {names:?}",
+                    label(r, 1)
+                );
+            }
+        }
+        assert!(seeds > 0, "{what}: no seed resource");
+    }
+}
+
+/// The pins, the schema files and scripts/tf-providers.sh name the same
+/// versions: what the tests check is what `terraform init` installs.
+#[test]
+fn pins_schemas_and_the_provider_script_agree() {
+    let script = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tf-providers.sh"),
+    )
+    .unwrap();
+    let mut seen = BTreeSet::new();
+    for (what, out) in modules() {
+        for (name, (source, constraint)) in pins(&tf_files(&out)) {
+            let version = pinned_version(&constraint);
+            assert!(
+                schema_file(&name, version).is_file(),
+                "{what}: no tests/data/{name}-{version}.schema.json"
+            );
+            assert!(
+                script.contains(&format!("\"{source}|"))
+                    && script.contains(&format!("|{version}\"")),
+                "{what}: scripts/tf-providers.sh does not build {source} {version}"
+            );
+            seen.insert(name);
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["libvirt", "proxmox", "random"]
+    );
+    // No schema file that no pin uses.
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut files: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".schema.json") || f.ends_with(".attributes.json"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "libvirt-0.8.3.schema.json",
+            "proxmox-0.111.1.schema.json",
+            "random-3.9.0.schema.json"
+        ]
+    );
 }
 
 /// `(root, first attribute)` of every reference in an expression, minus
@@ -325,7 +660,10 @@ fn body_refs(body: &Body, out: &mut BTreeSet<(String, String)>) {
         refs(a.expr(), &BTreeSet::new(), out);
     }
     for b in body.blocks() {
-        body_refs(b.body(), out);
+        // `ignore_changes` names the resource's own attributes.
+        if b.identifier() != "lifecycle" {
+            body_refs(b.body(), out);
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::spec::{Provider, Spec};
+use crate::spec::{DomainType, Provider, Spec};
 
 /// Virtualisation target.
 #[derive(Debug, Clone, Serialize)]
@@ -24,6 +24,8 @@ pub struct LibvirtPlan {
     pub pool: String,
     /// Bridge.
     pub bridge: String,
+    /// Domain type (`kvm` unless the spec says `qemu`).
+    pub domain_type: DomainType,
 }
 
 /// Proxmox settings.
@@ -53,6 +55,7 @@ pub(super) fn resolve(spec: &Spec) -> TargetPlan {
             uri: text(&lv.uri, "qemu:///system"),
             pool: text(&lv.pool, "default"),
             bridge: text(&lv.bridge, "br0"),
+            domain_type: lv.domain_type.unwrap_or(DomainType::Kvm),
         },
         proxmox: ProxmoxPlan {
             node: text(&px.node, "pve"),

@@ -24,7 +24,7 @@ pub use rabbitmq::{
     Replicas, SyncMode, User, UserTag,
 };
 pub use secret::SecretSource;
-pub use target::{Libvirt, Provider, Proxmox, Resources, RoleResources, Target};
+pub use target::{DomainType, Libvirt, Provider, Proxmox, Resources, RoleResources, Target};
 
 use std::fmt;
 

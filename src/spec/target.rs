@@ -70,6 +70,22 @@ pub struct Libvirt {
     /// it). Default: `br0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<String>,
+    /// libvirt domain type: `kvm` (hardware virtualisation) or `qemu`
+    /// (QEMU's TCG emulator, for hosts without usable KVM, e.g. nested
+    /// virtualisation that does not work; much slower). Default: `kvm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_type: Option<DomainType>,
+}
+
+/// libvirt domain type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainType {
+    /// KVM: hardware virtualisation; the guest sees the host's CPU.
+    Kvm,
+    /// QEMU's TCG emulator: no hardware virtualisation needed; the guest
+    /// sees QEMU's `max` CPU model.
+    Qemu,
 }
 
 /// Proxmox VE settings.

@@ -150,3 +150,15 @@ pub(crate) fn type_keyword(name: &str) -> Result<Expression, Error> {
 pub(crate) fn resource(kind: &str, name: &str) -> BlockBuilder {
     Block::builder("resource").add_label(kind).add_label(name)
 }
+
+/// `lifecycle { ignore_changes = [...] }` over the resource's own
+/// attributes or nested blocks.
+pub(crate) fn ignore_changes(names: &[&str]) -> Result<Block, Error> {
+    let names = names
+        .iter()
+        .map(|a| path(a, &[]))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Block::builder("lifecycle")
+        .add_attribute(("ignore_changes", list(names)))
+        .build())
+}

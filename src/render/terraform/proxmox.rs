@@ -14,7 +14,8 @@ use hcl::expr::Expression;
 use hcl::structure::Block;
 
 use super::expr::{
-    call, each_key, each_value, list, path, resource, same_node, template, type_keyword, Part,
+    call, each_key, each_value, ignore_changes, list, path, resource, same_node, template,
+    type_keyword, Part,
 };
 use super::{cloud_image_description, CloudInit, ProviderPin, Target, Variable};
 use crate::error::Error;
@@ -25,10 +26,13 @@ pub(crate) use crate::plan::names::terraform_variables::{
     API_TOKEN, BASE_IMAGE_URL, ENDPOINT, INSECURE, NIXOS_IMAGE_URL, SSH_USERNAME,
 };
 
+/// The provider version `scripts/tf-providers.sh` builds and the tests
+/// validate against (`tests/data/proxmox-0.111.1.schema.json`); `~>` keeps
+/// to 0.111.x.
 const PIN: ProviderPin = ProviderPin {
     name: "proxmox",
     source: "bpg/proxmox",
-    version: "~> 0.111",
+    version: "~> 0.111.1",
 };
 
 /// The cloud-init snippets: resource name and file name suffix.
@@ -86,6 +90,12 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
         .add_attribute(("overwrite", false))
         .build();
 
+    // cloud-init runs once, at a VM's first boot; later changes reach the
+    // hosts through a rollout. A snippet's new content would replace the
+    // file resource, which leaves its id unknown until apply, and the VM's
+    // `initialization` file ids force a new VM: a changed user-data would
+    // destroy and recreate the brokers. The snippets keep what the VMs
+    // first booted with.
     let mut snippets = Vec::new();
     for ((name, file), data) in
         SNIPPETS
@@ -111,6 +121,7 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Result<Target, Error> {
                         .add_attribute(("data", data))
                         .build(),
                 )
+                .add_block(ignore_changes(&["source_raw"])?)
                 .build(),
         );
     }
