@@ -95,7 +95,8 @@ diagnose() {
     for h in "${hosts[@]}"; do
         local a="${addr[$h]}"
         printf -- '--- %s (%s)\n' "$h" "$a" >&2
-        vm "$a" 'cloud-init status --long; systemctl --failed --no-legend; ip -br addr;
+        timeout 60 ssh -q -i "$work/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
+            -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -o LogLevel=ERROR "debian@$a" 'cloud-init status --long; systemctl --failed --no-legend; ip -br addr;
             sudo journalctl -b --no-pager -n 40 -u rabbitmq-server -u haproxy -u keepalived -u rmqgen-queue-ha-policy' \
             >&2 2>&1 || printf '(no ssh to %s)\n' "$h" >&2
     done
