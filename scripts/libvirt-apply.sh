@@ -36,14 +36,14 @@
 #   $RMQGEN_TF_CLI_CONFIG    the providers' CLI config (default: run
 #                            scripts/tf-providers.sh)
 #   $RMQGEN_APPLY_SUBNET     the bridge's /24 (default 10.74.0)
-#   $RMQGEN_APPLY_TIMEOUT_S  how long the cluster may take to form (default 1500)
+#   $RMQGEN_APPLY_TIMEOUT_S  how long the cluster may take to form (default 1200)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 repo="$PWD"
 spec_in="${1:-examples/five-vm.json}"
 subnet="${RMQGEN_APPLY_SUBNET:-10.74.0}"
-form_timeout="${RMQGEN_APPLY_TIMEOUT_S:-1500}"
+form_timeout="${RMQGEN_APPLY_TIMEOUT_S:-1200}"
 bridge=rmqgenbr0
 pool=rmqgen-apply
 pool_dir=/var/lib/libvirt/images/rmqgen-apply
