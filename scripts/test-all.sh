@@ -38,10 +38,16 @@ STAGES=(
     "cloud-init|yes|cargo test --test integration cloud_init_tools:: -- --ignored"
     "safe-writes|yes|cargo test --test integration safe_writes:: -- --ignored (full disk, read-only directory)"
     "terraform|yes|terraform module: HashiCorp's HCL parser and terraform fmt (node); terraform init + validate with the real providers (scripts/tf-providers.sh: built from the Go module proxy, cached in /var/cache/rmqgen/terraform)"
+    "libvirt|yes|terraform apply on a local libvirt (QEMU/TCG): five VMs from a Debian image built offline (scripts/vm-image.sh, cached), cluster formed, AMQP through the VIP, failover, destroy"
     "nix|yes|NixOS modules and generated .nix: nix-instantiate, nix flake check (nix-bin)"
     "fuzz|no|fuzz smoke: scripts/fuzz.sh 60 (libFuzzer, 60 s per target)"
     "lab|yes|the lab: the rendered cluster booted in network namespaces, each host in its release's root, and failed over"
 )
+
+# Stages that run only when named: the libvirt apply has not yet passed
+# end to end on a 2-core machine (docs/testing.md), so it is not part of
+# the default run that .ci/run makes.
+OPT_IN=(libvirt)
 
 stage_names() {
     local s
@@ -64,7 +70,7 @@ usage() {
     cat >&2 <<EOF
 usage: scripts/test-all.sh [--list] [STAGE...] [--repeat N]
 
-Stages (default: all, in this order):
+Stages (default: all but the opt-in ${OPT_IN[*]}, in this order):
 $(for s in "${STAGES[@]}"; do n="${s%%|*}"; printf '  %-12s %s\n' "$n" "${s##*|}"; done)
 
 --repeat N   run the lab stage N times back to back (only with the lab stage)
@@ -115,7 +121,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ ${#selected[@]} -eq 0 ]; then
-    mapfile -t selected < <(stage_names)
+    # Every stage but the opt-in ones, which run only when named.
+    mapfile -t selected < <(stage_names | grep -vxF -f <(printf '%s\n' "${OPT_IN[@]}"))
 fi
 is_selected() {
     local s
@@ -417,6 +424,25 @@ stage_terraform() {
     [ -n "${RMQGEN_TF_CLI_CONFIG:-}" ] || die "scripts/tf-providers.sh printed no CLI configuration"
     echo "terraform providers ready in $((SECONDS - start)) s"
     cargo test --test integration terraform_tools:: -- --ignored --nocapture
+}
+
+stage_libvirt() {
+    # libvirt and QEMU from Debian (TCG: nested KVM does not work on these
+    # machines), mkisofs for the provider's cloud-init ISO, qemu-img and
+    # mmdebstrap for the image. The packages' services are kept from
+    # starting (apt_install); the test starts libvirtd itself and stops it
+    # again. The providers come from scripts/tf-providers.sh as in the
+    # terraform stage.
+    apt_install libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
+        genisoimage mmdebstrap fdisk e2fsprogs openssh-client python3-pika
+    command -v terraform >/dev/null || die "terraform not found (the libvirt stage needs Terraform 1.5 or later on PATH)"
+    export CHECKPOINT_DISABLE=1
+    if [ -z "${RMQGEN_TF_CLI_CONFIG:-}" ]; then
+        RMQGEN_TF_CLI_CONFIG="$(bash scripts/tf-providers.sh | sed -n 's/^CLI_CONFIG=//p')"
+        export RMQGEN_TF_CLI_CONFIG
+    fi
+    [ -n "$RMQGEN_TF_CLI_CONFIG" ] || die "scripts/tf-providers.sh printed no CLI configuration"
+    cargo test --test integration libvirt_apply:: -- --ignored --nocapture
 }
 
 stage_nix() {

@@ -31,6 +31,7 @@ mod terraform_module;
 // what does not need a tool runs in plain `cargo test`).
 mod cloud_init_tools;
 mod lab;
+mod libvirt_apply;
 mod nix_tools;
 mod real_tools;
 #[cfg(feature = "cli")]
