@@ -134,7 +134,8 @@ impl Diagnostics {
     ///
     /// ```
     /// let d = rmqgen::diagnose(&rmqgen::reference_spec());
-    /// assert_eq!(d.summary(), "1 warning"); // classic mirroring is deprecated
+    /// // Classic mirroring is deprecated, and no SSH key is given.
+    /// assert_eq!(d.summary(), "2 warnings");
     /// ```
     pub fn summary(&self) -> String {
         fn count(n: usize, what: &str) -> String {
@@ -397,6 +398,10 @@ codes! {
         "A mirror's URL, suite and component, its keyring path and the apt proxy are written into apt's sources and configuration: URLs must be http(s) without spaces or quotes, the keyring an absolute path on the hosts (the image provides it; rmqgen only refers to it), suite and component plain tokens.";
     KeepalivedScriptTiming = "RMQ106", "keepalived on this OS cannot take a fractional check interval",
         "keepalived takes vrrp_script interval and timeout with millisecond resolution only from 2.3.2 (Debian 13 has 2.3.3). Debian 12 (2.2.7) and Ubuntu 22.04/24.04 (2.2.x) reject a value such as 0.5 and run the check at their default instead.";
+    VrrpUnprotected = "RMQ107", "Any host on the segment can take the VIP",
+        "keepalived gives the VIP to the highest-priority VRRP speaker it hears. With transport = unicast (the default) each load balancer sends its adverts to its peers' addresses and, with check_unicast_src, accepts adverts only from those addresses: a host that speaks VRRP from any other address is ignored (one that forges a peer's address needs the network itself to stop it). With transport = multicast every host on the segment can join in: VRRPv3 has no authentication at all, and VRRPv2's auth_pass travels in clear text in every advert, so it stops a misconfigured neighbour, not an attacker. Use unicast unless the network requires multicast, and then keep the segment to the load balancers.";
+    NoSshKey = "RMQ108", "Nobody can log into the VMs",
+        "On the cloud-init path the VMs' default user gets the keys of ssh_authorized_keys, password login over SSH is disabled and the user's password is locked. Without a key nobody can log in, over SSH or the console, to debug a failed first boot or run rabbitmqctl. Give at least one OpenSSH public key (yours, or a bastion's).";
     UpgradeHop = "RMQ110", "A version change skips a supported upgrade hop",
         "RabbitMQ upgrades a running cluster in place only along supported hops (its Version Upgradability table): 3.10 → 3.11 → 3.12 (from 3.11.18) → 3.13, then 3.13 → 4.0, 4.1 or 4.2 (only if Khepri was not enabled on 3.13), 4.0 → 4.1 or 4.2, 4.1 → 4.2, and 4.3 only from 4.2. Every stable feature flag must be enabled before each hop, or the next one fails. `rmqgen plan` takes one hop per change: set rabbitmq.version to the next series on the path, roll it out, enable all feature flags, then take the next.";
     Downgrade = "RMQ111", "RabbitMQ cannot be downgraded in place",

@@ -92,6 +92,7 @@
 //! spec.load_balancers = vec![LoadBalancer::new("lb-1", "10.0.0.21"), LoadBalancer::new("lb-2", "10.0.0.22")];
 //! spec.network.gateway = Some("10.0.0.1".into());
 //! spec.network.dns = vec!["10.0.0.1".into()];
+//! spec.ssh_authorized_keys = vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMvyTg3GlU7Ww6y4YDvvX2QGq5KJf4bL8RdfM+6T5Ie9 ops@example".into()];
 //!
 //! let validated = rmqgen::validate(&spec)?;
 //! assert!(validated.warnings.is_empty(), "{}", validated.warnings);
@@ -331,7 +332,8 @@ pub struct Output {
 /// ```
 /// let output = rmqgen::compile(&rmqgen::reference_spec())?;
 /// assert!(output.bundle.get("terraform/main.tf").is_some());
-/// assert_eq!(output.warnings.summary(), "1 warning");
+/// // Classic mirroring is deprecated, and the example carries no SSH key.
+/// assert_eq!(output.warnings.summary(), "2 warnings");
 /// # Ok::<(), rmqgen::Error>(())
 /// ```
 pub fn compile(source: &str) -> Result<Output> {

@@ -165,6 +165,11 @@ fn six_mistakes(tmp: &TempDir) -> String {
     doc["keepalived"]["virtual_router_id"] = 300.into(); // RMQ060
     doc["haproxy"]["timeouts"] = serde_json::json!({ "client_s": 10 }); // RMQ050
     doc["load_balancers"][0]["initial_state"] = "MASTER".into(); // RMQ064
+
+    // A key, so the six errors come alone (no RMQ108 warning).
+    doc["ssh_authorized_keys"] = serde_json::json!([
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMvyTg3GlU7Ww6y4YDvvX2QGq5KJf4bL8RdfM+6T5Ie9 ops@example"
+    ]);
     tmp.write("six.json", serde_json::to_string_pretty(&doc).unwrap())
 }
 
@@ -985,14 +990,16 @@ fn validate_ends_with_a_summary_of_what_it_printed() {
         run.stderr
     );
 
-    // The reference spec: valid, one warning (classic mirroring is deprecated).
+    // The reference spec: valid, two warnings (classic mirroring is
+    // deprecated; no SSH key).
     let run = rmqgen(&["validate", FIVE_VM]);
     assert_exit(&run, 0);
-    assert_eq!(counted(&run.stderr), (0, 1), "{}", run.stderr);
+    assert_eq!(counted(&run.stderr), (0, 2), "{}", run.stderr);
     assert!(run.stderr.contains("warning[RMQ042]"), "{}", run.stderr);
+    assert!(run.stderr.contains("warning[RMQ108]"), "{}", run.stderr);
     assert_eq!(
         run.stderr.lines().last(),
-        Some("rmqgen: the spec is valid: 1 warning"),
+        Some("rmqgen: the spec is valid: 2 warnings"),
         "{}",
         run.stderr
     );
@@ -1002,6 +1009,9 @@ fn validate_ends_with_a_summary_of_what_it_printed() {
     doc["rabbitmq"]["version"] = "4.0".into();
     doc["os"] = "debian-13".into();
     doc["rabbitmq"]["queue_ha"] = serde_json::json!({ "mode": "quorum" });
+    doc["ssh_authorized_keys"] = serde_json::json!([
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMvyTg3GlU7Ww6y4YDvvX2QGq5KJf4bL8RdfM+6T5Ie9 ops@example"
+    ]);
     let clean = tmp.write("clean.json", serde_json::to_string_pretty(&doc).unwrap());
     let run = rmqgen(&["validate", &clean]);
     assert_exit(&run, 0);

@@ -124,6 +124,8 @@ const WARNINGS: &[(&str, &[Code])] = &[
     ("quorum-replicas-before-3-13", &[Code::Replicas]),
     ("nixos-rabbitmq-version", &[Code::NixosRabbitVersion]),
     ("no-gateway-no-dns", &[Code::PackageMirrors]),
+    ("multicast-vrrp", &[Code::VrrpUnprotected]),
+    ("no-ssh-key", &[Code::NoSshKey]),
 ];
 
 /// Codes no spec can trigger today. Listed so that [`every_code_is_exercised`]

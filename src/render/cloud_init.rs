@@ -313,6 +313,12 @@ pub fn user_data(plan: &Plan, roles: &Roles, host: &Host) -> String {
             .collect();
         doc.insert("ssh_authorized_keys".into(), keys.into());
     }
+    // Key login only: sshd refuses passwords, and the image's default user
+    // (the only account, holder of the keys above) keeps the locked
+    // password its distribution gives it (`lock_passwd: true` in the
+    // Debian and Ubuntu cloud images); no user-data sets one.
+    doc.insert("ssh_pwauth".into(), false.into());
+    doc.insert("users".into(), json!(["default"]));
     if let Some(apt) = apt_config(plan, host) {
         doc.insert("apt".into(), apt);
     }

@@ -80,6 +80,22 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         }
     }
 
+    if !k.unicast {
+        // Unicast with check_unicast_src (the default) is the only setting
+        // in which keepalived ignores a VRRP speaker that is not a peer.
+        let message = if version == 2 && ka.auth_pass.is_some() {
+            "multicast VRRP: every host on the segment hears the adverts, auth_pass included (it travels in clear text), and can take the VIP with it"
+        } else {
+            "multicast VRRP without authentication: any host on the segment that sends adverts can take the VIP"
+        };
+        d.warning(
+            Code::VrrpUnprotected,
+            "/keepalived/transport",
+            message,
+            "use transport \"unicast\" (the default): the load balancers then accept adverts only from each other's addresses (check_unicast_src); keep multicast only on a segment that holds nothing but the load balancers",
+        );
+    }
+
     let priorities: Vec<u32> = plan.load_balancers.iter().map(|l| *l.priority).collect();
     for (i, (lb, prio)) in spec.load_balancers.iter().zip(&priorities).enumerate() {
         let at = plan.load_balancers[i].priority.pointer();

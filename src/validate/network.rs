@@ -73,6 +73,14 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
             );
         }
     }
+    if plan.provisioning == Provisioning::CloudInit && spec.ssh_authorized_keys.is_empty() {
+        d.warning(
+            Code::NoSshKey,
+            "/ssh_authorized_keys",
+            "no SSH key: nobody can log into the VMs (password login is disabled and the default user's password is locked)",
+            "add an OpenSSH public key line, e.g. \"ssh-ed25519 AAAA... you@host\", to debug a failed first boot",
+        );
+    }
     counts(spec, d);
     names(spec, d);
     mirrors(spec, plan.provisioning, d);
