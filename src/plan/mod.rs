@@ -222,10 +222,11 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
 
     let install = platform::install_plan(
         *os,
-        spec.rabbitmq
-            .install
-            .clone()
-            .unwrap_or(InstallSource::Distro {}),
+        Located::field(
+            "/rabbitmq/install",
+            spec.rabbitmq.install.clone(),
+            InstallSource::Distro {},
+        ),
         *rabbitmq.version,
     );
     let plan = Plan {

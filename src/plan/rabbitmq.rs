@@ -91,7 +91,7 @@ pub struct RabbitPlan {
     /// `cluster_partition_handling`, when the version has it.
     pub partition_handling: Option<PartitionHandling>,
     /// Plugins, sorted.
-    pub plugins: Vec<String>,
+    pub plugins: Vec<Located<String>>,
     /// Management plugin enabled.
     pub management: bool,
     /// Prometheus plugin enabled.
@@ -153,7 +153,7 @@ pub enum ApplyTo {
 #[derive(Debug, Clone, Serialize)]
 pub struct UserPlan {
     /// Name.
-    pub name: String,
+    pub name: Located<String>,
     /// Tags, sorted and deduplicated.
     pub tags: Vec<UserTag>,
     /// Id of the password secret.
@@ -230,11 +230,19 @@ fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
     }
 }
 
-/// Plugins, sorted and deduplicated.
-fn plugins(spec: &Spec) -> Vec<String> {
-    let set: BTreeSet<String> = match &spec.rabbitmq.plugins {
-        Some(p) => p.iter().cloned().collect(),
-        None => defaults::PLUGINS.iter().map(|s| s.to_string()).collect(),
+/// Plugins, sorted and deduplicated; each located at its first entry in
+/// the spec's list (the default list at `/rabbitmq/plugins`).
+fn plugins(spec: &Spec) -> Vec<Located<String>> {
+    let set: BTreeSet<Located<String>> = match &spec.rabbitmq.plugins {
+        Some(p) => p
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Located::given(format!("/rabbitmq/plugins/{i}"), name.clone()))
+            .collect(),
+        None => defaults::PLUGINS
+            .iter()
+            .map(|s| Located::fixed("/rabbitmq/plugins", s.to_string()))
+            .collect(),
     };
     set.into_iter().collect()
 }
@@ -277,7 +285,7 @@ pub(super) fn rabbit_plan(
         })
         .collect::<Vec<_>>();
     let mut users = Vec::new();
-    for u in &r.users {
+    for (i, u) in r.users.iter().enumerate() {
         let id = format!("rabbitmq-user-{}", u.name);
         secrets.push(Secret {
             tf_name: user_password_tf_name(&u.name),
@@ -319,7 +327,7 @@ pub(super) fn rabbit_plan(
         tags.sort();
         tags.dedup();
         users.push(UserPlan {
-            name: u.name.clone(),
+            name: Located::given(format!("/rabbitmq/users/{i}/name"), u.name.clone()),
             tags,
             password_file: format!("{}/{}", paths::USER_SECRETS_DIR, u.name),
             password_secret: id,
@@ -369,8 +377,8 @@ pub(super) fn rabbit_plan(
         ports: rabbit_ports(spec),
         heartbeat_s: heartbeat_s(spec),
         partition_handling,
-        management: plugins.iter().any(|p| p == "rabbitmq_management"),
-        prometheus: plugins.iter().any(|p| p == "rabbitmq_prometheus"),
+        management: plugins.iter().any(|p| p.as_str() == "rabbitmq_management"),
+        prometheus: plugins.iter().any(|p| p.as_str() == "rabbitmq_prometheus"),
         plugins,
         vhosts,
         users,

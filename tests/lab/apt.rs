@@ -39,8 +39,8 @@ use serde_json::Value;
 use super::harness::{find, read_lossy, run, spawn_logged, write_file, Bins, ROOT};
 use super::host::{under, Machine};
 use super::net::{Attachment, Network};
-use crate::common::readers::{templatefile, yaml};
 use super::secrets::Secrets;
+use crate::common::readers::{templatefile, yaml};
 
 /// What one cloud-init module or runcmd entry may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(600);
@@ -80,7 +80,7 @@ impl Mirror {
             keyring,
             suite,
             component,
-        } = &plan.install.source
+        } = &*plan.install.source
         else {
             return None;
         };

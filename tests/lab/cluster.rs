@@ -367,7 +367,7 @@ impl Lab {
             *plan.vip,
             *plan.haproxy.amqp_port,
             vhost,
-            user.name.clone(),
+            user.name.to_string(),
             password_file,
             quorum,
         );
