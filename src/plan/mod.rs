@@ -107,7 +107,10 @@ impl Plan {
 
     /// A host by name.
     pub fn host(&self, name: &str) -> Option<&Host> {
-        self.hosts.iter().find(|h| h.name == name).map(|h| &**h)
+        self.hosts
+            .iter()
+            .find(|h| h.name.as_str() == name)
+            .map(|h| &**h)
     }
 }
 

@@ -224,7 +224,7 @@ impl Lab {
                 n.mtu,
                 &hosts_file(&files),
             );
-            let hdir = dir.path().join("hosts").join(&host.name);
+            let hdir = dir.path().join("hosts").join(host.name.as_str());
             let root = hdir.join("root");
             fs::create_dir_all(&root).expect("create the host's root");
             if mirror.is_some() && host.role == Role::Broker {
