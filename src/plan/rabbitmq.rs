@@ -233,17 +233,24 @@ fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
 /// Plugins, sorted and deduplicated; each located at its first entry in
 /// the spec's list (the default list at `/rabbitmq/plugins`).
 fn plugins(spec: &Spec) -> Vec<Located<String>> {
-    let set: BTreeSet<Located<String>> = match &spec.rabbitmq.plugins {
-        Some(p) => p
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Located::given(format!("/rabbitmq/plugins/{i}"), name.clone()))
-            .collect(),
-        None => defaults::PLUGINS
-            .iter()
-            .map(|s| Located::fixed("/rabbitmq/plugins", s.to_string()))
-            .collect(),
-    };
+    let mut set = BTreeSet::new();
+    match &spec.rabbitmq.plugins {
+        // `insert` keeps the value already there (collecting into a set
+        // would keep the last of equal ones).
+        Some(p) => {
+            for (i, name) in p.iter().enumerate() {
+                set.insert(Located::given(
+                    format!("/rabbitmq/plugins/{i}"),
+                    name.clone(),
+                ));
+            }
+        }
+        None => {
+            for name in defaults::PLUGINS {
+                set.insert(Located::fixed("/rabbitmq/plugins", name.to_string()));
+            }
+        }
+    }
     set.into_iter().collect()
 }
 
@@ -417,5 +424,25 @@ mod tests {
         assert!(!Version::new(4, 0).has_classic_mirroring());
         assert!(!Version::new(4, 3).has_partition_handling());
         assert!(!Version::new(4, 2).has_partition_handling());
+    }
+
+    #[test]
+    fn a_plugin_listed_twice_is_located_at_its_first_entry() {
+        let mut spec: Spec =
+            serde_json::from_str(&crate::reference_spec()).expect("reference spec is JSON");
+        spec.rabbitmq.plugins = Some(
+            ["rabbitmq_x", "rabbitmq_a", "rabbitmq_x", "rabbitmq_a"]
+                .map(String::from)
+                .to_vec(),
+        );
+        let plugins = plugins(&spec);
+        let found: Vec<(&str, &str)> = plugins.iter().map(|p| (p.as_str(), p.pointer())).collect();
+        assert_eq!(
+            found,
+            [
+                ("rabbitmq_a", "/rabbitmq/plugins/1"),
+                ("rabbitmq_x", "/rabbitmq/plugins/0")
+            ]
+        );
     }
 }
