@@ -276,13 +276,16 @@ pub fn render(plan: &Plan) -> Result<Bundle> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn plan_change(old: &Spec, new: &Spec) -> std::result::Result<ChangePlan, ChangeError> {
-    let side = |spec: &Spec, invalid: fn(Diagnostics) -> ChangeError| match validate(spec) {
-        Ok(v) => {
-            let roles = roles::render(&v.plan).map_err(|e| ChangeError::Internal(e.to_string()))?;
-            Ok((v.plan, roles))
+    let side = |spec: &Spec, invalid: fn(Diagnostics) -> ChangeError| {
+        let (plan, diagnostics) = validate::resolve(spec);
+        if diagnostics.has_errors() {
+            return Err(invalid(diagnostics));
         }
-        Err(Error::Invalid(d)) => Err(invalid(d)),
-        Err(e) => Err(ChangeError::Internal(e.to_string())),
+        // Only a defect in one of rmqgen's own templates fails here (every
+        // filter is infallible and undefined values are strict errors), never
+        // a spec that validated: minijinja's render is fallible by type.
+        let roles = roles::render(&plan).map_err(|e| ChangeError::Internal(e.to_string()))?;
+        Ok((plan, roles))
     };
     let (old_plan, old_roles) = side(old, ChangeError::InvalidOld)?;
     let (new_plan, new_roles) = side(new, ChangeError::InvalidNew)?;

@@ -484,7 +484,7 @@ fn rabbitmq_boots_every_rendered_config() {
             .collect();
         for plugin in &r.plugins {
             assert!(
-                enabled.contains(plugin),
+                enabled.contains(plugin.as_str()),
                 "plugin {plugin} not enabled: {enabled:?}"
             );
         }
@@ -563,7 +563,7 @@ fn bootstrap_script_applies_every_example_twice() {
         for (u, pw) in r.users.iter().zip(&passwords) {
             let (_, tags) = listed
                 .iter()
-                .find(|(name, _)| name == &u.name)
+                .find(|(name, _)| *name == *u.name)
                 .unwrap_or_else(|| panic!("user {} missing: {listed:?}", u.name));
             let want: BTreeSet<String> = u.tags.iter().map(|t| t.to_string()).collect();
             assert_eq!(tags, &want, "tags of {}", u.name);

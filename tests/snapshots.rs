@@ -145,7 +145,7 @@ fn family(output: &rmqgen::Output, bundle_path: &str) -> String {
     bundle_path
         .split('/')
         .map(|seg| {
-            if output.plan.hosts.iter().any(|h| h.name == seg) {
+            if output.plan.hosts.iter().any(|h| h.name.as_str() == seg) {
                 "<host>"
             } else {
                 seg

@@ -777,7 +777,7 @@ fn per_host_resources_iterate_the_nodes() {
             .keys()
             .map(|k| k.to_string().trim_matches('"').to_string())
             .collect();
-        let hosts: Vec<String> = out.plan.hosts.iter().map(|h| h.name.clone()).collect();
+        let hosts: Vec<String> = out.plan.hosts.iter().map(|h| h.name.to_string()).collect();
         assert_eq!(keys, hosts, "{what}");
         let mut macs = BTreeSet::new();
         for (host, node) in out.plan.hosts.iter().zip(nodes.values()) {

@@ -136,7 +136,7 @@ pub(super) fn check(old: &Side<'_>, new: &Side<'_>, upgrading: bool, out: &mut O
                 .or_default()
                 .entry(what)
                 .or_default()
-                .push(h.name.clone());
+                .push(h.name.to_string());
         }
     }
     for (effect, files) in found {
@@ -145,7 +145,7 @@ pub(super) fn check(old: &Side<'_>, new: &Side<'_>, upgrading: bool, out: &mut O
             .plan
             .hosts
             .iter()
-            .map(|h| h.name.clone())
+            .map(|h| h.name.to_string())
             .filter(|n| files.values().flatten().any(|h| h == n))
             .collect();
         if let Some(c) = change(effect, &files, &hosts, new.plan, old.plan) {

@@ -10,12 +10,12 @@ use crate::spec::{Provider, QueueHaMode};
 
 /// A host's JSON pointer in its spec: `/brokers/i` or `/load_balancers/i`.
 fn pointer(plan: &Plan, name: &str) -> Option<String> {
-    if let Some(i) = plan.brokers.iter().position(|b| b.name == name) {
+    if let Some(i) = plan.brokers.iter().position(|b| b.name.as_str() == name) {
         return Some(format!("/brokers/{i}"));
     }
     plan.load_balancers
         .iter()
-        .position(|l| l.name == name)
+        .position(|l| l.name.as_str() == name)
         .map(|i| format!("/load_balancers/{i}"))
 }
 
@@ -23,7 +23,7 @@ fn names(plan: &Plan, role: Role) -> Vec<String> {
     plan.hosts
         .iter()
         .filter(|h| h.role == role)
-        .map(|h| h.name.clone())
+        .map(|h| h.name.to_string())
         .collect()
 }
 
@@ -228,7 +228,7 @@ fn identity(o: &Plan, n: &Plan, out: &mut Out) {
             )
             .disruptive()
             .at(at)
-            .hosts(vec![h.name.clone()])
+            .hosts(vec![h.name.to_string()])
             .step("the address and MAC were set at first boot (cloud-init network config matched on the MAC) and a Proxmox VM id is the VM itself: Terraform replaces the VM or leaves it unreachable")
             .step(replace_as(h)),
         );
@@ -253,7 +253,7 @@ pub(super) fn resize(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
             o.host(&h.name)
                 .is_some_and(|w| w.role == h.role && w.resources != h.resources)
         })
-        .map(|h| h.name.clone())
+        .map(|h| h.name.to_string())
         .collect();
     if changed.is_empty() {
         return;

@@ -313,7 +313,7 @@ pub(crate) fn lb_order(plan: &Plan, among: &[String]) -> Vec<String> {
     let mut out: Vec<String> = plan
         .load_balancers
         .iter()
-        .map(|l| l.name.clone())
+        .map(|l| l.name.to_string())
         .filter(|n| among.contains(n) && Some(n.as_str()) != holder)
         .collect();
     out.extend(
@@ -329,7 +329,7 @@ pub(crate) fn lb_order(plan: &Plan, among: &[String]) -> Vec<String> {
 pub(crate) fn broker_order(plan: &Plan, among: &[String]) -> Vec<String> {
     plan.brokers
         .iter()
-        .map(|b| b.name.clone())
+        .map(|b| b.name.to_string())
         .filter(|n| among.contains(n))
         .collect()
 }

@@ -9,7 +9,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::Plan;
 
 fn all_hosts(plan: &Plan) -> Vec<String> {
-    plan.hosts.iter().map(|h| h.name.clone()).collect()
+    plan.hosts.iter().map(|h| h.name.to_string()).collect()
 }
 
 /// A queue-type change cannot be made in place (there is no conversion of
@@ -138,7 +138,11 @@ pub(super) fn check(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
     }
     let holder = super::vip_holder(n);
     if o.vip != n.vip {
-        let lbs: Vec<String> = n.load_balancers.iter().map(|l| l.name.clone()).collect();
+        let lbs: Vec<String> = n
+            .load_balancers
+            .iter()
+            .map(|l| l.name.to_string())
+            .collect();
         out.change(
             Change::new(
                 ChangeKind::Vip,

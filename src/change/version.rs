@@ -178,7 +178,7 @@ pub(super) fn check(old: &Plan, new: &Plan, out: &mut Out) -> bool {
         return false;
     };
 
-    let brokers: Vec<String> = new.brokers.iter().map(|b| b.name.clone()).collect();
+    let brokers: Vec<String> = new.brokers.iter().map(|b| b.name.to_string()).collect();
     let order = broker_order(new, &brokers);
     let mut c = Change::new(
         ChangeKind::Version,

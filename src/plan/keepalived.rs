@@ -20,7 +20,7 @@ pub struct KeepalivedPlan {
     /// Preemption.
     pub preempt: bool,
     /// Track weight (0 = FAULT on failure).
-    pub track_weight: i32,
+    pub track_weight: Located<i32>,
     /// The highest load balancer priority.
     pub top_priority: u32,
     /// The highest priority with the track weight applied: what the VIP
@@ -97,8 +97,8 @@ pub(super) fn keepalived_plan(
         .check_interval_ms
         .unwrap_or(script_timing.default_interval.get());
     let track_weight = match ka.track.unwrap_or(TrackMode::Fault {}) {
-        TrackMode::Fault {} => 0,
-        TrackMode::Weight { weight } => weight,
+        TrackMode::Fault {} => Located::fixed("/keepalived/track", 0),
+        TrackMode::Weight { weight } => Located::given("/keepalived/track/weight", weight),
     };
     let top_priority = load_balancers
         .iter()
@@ -115,9 +115,9 @@ pub(super) fn keepalived_plan(
         advert_int: advert_int.map(|ms| Millis::new(ms).seconds()),
         unicast: ka.transport.unwrap_or(VrrpTransport::Unicast) == VrrpTransport::Unicast,
         preempt,
+        tracked_priority: i64::from(top_priority) + i64::from(*track_weight),
         track_weight,
         top_priority,
-        tracked_priority: i64::from(top_priority) + i64::from(track_weight),
         script_timing,
         check_interval: Located::field(
             "/keepalived/check_interval_ms",

@@ -99,6 +99,12 @@ impl<T: PartialOrd> PartialOrd for Located<T> {
     }
 }
 
+impl<T: Ord> Ord for Located<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.value.cmp(&other.value)
+    }
+}
+
 impl<T: PartialEq> PartialEq<T> for Located<T> {
     fn eq(&self, other: &T) -> bool {
         self.value == *other

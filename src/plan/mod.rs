@@ -107,7 +107,10 @@ impl Plan {
 
     /// A host by name.
     pub fn host(&self, name: &str) -> Option<&Host> {
-        self.hosts.iter().find(|h| h.name == name).map(|h| &**h)
+        self.hosts
+            .iter()
+            .find(|h| h.name.as_str() == name)
+            .map(|h| &**h)
     }
 }
 
@@ -222,10 +225,11 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
 
     let install = platform::install_plan(
         *os,
-        spec.rabbitmq
-            .install
-            .clone()
-            .unwrap_or(InstallSource::Distro {}),
+        Located::field(
+            "/rabbitmq/install",
+            spec.rabbitmq.install.clone(),
+            InstallSource::Distro {},
+        ),
         *rabbitmq.version,
     );
     let plan = Plan {

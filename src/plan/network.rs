@@ -33,7 +33,7 @@ pub struct NetworkPlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     /// Short host name.
-    pub name: String,
+    pub name: Located<String>,
     /// Fully qualified name, when a domain is set.
     pub fqdn: Option<String>,
     /// Address.
@@ -198,18 +198,18 @@ pub(super) fn hosts(
             disk_gib: pick(|r| r.disk_gib, d.2),
         }
     };
-    let host = |name: &str,
+    let host = |name: Located<String>,
                 address: Located<Ipv4Addr>,
                 role: Role,
                 resources: Size,
                 vm_id: Located<u64>| {
         Arc::new(Host {
-            name: name.to_string(),
             fqdn: spec.domain.as_ref().map(|d| format!("{name}.{d}")),
+            mac: mac(&spec.name, &name),
+            name,
             address,
             role,
             resources,
-            mac: mac(&spec.name, name),
             vm_id,
         })
     };
@@ -226,7 +226,7 @@ pub(super) fn hosts(
     for (i, b) in spec.brokers.iter().enumerate() {
         let address = parse.address(format!("/brokers/{i}/address"), &b.address);
         let h = host(
-            &b.name,
+            Located::given(format!("/brokers/{i}/name"), b.name.clone()),
             address,
             Role::Broker,
             size(&b.resources, &sizes.broker, defaults::BROKER_SIZE),
@@ -248,7 +248,7 @@ pub(super) fn hosts(
         .map(|(i, l)| {
             let address = parse.address(format!("/load_balancers/{i}/address"), &l.address);
             host(
-                &l.name,
+                Located::given(format!("/load_balancers/{i}/name"), l.name.clone()),
                 address,
                 Role::LoadBalancer,
                 size(

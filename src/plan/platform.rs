@@ -14,7 +14,7 @@ use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
-use super::{Millis, Version};
+use super::{Located, Millis, Version};
 use crate::spec::{InstallSource, OsRelease, Provisioning};
 
 /// A `MAJOR.MINOR.PATCH` version of a package (Erlang/OTP, HAProxy,
@@ -480,7 +480,7 @@ pub struct AptPin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstallPlan {
     /// The source as the spec gives it (default `distro`).
-    pub source: InstallSource,
+    pub source: Located<InstallSource>,
     /// Extra repositories (none for `distro`).
     pub sources: Vec<AptSource>,
     /// Pins that keep apt inside the series (none for `distro`: a stable
@@ -491,14 +491,14 @@ pub struct InstallPlan {
 }
 
 /// Resolves the install source of `series` on `os`.
-pub fn install_plan(os: OsRelease, source: InstallSource, series: Version) -> InstallPlan {
+pub fn install_plan(os: OsRelease, source: Located<InstallSource>, series: Version) -> InstallPlan {
     let rel = release(os);
     let (family, code) = (rel.family, rel.codename);
     let series_pin = AptPin {
         package: "rabbitmq-server",
         version: format!("{series}.*"),
     };
-    match &source {
+    match &*source {
         InstallSource::Distro {} => InstallPlan {
             source,
             sources: Vec::new(),
@@ -562,6 +562,10 @@ pub fn install_plan(os: OsRelease, source: InstallSource, series: Version) -> In
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(source: InstallSource) -> Located<InstallSource> {
+        Located::fixed("/rabbitmq/install", source)
+    }
 
     const ALL_OS: [OsRelease; 5] = [
         OsRelease::Debian12,
@@ -668,7 +672,7 @@ mod tests {
     fn team_rabbitmq_lists_both_hosts_pins_the_series_and_holds() {
         let p = install_plan(
             OsRelease::Debian12,
-            InstallSource::TeamRabbitmq {},
+            at(InstallSource::TeamRabbitmq {}),
             v(3, 13),
         );
         let lines: Vec<&str> = p.sources.iter().map(|s| s.line.as_str()).collect();
@@ -684,14 +688,18 @@ mod tests {
         assert_eq!(p.pins[0].version, "3.13.*");
         assert_eq!(p.pins[1].version, "1:26.*");
         // trixie: Debian's own Erlang, so no Erlang repository and no pin.
-        let p = install_plan(OsRelease::Debian13, InstallSource::TeamRabbitmq {}, v(4, 1));
+        let p = install_plan(
+            OsRelease::Debian13,
+            at(InstallSource::TeamRabbitmq {}),
+            v(4, 1),
+        );
         assert_eq!(p.sources.len(), 2);
         assert!(p.sources[0]
             .line
             .contains("/rabbitmq-server/debian/trixie trixie main"));
         assert_eq!(p.pins.len(), 1);
         assert!(p.hold.contains(&"rabbitmq-server"));
-        let p = install_plan(OsRelease::Debian13, InstallSource::Distro {}, v(4, 0));
+        let p = install_plan(OsRelease::Debian13, at(InstallSource::Distro {}), v(4, 0));
         assert!(p.sources.is_empty() && p.pins.is_empty() && p.hold.is_empty());
     }
 

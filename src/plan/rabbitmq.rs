@@ -91,7 +91,7 @@ pub struct RabbitPlan {
     /// `cluster_partition_handling`, when the version has it.
     pub partition_handling: Option<PartitionHandling>,
     /// Plugins, sorted.
-    pub plugins: Vec<String>,
+    pub plugins: Vec<Located<String>>,
     /// Management plugin enabled.
     pub management: bool,
     /// Prometheus plugin enabled.
@@ -153,7 +153,7 @@ pub enum ApplyTo {
 #[derive(Debug, Clone, Serialize)]
 pub struct UserPlan {
     /// Name.
-    pub name: String,
+    pub name: Located<String>,
     /// Tags, sorted and deduplicated.
     pub tags: Vec<UserTag>,
     /// Id of the password secret.
@@ -230,12 +230,27 @@ fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
     }
 }
 
-/// Plugins, sorted and deduplicated.
-fn plugins(spec: &Spec) -> Vec<String> {
-    let set: BTreeSet<String> = match &spec.rabbitmq.plugins {
-        Some(p) => p.iter().cloned().collect(),
-        None => defaults::PLUGINS.iter().map(|s| s.to_string()).collect(),
-    };
+/// Plugins, sorted and deduplicated; each located at its first entry in
+/// the spec's list (the default list at `/rabbitmq/plugins`).
+fn plugins(spec: &Spec) -> Vec<Located<String>> {
+    let mut set = BTreeSet::new();
+    match &spec.rabbitmq.plugins {
+        // `insert` keeps the value already there (collecting into a set
+        // would keep the last of equal ones).
+        Some(p) => {
+            for (i, name) in p.iter().enumerate() {
+                set.insert(Located::given(
+                    format!("/rabbitmq/plugins/{i}"),
+                    name.clone(),
+                ));
+            }
+        }
+        None => {
+            for name in defaults::PLUGINS {
+                set.insert(Located::fixed("/rabbitmq/plugins", name.to_string()));
+            }
+        }
+    }
     set.into_iter().collect()
 }
 
@@ -277,7 +292,7 @@ pub(super) fn rabbit_plan(
         })
         .collect::<Vec<_>>();
     let mut users = Vec::new();
-    for u in &r.users {
+    for (i, u) in r.users.iter().enumerate() {
         let id = format!("rabbitmq-user-{}", u.name);
         secrets.push(Secret {
             tf_name: user_password_tf_name(&u.name),
@@ -319,7 +334,7 @@ pub(super) fn rabbit_plan(
         tags.sort();
         tags.dedup();
         users.push(UserPlan {
-            name: u.name.clone(),
+            name: Located::given(format!("/rabbitmq/users/{i}/name"), u.name.clone()),
             tags,
             password_file: format!("{}/{}", paths::USER_SECRETS_DIR, u.name),
             password_secret: id,
@@ -369,8 +384,8 @@ pub(super) fn rabbit_plan(
         ports: rabbit_ports(spec),
         heartbeat_s: heartbeat_s(spec),
         partition_handling,
-        management: plugins.iter().any(|p| p == "rabbitmq_management"),
-        prometheus: plugins.iter().any(|p| p == "rabbitmq_prometheus"),
+        management: plugins.iter().any(|p| p.as_str() == "rabbitmq_management"),
+        prometheus: plugins.iter().any(|p| p.as_str() == "rabbitmq_prometheus"),
         plugins,
         vhosts,
         users,
@@ -409,5 +424,25 @@ mod tests {
         assert!(!Version::new(4, 0).has_classic_mirroring());
         assert!(!Version::new(4, 3).has_partition_handling());
         assert!(!Version::new(4, 2).has_partition_handling());
+    }
+
+    #[test]
+    fn a_plugin_listed_twice_is_located_at_its_first_entry() {
+        let mut spec: Spec =
+            serde_json::from_str(&crate::reference_spec()).expect("reference spec is JSON");
+        spec.rabbitmq.plugins = Some(
+            ["rabbitmq_x", "rabbitmq_a", "rabbitmq_x", "rabbitmq_a"]
+                .map(String::from)
+                .to_vec(),
+        );
+        let plugins = plugins(&spec);
+        let found: Vec<(&str, &str)> = plugins.iter().map(|p| (p.as_str(), p.pointer())).collect();
+        assert_eq!(
+            found,
+            [
+                ("rabbitmq_a", "/rabbitmq/plugins/1"),
+                ("rabbitmq_x", "/rabbitmq/plugins/0")
+            ]
+        );
     }
 }

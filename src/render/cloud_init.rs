@@ -297,7 +297,7 @@ pub fn user_data(plan: &Plan, roles: &Roles, host: &Host) -> String {
         return nixos_seed(plan, roles, host);
     }
     let mut doc = Map::new();
-    doc.insert("hostname".into(), host.name.clone().into());
+    doc.insert("hostname".into(), host.name.to_string().into());
     if let Some(fqdn) = &host.fqdn {
         doc.insert("fqdn".into(), fqdn.clone().into());
     }
@@ -379,7 +379,7 @@ pub(super) fn render(plan: &Plan, roles: &Roles) -> UserData {
             .iter()
             .map(|h| {
                 (
-                    h.name.clone(),
+                    h.name.to_string(),
                     super::terraform::user_data_template(&h.name),
                     user_data(plan, roles, h),
                 )

@@ -39,7 +39,7 @@ pub(super) fn config(plan: &Plan, lb: &Balancer) -> Result<RoleFile, Error> {
     Ok(RoleFile::root(
         format!("haproxy/{}/haproxy.cfg", lb.name),
         paths::HAPROXY_CFG,
-        vec![lb.name.clone()],
+        vec![lb.name.to_string()],
         0o644,
         text,
     ))

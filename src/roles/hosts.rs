@@ -17,7 +17,7 @@ pub(super) fn render(plan: &Plan) -> Result<RoleFile, Error> {
     let mut file = RoleFile::root(
         "hosts/etc-hosts".into(),
         paths::ETC_HOSTS,
-        plan.hosts.iter().map(|h| h.name.clone()).collect(),
+        plan.hosts.iter().map(|h| h.name.to_string()).collect(),
         0o644,
         text,
     );

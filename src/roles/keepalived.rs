@@ -41,7 +41,7 @@ pub(super) fn config(plan: &Plan, lb: &Balancer) -> Result<RoleFile, Error> {
     Ok(RoleFile::root(
         format!("keepalived/{}/keepalived.conf", lb.name),
         paths::KEEPALIVED_CONF,
-        vec![lb.name.clone()],
+        vec![lb.name.to_string()],
         0o644,
         render_template("keepalived.conf", ctx(plan, Some(lb)))?,
     ))

@@ -231,7 +231,7 @@ fn hosts_with(plan: &Plan, role: Role) -> Vec<String> {
     plan.hosts
         .iter()
         .filter(|h| h.role == role)
-        .map(|h| h.name.clone())
+        .map(|h| h.name.to_string())
         .collect()
 }
 

@@ -54,7 +54,8 @@ pub(super) fn render(plan: &Plan) -> Result<(RoleFile, RoleFile, RoleFile), Erro
     );
 
     // Erlang term: a list of atoms, terminated by a full stop.
-    let plugins = format!("[{}].\n", r.plugins.join(","));
+    let names: Vec<&str> = r.plugins.iter().map(|p| p.as_str()).collect();
+    let plugins = format!("[{}].\n", names.join(","));
     let plugins = broker_file(
         plan,
         "rabbitmq/enabled_plugins",

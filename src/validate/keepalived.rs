@@ -5,7 +5,7 @@ use super::charset::show;
 use super::Sink;
 use crate::diagnostic::Code;
 use crate::plan::Plan;
-use crate::spec::{Spec, TrackMode, VrrpState};
+use crate::spec::{Spec, VrrpState};
 
 pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     let ka = spec.keepalived.clone().unwrap_or_default();
@@ -128,8 +128,10 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         }
     }
 
-    if let Some(TrackMode::Weight { weight }) = ka.track {
-        let p = "/keepalived/track/weight";
+    // Written only in track mode "weight" (mode "fault" has no weight).
+    if k.track_weight.written() {
+        let weight = *k.track_weight;
+        let p = k.track_weight.pointer();
         if !(-253..=-1).contains(&weight) {
             d.error(
                 Code::NoFailover,

@@ -127,18 +127,3 @@ impl Port {
         }
     }
 }
-
-/// Every host name with its JSON pointer: brokers, then load balancers.
-pub(crate) fn host_names(spec: &crate::spec::Spec) -> impl Iterator<Item = (String, &String)> {
-    let brokers = spec
-        .brokers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (format!("/brokers/{i}/name"), &b.name));
-    let lbs = spec
-        .load_balancers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (format!("/load_balancers/{i}/name"), &l.name));
-    brokers.chain(lbs)
-}

@@ -31,7 +31,7 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
         }
     }
 
-    macs(spec, plan, d);
+    macs(plan, d);
 
     let iface = &plan.network.interface;
     if !is_safe_token(iface, 15, "_.-") {
@@ -82,7 +82,7 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
         );
     }
     counts(spec, d);
-    names(spec, d);
+    names(plan, d);
     mirrors(spec, plan.provisioning, d);
 
     // Every address in the spec that must be inside the subnet, and whose
@@ -217,14 +217,14 @@ fn counts(spec: &Spec, d: &mut Sink) {
     }
 }
 
-fn names(spec: &Spec, d: &mut Sink) {
-    let hosts = super::host_names(spec);
-    let mut seen: BTreeMap<&str, String> = BTreeMap::new();
-    for (p, name) in hosts {
+fn names(plan: &crate::plan::Plan, d: &mut Sink) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for name in plan.hosts.iter().map(|h| &h.name) {
+        let p = name.pointer();
         if !is_label(name) {
             d.error(
                 Code::Name,
-                p.as_str(),
+                p,
                 format!("host name {} is not an RFC 1123 label", show(name)),
                 "use 1-63 lower-case letters, digits and '-' (no dots: the Erlang node is rabbit@NAME), e.g. \"rabbitmq-1\"",
             );
@@ -232,7 +232,7 @@ fn names(spec: &Spec, d: &mut Sink) {
         if let Some(first) = seen.get(name.as_str()) {
             d.error(
                 Code::DuplicateName,
-                p.as_str(),
+                p,
                 format!("host name {} is already used at {first}", show(name)),
                 "give every host a unique name",
             );
@@ -244,17 +244,14 @@ fn names(spec: &Spec, d: &mut Sink) {
 
 /// Each host's MAC derives from the cluster and host names alone (so no
 /// host moves another's); two that collide cannot both be pinned.
-fn macs(spec: &Spec, plan: &crate::plan::Plan, d: &mut Sink) {
+fn macs(plan: &crate::plan::Plan, d: &mut Sink) {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-    let names: std::collections::BTreeMap<&str, String> = super::host_names(spec)
-        .map(|(p, n)| (n.as_str(), p))
-        .collect();
     for h in &plan.hosts {
         match seen.get(h.mac.as_str()) {
             // Same name twice: the duplicate-name rule reports it.
-            Some(other) if *other != h.name => d.error(
+            Some(other) if *other != h.name.as_str() => d.error(
                 Code::DuplicateAddress,
-                names.get(h.name.as_str()).cloned().unwrap_or_default(),
+                h.name.pointer(),
                 format!(
                     "host {} gets MAC {}, which host {} has already (both derive from the cluster and host names)",
                     show(&h.name),

@@ -11,13 +11,13 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
     if plan.provisioning != Provisioning::Nixos {
         return;
     }
-    let hosts = super::host_names(spec);
-    for (pointer, name) in hosts {
+    for name in plan.hosts.iter().map(|h| &h.name) {
+        let pointer = name.pointer();
         if NIXOS_OWN_FILES.contains(&name.as_str()) {
             d.error(
                 Code::NixosHostName,
                 pointer,
-                if name == "site" {
+                if name.as_str() == "site" {
                     "host name site is taken: nixos/site.nix holds the operator's own settings"
                         .to_string()
                 } else {

@@ -33,8 +33,8 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
     let supported = (Version::OLDEST..=Version::NEWEST).contains(&version);
     if r.usable(&plan.rabbitmq.version) && supported {
         if let Err(e) = check_install(os, source, version) {
-            let pointer = if spec.rabbitmq.install.is_some() {
-                "/rabbitmq/install"
+            let pointer = if source.written() {
+                source.pointer()
             } else if plan.os.written() {
                 plan.os.pointer()
             } else {
@@ -57,14 +57,14 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
         }
     }
 
-    if let Some(InstallSource::Mirror {
+    if let InstallSource::Mirror {
         url,
         keyring,
         suite,
         component,
-    }) = &spec.rabbitmq.install
+    } = &**source
     {
-        let p = "/rabbitmq/install";
+        let p = source.pointer();
         if !is_apt_url(url) {
             d.error(
                 Code::InstallSource,

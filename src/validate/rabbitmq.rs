@@ -249,20 +249,14 @@ pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
         }
     }
 
-    for (i, plugin) in rp.plugins.iter().enumerate() {
+    for plugin in &rp.plugins {
         if !(plugin.starts_with("rabbitmq_")
             && is_safe_token(plugin, 64, "_")
             && plugin.chars().all(|c| !c.is_ascii_uppercase()))
         {
-            // Point at the plugin as the user wrote it.
-            let idx = r
-                .plugins
-                .as_ref()
-                .and_then(|ps| ps.iter().position(|p| p == plugin))
-                .unwrap_or(i);
             d.error(
                 Code::Plugin,
-                format!("/rabbitmq/plugins/{idx}"),
+                plugin.pointer(),
                 format!("{} is not a RabbitMQ plugin name", show(plugin)),
                 "plugin names look like \"rabbitmq_management\"",
             );

@@ -60,15 +60,15 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     // a random_password) named after the user; Terraform names keep only
     // lower-case letters, digits and '_'.
     let mut names: BTreeMap<String, &str> = BTreeMap::new();
-    for (i, u) in plan.rabbitmq.users.iter().enumerate() {
+    for u in &plan.rabbitmq.users {
         let Some(tf_name) = plan.secret(&u.password_secret).map(|s| s.tf_name.clone()) else {
             continue;
         };
         match names.get(&tf_name) {
             // An exact duplicate is the users rule's to report.
-            Some(other) if *other != u.name => d.error(
+            Some(other) if *other != u.name.as_str() => d.error(
                 Code::TerraformName,
-                format!("/rabbitmq/users/{i}/name"),
+                u.name.pointer(),
                 format!(
                     "users {} and {} both become the Terraform name {tf_name}",
                     show(other),

@@ -80,7 +80,7 @@ impl Mirror {
             keyring,
             suite,
             component,
-        } = &plan.install.source
+        } = &*plan.install.source
         else {
             return None;
         };
@@ -910,7 +910,7 @@ pub fn team_rabbitmq(bins: &Bins, release: &str, base: &Path, work: &Path) {
     );
     let address = *plan.brokers[0].address;
     let att = net.attach(&host, &n.interface, address, n.prefix, None, &hosts);
-    let hdir = work.join("hosts").join(&host);
+    let hdir = work.join("hosts").join(host.as_str());
     let root = hdir.join("root");
     fs::create_dir_all(&root).expect("host root");
     let m = Machine::boot(bins, att, hdir, root, base, work, &[], &[]);

@@ -224,7 +224,7 @@ impl Lab {
                 n.mtu,
                 &hosts_file(&files),
             );
-            let hdir = dir.path().join("hosts").join(&host.name);
+            let hdir = dir.path().join("hosts").join(host.name.as_str());
             let root = hdir.join("root");
             fs::create_dir_all(&root).expect("create the host's root");
             if mirror.is_some() && host.role == Role::Broker {
@@ -367,7 +367,7 @@ impl Lab {
             *plan.vip,
             *plan.haproxy.amqp_port,
             vhost,
-            user.name.clone(),
+            user.name.to_string(),
             password_file,
             quorum,
         );

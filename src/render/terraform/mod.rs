@@ -424,7 +424,7 @@ fn locals(
         if let Some(extra) = node_fields.get(i) {
             fields.extend(extra.iter().cloned());
         }
-        nodes.push((host.name.clone(), object(fields)));
+        nodes.push((host.name.to_string(), object(fields)));
     }
     let vars = template_vars(plan)
         .into_iter()
@@ -512,7 +512,7 @@ fn outputs(plan: &Plan) -> Vec<Block> {
         ),
         string_map(plan.load_balancers.iter().map(|lb| {
             (
-                lb.name.clone(),
+                lb.name.to_string(),
                 Expression::String(format!("http://{}:{}{}", lb.address, h.stats.port, h.stats.uri)),
             )
         })),
