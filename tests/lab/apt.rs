@@ -39,8 +39,8 @@ use serde_json::Value;
 use super::harness::{find, read_lossy, run, spawn_logged, write_file, Bins, ROOT};
 use super::host::{under, Machine};
 use super::net::{Attachment, Network};
-use crate::common::readers::{templatefile, yaml};
 use super::secrets::Secrets;
+use crate::common::readers::{templatefile, yaml};
 
 /// What one cloud-init module or runcmd entry may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(600);
