@@ -162,6 +162,17 @@ terraform_cli() {
     printf '%-18s %-8s built in %d s (%s)\n' opentofu "$TOFU_VERSION" $((SECONDS - start)) "$terraform_bin"
 }
 
+# OpenTofu reads an unqualified source (`dmacvicar/libvirt`) as
+# registry.opentofu.org/dmacvicar/libvirt: the same build serves it there,
+# hard-linked (OpenTofu's mirror scan does not follow a symlinked version
+# directory).
+alias_for_tofu() { # NS NAME VERSION BIN
+    local dest="$mirror/registry.opentofu.org/$1/$2/$3/linux_amd64"
+    [ -L "$mirror/registry.opentofu.org/$1/$2/$3" ] && rm -f "$mirror/registry.opentofu.org/$1/$2/$3"
+    mkdir -p "$dest"
+    ln -f "$4" "$dest/${4##*/}"
+}
+
 build() { # LINE
     local src module modver version ns name dest bin start work
     src="$(field "$1" 1)"
@@ -172,13 +183,9 @@ build() { # LINE
     name="${src#*/}"
     dest="$mirror/registry.terraform.io/$ns/$name/$version/linux_amd64"
     bin="$dest/terraform-provider-${name}_v$version"
-    # OpenTofu reads an unqualified source (`dmacvicar/libvirt`) as
-    # registry.opentofu.org/dmacvicar/libvirt: the same build serves it.
-    mkdir -p "$mirror/registry.opentofu.org/$ns/$name"
-    ln -sfn "../../../registry.terraform.io/$ns/$name/$version" \
-        "$mirror/registry.opentofu.org/$ns/$name/$version"
     if [ -x "$bin" ]; then
         printf '%-18s %-8s cached (%s)\n' "$src" "$version" "$bin"
+        alias_for_tofu "$ns" "$name" "$version" "$bin"
         return
     fi
     start=$SECONDS
@@ -192,6 +199,7 @@ build() { # LINE
     mv -f "$bin.tmp" "$bin"
     rm -rf "$work"
     printf '%-18s %-8s built in %d s (%s)\n' "$src" "$version" $((SECONDS - start)) "$bin"
+    alias_for_tofu "$ns" "$name" "$version" "$bin"
 }
 
 total=$SECONDS
