@@ -404,26 +404,31 @@ stage_terraform() {
     node --version
     npm --version
     npm ci --prefix tests/hcl --no-audit --no-fund
-    # Terraform itself is installed on the machine (it is in no archive this
-    # script installs from); the providers versions.tf pins are built from
-    # source with go (scripts/tf-providers.sh: a cold machine builds them
-    # in minutes, a warm one reuses /var/cache/rmqgen/terraform). Nothing
-    # is installed for them.
-    command -v terraform >/dev/null || die "terraform not found (the terraform stage needs Terraform 1.5 or later on PATH)"
-    command -v go >/dev/null || die "go not found (scripts/tf-providers.sh builds the providers with Go 1.25.8 or later)"
-    terraform version | sed -n 1p
+    # The providers versions.tf pins are built from source with go
+    # (scripts/tf-providers.sh: a cold machine builds them in minutes, a
+    # warm one reuses /var/cache/rmqgen/terraform). The CLI is terraform
+    # when the machine has it; without it (or with RMQGEN_FORCE_TOFU=1) the
+    # script builds OpenTofu the same way (Terraform's own go.mod cannot be
+    # built from the proxy). Nothing is installed for them.
+    command -v go >/dev/null || die "go not found (scripts/tf-providers.sh builds the providers, and OpenTofu when terraform is missing, with Go 1.25.8 or later)"
     go version
     local line start=$SECONDS
-    unset RMQGEN_TF_CLI_CONFIG
+    unset RMQGEN_TF_CLI_CONFIG RMQGEN_TERRAFORM
     while IFS= read -r line; do
         printf '%s\n' "$line"
         case "$line" in
             CLI_CONFIG=/*) export RMQGEN_TF_CLI_CONFIG="${line#CLI_CONFIG=}" ;;
+            TERRAFORM=/*) export RMQGEN_TERRAFORM="${line#TERRAFORM=}" ;;
         esac
     done < <(bash scripts/tf-providers.sh)
     [ -n "${RMQGEN_TF_CLI_CONFIG:-}" ] || die "scripts/tf-providers.sh printed no CLI configuration"
+    [ -n "${RMQGEN_TERRAFORM:-}" ] || die "scripts/tf-providers.sh printed no TERRAFORM binary"
     echo "terraform providers ready in $((SECONDS - start)) s"
+    local tool
+    tool="$("$RMQGEN_TERRAFORM" version | sed -n 1p)"
+    echo "terraform CLI: $tool ($RMQGEN_TERRAFORM)"
     cargo test --test integration terraform_tools:: -- --ignored --nocapture
+    echo "terraform modules validated by $tool ($RMQGEN_TERRAFORM)"
 }
 
 stage_libvirt() {

@@ -19,16 +19,24 @@
 #
 #   $CACHE/mirror/registry.terraform.io/NS/NAME/VERSION/linux_amd64/terraform-provider-NAME_vVERSION
 #
+# (and the same directories under registry.opentofu.org, for OpenTofu)
 # keyed by version: a rerun reuses them (seconds), a cold machine builds
 # them (minutes: the bpg provider is large). Builds run under `nice` and
 # `flock /tmp/rmqgen-heavy.lock` (do not call this script while holding that
 # lock; RMQGEN_HEAVY_LOCK_HELD=1 says the caller holds it). The module and
 # build caches live under $CACHE too, so nothing lands in ~/go.
 #
-#   $RMQGEN_TF_CACHE   cache directory (default /var/cache/rmqgen/terraform)
+# The Terraform CLI: `terraform` on PATH when there is one. Without it
+# (or with RMQGEN_FORCE_TOFU=1) OpenTofu is built the same way, from the
+# Go module proxy, into $CACHE/tofu-vVERSION/tofu (Terraform itself cannot
+# be: its go.mod replaces nested modules by local paths that the module zip
+# leaves out). TERRAFORM= names the binary the tests run.
 #
-# Needs go (1.26; GOTOOLCHAIN=local, nothing else is downloaded), python3
-# and, for `schemas`, terraform. Nothing fetched is ever committed.
+#   $RMQGEN_TF_CACHE   cache directory (default /var/cache/rmqgen/terraform)
+#   $RMQGEN_FORCE_TOFU 1: use OpenTofu even when terraform is installed
+#
+# Needs go (1.26; GOTOOLCHAIN=local, nothing else is downloaded) and
+# python3. Nothing fetched is ever committed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -55,6 +63,12 @@ PROVIDERS=(
     "bpg/proxmox|github.com/bpg/terraform-provider-proxmox|v0.111.1|0.111.1"
     "hashicorp/random|github.com/hashicorp/terraform-provider-random|v1.3.2-0.20260824155315-e1092b0cfc07|3.9.0"
 )
+
+# OpenTofu, built when the machine has no terraform: its go.mod has only a
+# module replace (hashicorp/hcl/v2 => opentofu/hcl/v2), which holds when
+# building inside the downloaded module.
+TOFU_MODULE=github.com/opentofu/opentofu
+TOFU_VERSION=1.10.10
 
 # The resource types rmqgen writes, per provider: the schemas keep only
 # these (and the provider configuration).
@@ -108,8 +122,59 @@ heavy() {
     fi
 }
 
+download() { # MODULE VERSION: a writable copy of the module, in $cache
+    local dir work
+    dir="$(go mod download -json "$1@$2" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+    [ -d "$dir" ] || die "$1@$2: go mod download gave no directory"
+    # The module cache is read-only, and the build may complete go.sum.
+    work="$(mktemp -d "$cache/build.XXXXXX")"
+    cp -r "$dir/." "$work/"
+    chmod -R u+w "$work"
+    printf '%s\n' "$work"
+}
+
+# The Terraform CLI the tests run: terraform on PATH, else OpenTofu built
+# from source (cached by version).
+terraform_cli() {
+    local dest work start
+    if [ "${RMQGEN_FORCE_TOFU:-}" != 1 ] && command -v terraform >/dev/null; then
+        terraform_bin="$(command -v terraform)"
+        return
+    fi
+    dest="$cache/tofu-v$TOFU_VERSION"
+    terraform_bin="$dest/tofu"
+    if [ -x "$terraform_bin" ]; then
+        printf '%-18s %-8s cached (%s)\n' opentofu "$TOFU_VERSION" "$terraform_bin"
+        return
+    fi
+    start=$SECONDS
+    work="$(download "$TOFU_MODULE" "v$TOFU_VERSION")"
+    printf '%-18s %-8s downloaded %s@v%s in %d s\n' opentofu "$TOFU_VERSION" "$TOFU_MODULE" "$TOFU_VERSION" $((SECONDS - start))
+    start=$SECONDS
+    # version.dev=no: a release build (`tofu version` says v1.10.10, not
+    # v1.10.10-dev), as OpenTofu's own release does.
+    (cd "$work" && heavy go build -trimpath \
+        -ldflags "-s -w -X $TOFU_MODULE/version.dev=no" -o "$work/tofu" ./cmd/tofu)
+    mkdir -p "$dest"
+    mv -f "$work/tofu" "$terraform_bin.tmp"
+    mv -f "$terraform_bin.tmp" "$terraform_bin"
+    rm -rf "$work"
+    printf '%-18s %-8s built in %d s (%s)\n' opentofu "$TOFU_VERSION" $((SECONDS - start)) "$terraform_bin"
+}
+
+# OpenTofu reads an unqualified source (`dmacvicar/libvirt`) as
+# registry.opentofu.org/dmacvicar/libvirt: the same build serves it there,
+# hard-linked (OpenTofu's mirror scan does not follow a symlinked version
+# directory).
+alias_for_tofu() { # NS NAME VERSION BIN
+    local dest="$mirror/registry.opentofu.org/$1/$2/$3/linux_amd64"
+    [ -L "$mirror/registry.opentofu.org/$1/$2/$3" ] && rm -f "$mirror/registry.opentofu.org/$1/$2/$3"
+    mkdir -p "$dest"
+    ln -f "$4" "$dest/${4##*/}"
+}
+
 build() { # LINE
-    local src module modver version ns name dest bin start dir work
+    local src module modver version ns name dest bin start work
     src="$(field "$1" 1)"
     module="$(field "$1" 2)"
     modver="$(field "$1" 3)"
@@ -120,16 +185,12 @@ build() { # LINE
     bin="$dest/terraform-provider-${name}_v$version"
     if [ -x "$bin" ]; then
         printf '%-18s %-8s cached (%s)\n' "$src" "$version" "$bin"
+        alias_for_tofu "$ns" "$name" "$version" "$bin"
         return
     fi
     start=$SECONDS
-    dir="$(go mod download -json "$module@$modver" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
-    [ -d "$dir" ] || die "$module@$modver: go mod download gave no directory"
+    work="$(download "$module" "$modver")"
     printf '%-18s %-8s downloaded %s@%s in %d s\n' "$src" "$version" "$module" "$modver" $((SECONDS - start))
-    # The module cache is read-only, and the build may complete go.sum.
-    work="$(mktemp -d "$cache/build.XXXXXX")"
-    cp -r "$dir/." "$work/"
-    chmod -R u+w "$work"
     start=$SECONDS
     (cd "$work" && heavy go build -trimpath -ldflags "-s -w -X main.version=$version" \
         -o "$work/terraform-provider-${name}_v$version" .)
@@ -138,6 +199,7 @@ build() { # LINE
     mv -f "$bin.tmp" "$bin"
     rm -rf "$work"
     printf '%-18s %-8s built in %d s (%s)\n' "$src" "$version" $((SECONDS - start)) "$bin"
+    alias_for_tofu "$ns" "$name" "$version" "$bin"
 }
 
 total=$SECONDS
@@ -155,15 +217,15 @@ disable_checkpoint = true
 provider_installation {
   filesystem_mirror {
     path    = "$mirror"
-    include = ["registry.terraform.io/*/*"]
+    include = ["registry.terraform.io/*/*", "registry.opentofu.org/*/*"]
   }
 }
 EOF
 mv -f "$cli_config.tmp" "$cli_config"
 printf 'providers ready in %d s\n' $((SECONDS - total))
+terraform_cli
 
 if [ "$mode" = schemas ]; then
-    command -v terraform >/dev/null || die "terraform not found"
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
     {
@@ -171,16 +233,16 @@ if [ "$mode" = schemas ]; then
         echo '  required_providers {'
         for p in "${PROVIDERS[@]}"; do
             src="$(field "$p" 1)"
-            printf '    %s = {\n      source  = "%s"\n      version = "= %s"\n    }\n' \
+            printf '    %s = {\n      source  = "registry.terraform.io/%s"\n      version = "= %s"\n    }\n' \
                 "${src#*/}" "$src" "$(field "$p" 4)"
         done
         echo '  }'
         echo '}'
     } >"$work/versions.tf"
     (cd "$work" && TF_CLI_CONFIG_FILE="$cli_config" CHECKPOINT_DISABLE=1 \
-        terraform init -input=false -no-color >/dev/null &&
+        "$terraform_bin" init -input=false -no-color >/dev/null &&
         TF_CLI_CONFIG_FILE="$cli_config" CHECKPOINT_DISABLE=1 \
-            terraform providers schema -json >"$work/schema.json")
+            "$terraform_bin" providers schema -json >"$work/schema.json")
     mkdir -p "$schemas_dir"
     for p in "${PROVIDERS[@]}"; do
         src="$(field "$p" 1)"
@@ -244,4 +306,4 @@ PY
     done
 fi
 
-printf 'MIRROR=%s\nCLI_CONFIG=%s\n' "$mirror" "$cli_config"
+printf 'MIRROR=%s\nCLI_CONFIG=%s\nTERRAFORM=%s\n' "$mirror" "$cli_config" "$terraform_bin"

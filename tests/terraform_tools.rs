@@ -26,8 +26,14 @@
 //! test on the libvirt path does that) or a Proxmox VE endpoint, which CI
 //! does not have.
 //!
-//! Needs node and `npm ci --prefix tests/hcl`, terraform, go (1.25.8 or
-//! later) and python3 (scripts/test-all.sh's terraform stage runs
+//! The Terraform CLI is `$RMQGEN_TERRAFORM` when set, else `terraform`:
+//! scripts/test-all.sh's terraform stage sets it to what
+//! `scripts/tf-providers.sh` prints (terraform on PATH, or OpenTofu built
+//! from source when the machine has no terraform); the messages name the
+//! binary and its version.
+//!
+//! Needs node and `npm ci --prefix tests/hcl`, terraform (or OpenTofu), go
+//! (1.25.8 or later) and python3 (scripts/test-all.sh's terraform stage runs
 //! `scripts/tf-providers.sh` and passes its CLI configuration on in
 //! `RMQGEN_TF_CLI_CONFIG`; without it the tests run the script, which
 //! reuses its cache). A missing prerequisite fails the test when `CI` is
@@ -63,6 +69,47 @@ fn runs(cmd: &str, arg: &str) -> bool {
         .env("CHECKPOINT_DISABLE", "1")
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// The Terraform CLI: `$RMQGEN_TERRAFORM` (terraform, or OpenTofu built by
+/// `scripts/tf-providers.sh`), else `terraform` on PATH.
+fn terraform_bin() -> PathBuf {
+    std::env::var_os("RMQGEN_TERRAFORM")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("terraform"), PathBuf::from)
+}
+
+/// The CLI with its version, for messages: `terraform (Terraform v1.11.4)`;
+/// `None` when it does not run.
+fn terraform_version() -> Option<String> {
+    static VERSION: OnceLock<Option<String>> = OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let bin = terraform_bin();
+            let out = Command::new(&bin)
+                .arg("version")
+                .env("CHECKPOINT_DISABLE", "1")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())?;
+            let first = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let version = format!("{} ({first})", bin.display());
+            eprintln!("terraform CLI: {version}");
+            Some(version)
+        })
+        .clone()
+}
+
+fn no_terraform() -> String {
+    format!(
+        "no terraform binary ({} does not run; RMQGEN_TERRAFORM names another)",
+        terraform_bin().display()
+    )
 }
 
 /// `(label, spec source)`: every example as a cloud-init and as a NixOS
@@ -136,20 +183,20 @@ fn hashicorp_parser_and_formatter_accept_every_module() {
 #[test]
 #[ignore = "needs terraform"]
 fn terraform_fmt_accepts_every_module() {
-    if !runs("terraform", "version") {
-        unavailable("no terraform binary");
+    let Some(version) = terraform_version() else {
+        unavailable(&no_terraform());
         return;
-    }
+    };
     let tmp = TempDir::new("fmt");
     for (label, dir) in render_all(tmp.path()) {
-        let out = Command::new("terraform")
+        let out = Command::new(terraform_bin())
             .args(["fmt", "-check", "-diff", "-no-color"])
             .current_dir(&dir)
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "{label}: terraform fmt would change:\n{}",
+            "{label}: {version} fmt would change:\n{}",
             String::from_utf8_lossy(&out.stdout)
         );
     }
@@ -170,8 +217,8 @@ const EXPLAINED_WARNINGS: &[(&str, &str)] = &[];
 fn cli_config() -> Option<PathBuf> {
     static CONFIG: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let found = CONFIG.get_or_init(|| {
-        if !runs("terraform", "version") {
-            return Err("no terraform binary".into());
+        if terraform_version().is_none() {
+            return Err(no_terraform());
         }
         if let Some(path) = std::env::var_os("RMQGEN_TF_CLI_CONFIG") {
             return Ok(PathBuf::from(path));
@@ -207,7 +254,7 @@ fn cli_config() -> Option<PathBuf> {
 /// `terraform ARGS` in `dir` with the mirror's CLI configuration, offline:
 /// (success, stdout, stderr).
 fn terraform(config: &Path, dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("terraform")
+    let out = Command::new(terraform_bin())
         .args(args)
         .current_dir(dir)
         .env("TF_CLI_CONFIG_FILE", config)
@@ -216,7 +263,7 @@ fn terraform(config: &Path, dir: &Path, args: &[&str]) -> (bool, String, String)
         .env_remove("TF_PLUGIN_CACHE_DIR")
         .env_remove("TF_DATA_DIR")
         .output()
-        .unwrap_or_else(|e| panic!("terraform: {e}"));
+        .unwrap_or_else(|e| panic!("{}: {e}", terraform_bin().display()));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -253,7 +300,10 @@ fn validate(config: &Path, dir: &Path) -> Vec<String> {
         &["init", "-input=false", "-no-color", "-backend=false"],
     );
     if !ok {
-        return vec![format!("terraform init failed:\n{stdout}{stderr}")];
+        return vec![format!(
+            "{} init failed:\n{stdout}{stderr}",
+            terraform_bin().display()
+        )];
     }
     let (_, stdout, stderr) = terraform(config, dir, &["validate", "-json", "-no-color"]);
     let report: Value = match serde_json::from_str(&stdout) {
@@ -437,7 +487,8 @@ fn terraform_validate_accepts_every_module_with_the_real_providers() {
         }
     }
     eprintln!(
-        "terraform validate: {count} modules in {:.1} s",
+        "{} validate: {count} modules in {:.1} s",
+        terraform_version().unwrap_or_default(),
         start.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -477,8 +528,9 @@ fn committed_schemas_are_what_the_real_providers_print() {
             .unwrap_or_else(|e| panic!("tests/data/{name}: {e}"));
         assert!(
             fresh == committed,
-            "tests/data/{name} differs from what the provider prints: \
-             run scripts/tf-providers.sh schemas and review the diff"
+            "tests/data/{name} differs from what the provider prints \
+             (through {}): run scripts/tf-providers.sh schemas and review the diff",
+            terraform_version().unwrap_or_default()
         );
     }
 }
