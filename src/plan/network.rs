@@ -49,7 +49,7 @@ pub struct Host {
     /// on it.
     pub mac: String,
     /// Proxmox VE VM id: the host's `vm_id`, or derived from the cluster
-    /// and host names ([`super::target::derived_vm_id`]); never from
+    /// and host names (`plan::target::derived_vm_id`); never from
     /// another host.
     pub vm_id: Located<u64>,
 }
