@@ -421,6 +421,9 @@ in
         # rabbitmqctl reads the cookie from $HOME/.erlang.cookie.
         HOME = dataDir;
         RABBITMQ_NODENAME = cfg.nodeName;
+        # Each run's waits end after 2 minutes; the unit retries every 30 s
+        # (the cloud-init unit's setting).
+        RMQGEN_BOOTSTRAP_TIMEOUT_S = "120";
       };
       unitConfig = {
         AssertPathExists = cfg.bootstrap.secretFiles;
@@ -431,7 +434,8 @@ in
         RemainAfterExit = true;
         Restart = "on-failure";
         RestartSec = "30s";
-        ExecStart = "${pkgs.writeScript "rmqgen-queue-ha-policy" cfg.bootstrap.script}";
+        # One run at a time on this host: a run by hand waits for the unit's.
+        ExecStart = "${pkgs.util-linux}/bin/flock /run/lock/rmqgen-queue-ha-policy.lock ${pkgs.writeScript "rmqgen-queue-ha-policy" cfg.bootstrap.script}";
       };
     };
 

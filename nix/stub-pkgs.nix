@@ -20,6 +20,7 @@ in
   keepalived = package "keepalived" "2.3.4";
   coreutils = package "coreutils" "9.7";
   gnugrep = package "gnugrep" "3.12";
+  util-linux = package "util-linux" "2.41";
   bash = package "bash" "5.3";
   envsubst = package "envsubst" "1.4.3";
   iproute2 = package "iproute2" "6.14.0";

@@ -386,9 +386,15 @@ fn roles_against_nixpkgs() {
                 // On every broker, as cloud-init's timer is.
                 let b = &r["bootstrap"];
                 assert_eq!(
-                    b["serviceConfig"]["ExecStart"],
-                    text("bootstrap/queue-ha-policy.sh"),
+                    b["serviceConfig"]["ExecStart"]
+                        .as_str()
+                        .map(bootstrap_script),
+                    Some(text("bootstrap/queue-ha-policy.sh").as_str()),
                     "{at}"
+                );
+                assert_eq!(
+                    b["environment"]["RMQGEN_BOOTSTRAP_TIMEOUT_S"], "120",
+                    "{at}: the cloud-init unit's timeout"
                 );
                 assert_eq!(b["serviceConfig"]["Type"], "oneshot");
                 assert_eq!(
@@ -643,7 +649,11 @@ fn role_files_are_byte_identical_on_both_paths() {
                 if file.mode & 0o111 != 0 && p.starts_with("/usr/local/sbin/") {
                     // The bootstrap: a unit on every broker, as on the
                     // cloud-init path.
-                    assert_eq!(got["bootstrapStart"], text.as_str(), "{at}: {p}");
+                    assert_eq!(
+                        got["bootstrapStart"].as_str().map(bootstrap_script),
+                        Some(text.as_str()),
+                        "{at}: {p}"
+                    );
                     identical.insert(format!("{p} (the bootstrap unit's ExecStart)"));
                     continue;
                 }
@@ -1024,4 +1034,17 @@ fn own_module_system_refuses_what_nixpkgs_lib_refuses() {
         assert_eq!(got["assertions"], serde_json::json!(["no"]), "{name}");
         assert_eq!(got["warnings"], serde_json::json!(["careful"]), "{name}");
     }
+}
+
+/// The script a bootstrap unit's ExecStart runs: it is run under flock on
+/// the lock the cloud-init unit takes (`paths::BOOTSTRAP_LOCK`), one run at a time
+/// per host (the stand-in pkgs' writeScript gives the script's text).
+fn bootstrap_script(exec_start: &str) -> &str {
+    let (flock, rest) = exec_start
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("ExecStart without flock: {exec_start}"));
+    assert!(flock.ends_with("/bin/flock"), "{exec_start}");
+    rest.strip_prefix(rmqgen::plan::paths::BOOTSTRAP_LOCK)
+        .and_then(|r| r.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("ExecStart without the bootstrap lock: {exec_start}"))
 }
