@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::{broker_order, lb_order, vip_holder, Change, ChangeKind, Out, Side};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{Host, Plan, Role};
+use crate::roles::hosts_with;
 use crate::spec::{Provider, QueueHaMode};
 
 /// A host's JSON pointer in its spec: `/brokers/i` or `/load_balancers/i`.
@@ -17,14 +18,6 @@ fn pointer(plan: &Plan, name: &str) -> Option<String> {
         .iter()
         .position(|l| l.name.as_str() == name)
         .map(|i| format!("/load_balancers/{i}"))
-}
-
-fn names(plan: &Plan, role: Role) -> Vec<String> {
-    plan.hosts
-        .iter()
-        .filter(|h| h.role == role)
-        .map(|h| h.name.to_string())
-        .collect()
 }
 
 pub(super) fn check(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
@@ -54,7 +47,7 @@ pub(super) fn check(old: &Side<'_>, new: &Side<'_>, out: &mut Out) {
     }
 
     let same_role = |p: &Plan, role: Role, other: &Plan| -> Vec<String> {
-        names(p, role)
+        hosts_with(p, role)
             .into_iter()
             .filter(|name| other.host(name).is_none_or(|h| h.role == role))
             .collect()

@@ -226,8 +226,8 @@ impl Roles {
     }
 }
 
-/// Names of hosts with a role.
-fn hosts_with(plan: &Plan, role: Role) -> Vec<String> {
+/// Names of hosts with a role, in the plan's order.
+pub(crate) fn hosts_with(plan: &Plan, role: Role) -> Vec<String> {
     plan.hosts
         .iter()
         .filter(|h| h.role == role)
