@@ -48,5 +48,6 @@ in
   keepalivedStart = units.keepalived.serviceConfig.ExecStart or null;
   keepalivedStopPost = units.keepalived.serviceConfig.ExecStopPost or null;
   bootstrapStart = units.rmqgen-queue-ha-policy.serviceConfig.ExecStart or null;
+  bootstrapEnvironment = units.rmqgen-queue-ha-policy.environment or { };
   restartTriggers = nixLib.mapAttrs (_: u: u.restartTriggers) units;
 }

@@ -392,10 +392,6 @@ fn roles_against_nixpkgs() {
                     Some(text("bootstrap/queue-ha-policy.sh").as_str()),
                     "{at}"
                 );
-                assert_eq!(
-                    b["environment"]["RMQGEN_BOOTSTRAP_TIMEOUT_S"], "120",
-                    "{at}: the cloud-init unit's timeout"
-                );
                 assert_eq!(b["serviceConfig"]["Type"], "oneshot");
                 assert_eq!(
                     r["bootstrapTimer"]["wantedBy"],
@@ -655,6 +651,23 @@ fn role_files_are_byte_identical_on_both_paths() {
                         "{at}: {p}"
                     );
                     identical.insert(format!("{p} (the bootstrap unit's ExecStart)"));
+                    // Each run's wait: the cloud-init unit's, as rendered.
+                    let unit = cloud
+                        .roles
+                        .broker
+                        .cloud_init
+                        .iter()
+                        .find(|f| f.path == rmqgen::plan::paths::BOOTSTRAP_SERVICE)
+                        .unwrap_or_else(|| panic!("{at}: no cloud-init bootstrap unit"));
+                    let timeout = unit
+                        .contents
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Environment=RMQGEN_BOOTSTRAP_TIMEOUT_S="))
+                        .unwrap_or_else(|| panic!("{at}: the cloud-init unit sets no wait"));
+                    assert_eq!(
+                        got["bootstrapEnvironment"]["RMQGEN_BOOTSTRAP_TIMEOUT_S"], timeout,
+                        "{at}: the bootstrap's wait"
+                    );
                     continue;
                 }
                 let installed = etc
