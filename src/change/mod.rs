@@ -297,13 +297,10 @@ impl Out {
 /// The load balancer that holds the VIP when all are healthy: the highest
 /// priority, the first of equals.
 pub(crate) fn vip_holder(plan: &Plan) -> Option<&str> {
-    let mut best: Option<(u32, &str)> = None;
-    for lb in &plan.load_balancers {
-        if best.is_none_or(|(p, _)| *lb.priority > p) {
-            best = Some((*lb.priority, lb.name.as_str()));
-        }
-    }
-    best.map(|(_, n)| n)
+    plan.load_balancers
+        .iter()
+        .find(|lb| *lb.priority == plan.keepalived.top_priority)
+        .map(|lb| lb.name.as_str())
 }
 
 /// Load balancers in the order to restart them: the VIP holder last, so
