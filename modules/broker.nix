@@ -38,6 +38,7 @@ let
   rendered = cfg.configText != null;
   confPath = "/etc/rabbitmq/rabbitmq.conf";
   pluginsPath = "/etc/rabbitmq/enabled_plugins";
+  installed = import ./installed-file.nix { inherit lib; };
 
   # rabbitmq.conf from the typed options, key by key (without configText).
   settings =
@@ -117,7 +118,8 @@ in
       example = literalExpression "builtins.readFile ./rabbitmq.conf";
       description = ''
         The whole rabbitmq.conf, as rmqgen renders it. Installed as is at
-        {file}`${confPath}` (0640, root:rabbitmq) and read by RabbitMQ; the
+        {file}`${confPath}` (mode and owner:
+        {option}`services.rmqgen.broker.files.config`) and read by RabbitMQ; the
         options that only shape rabbitmq.conf (clusterName, clusterNodes,
         heartbeat, partitionHandling, quorumMembershipReconciliation,
         extraSettings) are then not used. It is written to the Nix store:
@@ -135,6 +137,21 @@ in
         full stop), as rmqgen renders it; installed at {file}`${pluginsPath}`.
         `null`: written from {option}`services.rmqgen.broker.plugins`.
       '';
+    };
+
+    files = {
+      config = installed.option "rabbitmq.conf (with configText)" {
+        mode = "0640";
+        group = "rabbitmq";
+      };
+      enabledPlugins = installed.option "enabled_plugins (with enabledPluginsText)" {
+        mode = "0644";
+        group = "rabbitmq";
+      };
+      definitions = installed.option "the definitions file" {
+        mode = "0640";
+        group = "rabbitmq";
+      };
     };
 
     clusterName = mkOption {
@@ -362,28 +379,14 @@ in
     # the paths the Debian packages read them from.
     environment.etc = lib.mkMerge [
       (mkIf (cfg.definitions != null) {
-        ${lib.removePrefix "/etc/" cfg.definitionsPath} = {
-          text = cfg.definitions;
-          mode = "0640";
-          user = "root";
-          group = "rabbitmq";
-        };
+        ${lib.removePrefix "/etc/" cfg.definitionsPath} = installed.etc cfg.files.definitions cfg.definitions;
       })
       (mkIf rendered {
-        ${lib.removePrefix "/etc/" confPath} = {
-          text = cfg.configText;
-          mode = "0640";
-          user = "root";
-          group = "rabbitmq";
-        };
+        ${lib.removePrefix "/etc/" confPath} = installed.etc cfg.files.config cfg.configText;
       })
       (mkIf (cfg.enabledPluginsText != null) {
-        ${lib.removePrefix "/etc/" pluginsPath} = {
-          text = cfg.enabledPluginsText;
-          mode = "0644";
-          user = "root";
-          group = "rabbitmq";
-        };
+        ${lib.removePrefix "/etc/" pluginsPath} =
+          installed.etc cfg.files.enabledPlugins cfg.enabledPluginsText;
       })
     ];
 

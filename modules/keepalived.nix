@@ -72,6 +72,7 @@ let
   hasCheck = check.script != null;
   rendered = cfg.configText != null;
   confPath = "/etc/keepalived/keepalived.conf";
+  installed = import ./installed-file.nix { inherit lib; };
 
   # The instance from the typed options, on nixpkgs' services.keepalived
   # (without configText).
@@ -143,6 +144,12 @@ in
       '';
     };
 
+    files = {
+      config = installed.option "keepalived.conf (with configText)" { mode = "0644"; };
+      check = installed.option "the check script" { mode = "0755"; };
+      resetScript = installed.option "the connection-reset script" { mode = "0755"; };
+    };
+
     resetScript = mkOption {
       type = types.nullOr types.lines;
       default = null;
@@ -151,7 +158,8 @@ in
         Text of the script that resets the client connections on the VIP
         when this load balancer stops holding it (rmqgen's
         rmqgen-reset-vip-connections.sh). Installed unchanged at
-        {file}`${resetScriptPath}` (root, 0755) and run by the notify hooks
+        {file}`${resetScriptPath}` (mode and owner:
+        {option}`services.rmqgen.keepalived.files.resetScript`) and run by the notify hooks
         and after keepalived dies; it finds `ss` on its own PATH, which
         covers the system profile (this module adds iproute2 there).
         `null`: the typed instance runs `ss` from the store instead.
@@ -281,8 +289,9 @@ in
           Text of the health check (rmqgen's check-haproxy.sh: healthy while
           the local HAProxy has a live broker, a `#!/bin/sh` script that
           runs unchanged on NixOS). Installed at
-          {option}`services.rmqgen.keepalived.check.path` as a root-owned
-          0755 file; a `#!/bin/bash` line (NixOS has no /bin/bash) is
+          {option}`services.rmqgen.keepalived.check.path` (mode and owner:
+          {option}`services.rmqgen.keepalived.files.check`); a `#!/bin/bash` line
+          (NixOS has no /bin/bash) is
           pointed at the store's bash.
           `null`: no track script, so nothing moves the VIP when HAProxy
           fails (evaluation warns; with configText naming the script's path
@@ -413,24 +422,15 @@ in
     # The rendered configuration, a copy at the Debian path, run as is.
     environment.etc = lib.mkMerge [
       (mkIf rendered {
-        ${lib.removePrefix "/etc/" confPath} = {
-          text = cfg.configText;
-          mode = "0644";
-        };
+        ${lib.removePrefix "/etc/" confPath} = installed.etc cfg.files.config cfg.configText;
       })
       # A copy, not a symlink into the store: keepalived resolves a script's
       # symlinks once at start, and checks that only root can change the path.
       (mkIf hasCheck {
-        ${lib.removePrefix "/etc/" check.path} = {
-          text = patchShebang check.script;
-          mode = "0755";
-        };
+        ${lib.removePrefix "/etc/" check.path} = installed.etc cfg.files.check (patchShebang check.script);
       })
       (mkIf hasReset {
-        ${lib.removePrefix "/etc/" resetScriptPath} = {
-          text = cfg.resetScript;
-          mode = "0755";
-        };
+        ${lib.removePrefix "/etc/" resetScriptPath} = installed.etc cfg.files.resetScript cfg.resetScript;
       })
     ];
 

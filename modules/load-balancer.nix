@@ -26,6 +26,7 @@ let
   haproxy = config.services.haproxy;
   text = if cfg.configFile != null then builtins.readFile cfg.configFile else cfg.config;
   cfgPath = "/etc/haproxy/haproxy.cfg";
+  installed = import ./installed-file.nix { inherit lib; };
 in
 {
   options.services.rmqgen.loadBalancer = {
@@ -38,13 +39,16 @@ in
       description = ''
         The whole HAProxy configuration, as text (rmqgen renders one per
         load balancer; generated hosts set it). Installed unchanged at
-        {file}`/etc/haproxy/haproxy.cfg` (root, 0644), which HAProxy is
+        {file}`/etc/haproxy/haproxy.cfg` (mode and owner:
+        {option}`services.rmqgen.loadBalancer.files.config`), which HAProxy is
         started and reloaded with; it is written to the
         Nix store, so it holds no secret: the statistics password is
         referenced as an environment variable. Set this or
         {option}`services.rmqgen.loadBalancer.configFile`.
       '';
     };
+
+    files.config = installed.option "haproxy.cfg" { mode = "0644"; };
 
     configFile = mkOption {
       type = types.nullOr types.path;
@@ -137,10 +141,7 @@ in
     };
 
     environment.etc = {
-      ${lib.removePrefix "/etc/" cfgPath} = {
-        inherit text;
-        mode = "0644";
-      };
+      ${lib.removePrefix "/etc/" cfgPath} = installed.etc cfg.files.config text;
       # nixpkgs' copy with its lines in front: unused, so not installed.
       "haproxy.cfg".enable = lib.mkForce false;
     };

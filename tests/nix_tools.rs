@@ -557,7 +557,9 @@ fn eval_files(
 /// One source per role file: every role file the cloud-init user-data of a
 /// host writes is, on the same host provisioned with NixOS, either
 /// installed by rmqgen's modules at the same path with the same bytes,
-/// mode, owner and group (haproxy.cfg too, which HAProxy is started on),
+/// mode, owner and group (haproxy.cfg too, which HAProxy is started on;
+/// mode and owners reach the modules from the role file's placement, as
+/// their `files.*` options),
 /// or handed to a nixpkgs service as the same text (the bootstrap
 /// script), or replaced by NixOS's own
 /// mechanism for it (the drop-ins, sysctl, sysusers and /etc/hosts, whose
@@ -675,12 +677,11 @@ fn role_files_are_byte_identical_on_both_paths() {
                     .unwrap_or_else(|| panic!("{at}: NixOS does not install {p}"));
                 assert_eq!(installed["text"], text.as_str(), "{at}: {p}");
                 assert_eq!(installed["mode"], format!("{:04o}", file.mode), "{at}: {p}");
-                let who = |v: &serde_json::Value| match v.as_str().unwrap() {
-                    "+0" => "root".to_string(),
-                    other => other.to_string(),
-                };
-                assert_eq!(who(&installed["user"]), file.owner, "{at}: {p}");
-                assert_eq!(who(&installed["group"]), file.group, "{at}: {p}");
+                // Named as the placement names them: the host file sets
+                // the modules' `files.*` options from it (no "+0", the
+                // NixOS default a module's own copy would leave).
+                assert_eq!(installed["user"], file.owner.as_str(), "{at}: {p}");
+                assert_eq!(installed["group"], file.group.as_str(), "{at}: {p}");
                 identical.insert(p.to_string());
             }
         }

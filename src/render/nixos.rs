@@ -38,7 +38,7 @@ use super::nix::{self, AttrPath, Entry, Value};
 use super::{render_template, Roles};
 use crate::error::Error;
 use crate::plan::{defaults, paths, Broker, Host, Plan};
-use crate::roles::LoadBalancerFiles;
+use crate::roles::{LoadBalancerFiles, RoleFile};
 
 /// rmqgen's NixOS modules (`modules/` in the repository), embedded at
 /// compile time and written to `nixos/rmqgen/`.
@@ -53,6 +53,10 @@ pub const MODULES: &[(&str, &str)] = &[
         "keepalived.nix",
         include_str!("../../modules/keepalived.nix"),
     ),
+    (
+        "installed-file.nix",
+        include_str!("../../modules/installed-file.nix"),
+    ),
 ];
 
 /// The disk of the VM image (nixpkgs' `make-disk-image`, as
@@ -63,6 +67,19 @@ const GRUB_DEVICE: &str = "/dev/vda";
 
 fn attrs(entries: Vec<Entry>) -> Value {
     Value::Attrs(entries)
+}
+
+/// A role module's `files.<name>` entry: the mode and owner of a role file
+/// as its placement gives them, the ones cloud-init installs it with.
+fn installed(name: &str, file: &RoleFile) -> Entry {
+    Entry::new(
+        name,
+        attrs(vec![
+            Entry::new("mode", format!("{:04o}", file.mode)),
+            Entry::new("user", file.owner.as_str()),
+            Entry::new("group", file.group.as_str()),
+        ]),
+    )
 }
 
 /// The NIC with the host's MAC (the one Terraform gives the VM) gets the
@@ -161,7 +178,15 @@ fn broker(plan: &Plan, roles: &Roles, node: &Broker) -> Value {
         Entry::new("plugins", nix::strings(&r.plugins)),
         Entry::new("openFirewall", true),
         Entry::new("definitions", roles.broker.definitions.contents.as_str()),
-        Entry::new("definitionsPath", paths::DEFINITIONS),
+        Entry::new("definitionsPath", roles.broker.definitions.path.as_str()),
+        Entry::new(
+            "files",
+            attrs(vec![
+                installed("config", &roles.broker.conf),
+                installed("enabledPlugins", &roles.broker.plugins),
+                installed("definitions", &roles.broker.definitions),
+            ]),
+        ),
         Entry::new(
             "cookieFile",
             Value::from(r.cookie_path.as_str()).default_priority(),
@@ -194,6 +219,7 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
     let haproxy = attrs(vec![
         Entry::new("enable", true),
         Entry::new("config", lb.haproxy_cfg.contents.as_str()),
+        Entry::new("files", attrs(vec![installed("config", &lb.haproxy_cfg)])),
         Entry::new(
             "environmentFile",
             Value::from(h.stats.env_file.as_str()).default_priority(),
@@ -221,8 +247,16 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
             "check",
             attrs(vec![
                 Entry::new("script", roles.keepalived.check_script.contents.as_str()),
-                Entry::new("path", paths::CHECK_SCRIPT),
+                Entry::new("path", roles.keepalived.check_script.path.as_str()),
                 Entry::new("user", paths::SCRIPT_USER),
+            ]),
+        ),
+        Entry::new(
+            "files",
+            attrs(vec![
+                installed("config", &lb.keepalived_conf),
+                installed("check", &roles.keepalived.check_script),
+                installed("resetScript", &roles.keepalived.reset_script),
             ]),
         ),
         Entry::new("openFirewall", true),
