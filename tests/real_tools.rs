@@ -396,7 +396,7 @@ fn assert_vhosts(node: &Node, out: &rmqgen::Output) {
     .collect();
     for v in &out.plan.rabbitmq.vhosts {
         assert!(
-            listed.contains(&v.name),
+            listed.contains(&*v.name),
             "vhost {} missing: {listed:?}",
             v.name
         );
@@ -580,10 +580,10 @@ fn bootstrap_script_applies_every_example_twice() {
                 .iter()
                 .map(|p| {
                     vec![
-                        p.vhost.clone(),
-                        p.configure.clone(),
-                        p.write.clone(),
-                        p.read.clone(),
+                        p.vhost.to_string(),
+                        p.configure.to_string(),
+                        p.write.to_string(),
+                        p.read.to_string(),
                     ]
                 })
                 .collect();

@@ -274,7 +274,7 @@ fn audit_terraform(name: &str, out: &rmqgen::Output) {
         .plan
         .secrets
         .iter()
-        .filter_map(|s| match &s.source {
+        .filter_map(|s| match &*s.source {
             SecretSource::Variable { name } => Some(name.clone()),
             _ => None,
         })
@@ -697,7 +697,7 @@ fn audit(example: &str) {
             .plan
             .secrets
             .iter()
-            .map(|s| match s.source {
+            .map(|s| match *s.source {
                 SecretSource::TerraformRandom {} => "terraform-random",
                 SecretSource::File { .. } => "file",
                 SecretSource::Variable { .. } => "variable",

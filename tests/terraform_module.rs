@@ -729,7 +729,7 @@ fn variables_are_typed_described_sorted_and_secrets_sensitive() {
                 == Some(&Expression::Bool(true))
         };
         for s in &out.plan.secrets {
-            if let rmqgen::spec::SecretSource::Variable { name } = &s.source {
+            if let rmqgen::spec::SecretSource::Variable { name } = &*s.source {
                 assert!(
                     sensitive(name),
                     "{what}: secret variable {name} is not sensitive"
@@ -745,7 +745,7 @@ fn variables_are_typed_described_sorted_and_secrets_sensitive() {
             .plan
             .secrets
             .iter()
-            .map(|s| match &s.source {
+            .map(|s| match &*s.source {
                 rmqgen::spec::SecretSource::Variable { name } => ("var".into(), name.clone()),
                 _ => ("random_password".into(), s.tf_name.clone()),
             })

@@ -463,7 +463,7 @@ fn terraform_validate_accepts_every_module_with_the_real_providers() {
         // The files the spec's file secrets name, as the user provides
         // them (`terraform validate` reads a file() whose path is known).
         for secret in &output.plan.secrets {
-            if let rmqgen::spec::SecretSource::File { path } = &secret.source {
+            if let rmqgen::spec::SecretSource::File { path } = &*secret.source {
                 assert!(!path.starts_with('/'), "{label}: absolute {path}");
                 let file = target.join("terraform").join(path);
                 std::fs::create_dir_all(file.parent().unwrap()).unwrap();

@@ -119,10 +119,11 @@ pub(super) fn haproxy_plan(
     let password = Secret {
         id: "haproxy-stats-password".into(),
         tf_name: "haproxy_stats_password".into(),
-        source: stats
-            .password
-            .clone()
-            .unwrap_or(SecretSource::TerraformRandom {}),
+        source: Located::field(
+            "/haproxy/stats/password",
+            stats.password.clone(),
+            SecretSource::TerraformRandom {},
+        ),
         purpose: "password of the HAProxy statistics page".into(),
         role: Role::LoadBalancer,
         path: paths::HAPROXY_ENV,

@@ -37,9 +37,9 @@ pub struct KeepalivedPlan {
     /// script timeout, so keepalived never kills it.
     pub check_read_timeout: Seconds,
     /// Check fall.
-    pub check_fall: u32,
+    pub check_fall: Located<u32>,
     /// Check rise.
-    pub check_rise: u32,
+    pub check_rise: Located<u32>,
     /// auth_pass (not a secret; VRRPv2 only).
     pub auth_pass: Option<String>,
     /// Name of the VRRP instance.
@@ -129,8 +129,16 @@ pub(super) fn keepalived_plan(
         // (see check-haproxy.sh), so keepalived never has to kill it.
         check_timeout: Millis::new(interval_ms).seconds(),
         check_read_timeout: Millis::new(interval_ms.saturating_mul(4) / 5).seconds(),
-        check_fall: ka.check_fall.unwrap_or(defaults::KA_CHECK_FALL),
-        check_rise: ka.check_rise.unwrap_or(defaults::KA_CHECK_RISE),
+        check_fall: Located::field(
+            "/keepalived/check_fall",
+            ka.check_fall,
+            defaults::KA_CHECK_FALL,
+        ),
+        check_rise: Located::field(
+            "/keepalived/check_rise",
+            ka.check_rise,
+            defaults::KA_CHECK_RISE,
+        ),
         auth_pass: ka.auth_pass.clone(),
         instance: format!("VI_{}", tf_ident(&spec.name).to_ascii_uppercase()),
     }

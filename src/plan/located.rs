@@ -66,6 +66,12 @@ impl<T> Located<T> {
         &self.pointer
     }
 
+    /// JSON pointer of the field `key` inside the spec field (for a value
+    /// that is an object in the spec, such as a secret source).
+    pub(crate) fn child(&self, key: &str) -> String {
+        format!("{}/{key}", self.pointer)
+    }
+
     /// True when the spec sets the field (false: a default).
     pub fn written(&self) -> bool {
         self.written
@@ -107,6 +113,12 @@ impl<T: Ord> Ord for Located<T> {
 
 impl<T: PartialEq> PartialEq<T> for Located<T> {
     fn eq(&self, other: &T) -> bool {
+        self.value == *other
+    }
+}
+
+impl PartialEq<&str> for Located<String> {
+    fn eq(&self, other: &&str) -> bool {
         self.value == *other
     }
 }

@@ -80,7 +80,7 @@ pub struct Plan {
     /// keepalived.
     pub keepalived: KeepalivedPlan,
     /// SSH public keys for every host.
-    pub ssh_authorized_keys: Vec<String>,
+    pub ssh_authorized_keys: Vec<Located<String>>,
     /// Provisioning path.
     pub provisioning: Provisioning,
     /// Virtualisation target.
@@ -208,8 +208,7 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
     let provisioning = spec.provisioning.unwrap_or(Provisioning::CloudInit);
     let target = target::resolve(spec);
     let preempt = keepalived::preempt(spec);
-    let (hosts, brokers, load_balancers) =
-        network::hosts(spec, preempt, target.proxmox.vm_id_base, &mut parse);
+    let (hosts, brokers, load_balancers) = network::hosts(spec, preempt, &target, &mut parse);
 
     let mut secrets = Vec::new();
     let cookie = secrets::erlang_cookie(spec, provisioning);
@@ -246,7 +245,12 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
         rabbitmq,
         haproxy,
         keepalived,
-        ssh_authorized_keys: spec.ssh_authorized_keys.clone(),
+        ssh_authorized_keys: spec
+            .ssh_authorized_keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| Located::given(format!("/ssh_authorized_keys/{i}"), key.clone()))
+            .collect(),
         provisioning,
         target,
         secrets,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
+use super::target::TargetPlan;
 use super::{defaults, Located, Parser, Role};
 use crate::net::Ipv4Net;
 use crate::spec::{Resources, Spec, VrrpState};
@@ -54,15 +55,48 @@ pub struct Host {
     pub vm_id: Located<u64>,
 }
 
-/// A VM size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A VM size. Each field remembers the spec field it comes from: the
+/// host's own `resources`, its role's `target.resources`, or neither (the
+/// role's default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Size {
     /// vCPUs.
-    pub vcpus: u32,
+    pub vcpus: Located<u32>,
     /// Memory, MiB.
-    pub memory_mib: u32,
+    pub memory_mib: Located<u32>,
     /// Disk, GiB.
-    pub disk_gib: u32,
+    pub disk_gib: Located<u32>,
+}
+
+impl Size {
+    /// rmqgen's default size of a role whose `target.resources` entry is
+    /// at `pointer`.
+    pub(super) fn default_at(
+        pointer: &str,
+        (vcpus, memory_mib, disk_gib): (u32, u32, u32),
+    ) -> Self {
+        let at = |key: &str, v: u32| Located::fixed(format!("{pointer}/{key}"), v);
+        Self {
+            vcpus: at("vcpus", vcpus),
+            memory_mib: at("memory_mib", memory_mib),
+            disk_gib: at("disk_gib", disk_gib),
+        }
+    }
+
+    /// The `resources` at `pointer`, with the fields it leaves out taken
+    /// from `fallback`.
+    pub(super) fn resolve(pointer: &str, resources: Option<&Resources>, fallback: &Self) -> Self {
+        let r = resources.cloned().unwrap_or_default();
+        let pick = |key: &str, v: Option<u32>, fallback: &Located<u32>| match v {
+            Some(v) => Located::given(format!("{pointer}/{key}"), v),
+            None => fallback.clone(),
+        };
+        Self {
+            vcpus: pick("vcpus", r.vcpus, &fallback.vcpus),
+            memory_mib: pick("memory_mib", r.memory_mib, &fallback.memory_mib),
+            disk_gib: pick("disk_gib", r.disk_gib, &fallback.disk_gib),
+        }
+    }
 }
 
 /// A broker: its host and its Erlang node.
@@ -83,7 +117,7 @@ pub struct Balancer {
     /// VRRP priority.
     pub priority: Located<u32>,
     /// Initial VRRP state.
-    pub initial_state: VrrpState,
+    pub initial_state: Located<VrrpState>,
     /// Addresses of the other load balancers (unicast peers).
     pub peers: Vec<Ipv4Addr>,
 }
@@ -133,7 +167,7 @@ impl Serialize for Balancer {
         View {
             host: &self.host,
             priority: *self.priority,
-            initial_state: self.initial_state,
+            initial_state: *self.initial_state,
             peers: &self.peers,
         }
         .serialize(s)
@@ -177,27 +211,11 @@ pub(super) fn resolve(spec: &Spec, parse: &mut Parser) -> NetworkPlan {
 pub(super) fn hosts(
     spec: &Spec,
     preempt: bool,
-    vm_id_base: u32,
+    target: &TargetPlan,
     parse: &mut Parser,
 ) -> (Vec<Arc<Host>>, Vec<Broker>, Vec<Balancer>) {
-    let sizes = spec
-        .target
-        .as_ref()
-        .and_then(|t| t.resources.clone())
-        .unwrap_or_default();
-    let size = |own: &Option<Resources>, role: &Option<Resources>, d: (u32, u32, u32)| {
-        let pick = |f: fn(&Resources) -> Option<u32>, dv: u32| {
-            own.as_ref()
-                .and_then(f)
-                .or_else(|| role.as_ref().and_then(f))
-                .unwrap_or(dv)
-        };
-        Size {
-            vcpus: pick(|r| r.vcpus, d.0),
-            memory_mib: pick(|r| r.memory_mib, d.1),
-            disk_gib: pick(|r| r.disk_gib, d.2),
-        }
-    };
+    let vm_id_base = target.proxmox.vm_id_base;
+    let sizes = &target.sizes;
     let host = |name: Located<String>,
                 address: Located<Ipv4Addr>,
                 role: Role,
@@ -229,7 +247,11 @@ pub(super) fn hosts(
             Located::given(format!("/brokers/{i}/name"), b.name.clone()),
             address,
             Role::Broker,
-            size(&b.resources, &sizes.broker, defaults::BROKER_SIZE),
+            Size::resolve(
+                &format!("/brokers/{i}/resources"),
+                b.resources.as_ref(),
+                &sizes.broker,
+            ),
             vm_id(format!("/brokers/{i}/vm_id"), &b.name, b.vm_id),
         );
         hosts.push(Arc::clone(&h));
@@ -251,10 +273,10 @@ pub(super) fn hosts(
                 Located::given(format!("/load_balancers/{i}/name"), l.name.clone()),
                 address,
                 Role::LoadBalancer,
-                size(
-                    &l.resources,
+                Size::resolve(
+                    &format!("/load_balancers/{i}/resources"),
+                    l.resources.as_ref(),
                     &sizes.load_balancer,
-                    defaults::LOAD_BALANCER_SIZE,
                 ),
                 vm_id(format!("/load_balancers/{i}/vm_id"), &l.name, l.vm_id),
             )
@@ -262,13 +284,15 @@ pub(super) fn hosts(
         .collect();
     let mut load_balancers = Vec::new();
     for (i, (l, h)) in spec.load_balancers.iter().zip(&lb_hosts).enumerate() {
-        let initial_state = l
-            .initial_state
-            .unwrap_or(if preempt && *priorities[i] == top {
+        let initial_state = Located::field(
+            format!("/load_balancers/{i}/initial_state"),
+            l.initial_state,
+            if preempt && *priorities[i] == top {
                 VrrpState::Master
             } else {
                 VrrpState::Backup
-            });
+            },
+        );
         load_balancers.push(Balancer {
             host: Arc::clone(h),
             priority: priorities[i].clone(),

@@ -126,7 +126,7 @@ pub struct RabbitPortsPlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct Vhost {
     /// Name.
-    pub name: String,
+    pub name: Located<String>,
     /// Default queue type, when set.
     pub default_queue_type: Option<QueueType>,
 }
@@ -168,13 +168,13 @@ pub struct UserPlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct PermissionPlan {
     /// Vhost.
-    pub vhost: String,
+    pub vhost: Located<String>,
     /// Configure regex.
-    pub configure: String,
+    pub configure: Located<String>,
     /// Write regex.
-    pub write: String,
+    pub write: Located<String>,
     /// Read regex.
-    pub read: String,
+    pub read: Located<String>,
 }
 
 /// The queue-HA policy, applied in every vhost.
@@ -255,11 +255,15 @@ fn plugins(spec: &Spec) -> Vec<Located<String>> {
 }
 
 /// Vhost names, defaults filled.
-fn vhost_names(spec: &Spec) -> Vec<String> {
-    spec.rabbitmq
-        .vhosts
-        .clone()
-        .unwrap_or_else(|| vec!["/".to_string()])
+fn vhost_names(spec: &Spec) -> Vec<Located<String>> {
+    match &spec.rabbitmq.vhosts {
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Located::given(format!("/rabbitmq/vhosts/{i}"), name.clone()))
+            .collect(),
+        None => vec![Located::fixed("/rabbitmq/vhosts", "/".to_string())],
+    }
 }
 
 /// Replica count: `None` for all brokers.
@@ -297,7 +301,7 @@ pub(super) fn rabbit_plan(
         secrets.push(Secret {
             tf_name: user_password_tf_name(&u.name),
             id: id.clone(),
-            source: u.password.clone(),
+            source: Located::given(format!("/rabbitmq/users/{i}/password"), u.password.clone()),
             purpose: format!("password of RabbitMQ user {}", u.name),
             role: Role::Broker,
             path: paths::USER_SECRETS_DIR,
@@ -309,24 +313,34 @@ pub(super) fn rabbit_plan(
             length: 32,
             special: false,
         });
-        let regex = |o: &Option<String>| o.clone().unwrap_or_else(|| ".*".to_string());
+        let at = format!("/rabbitmq/users/{i}/permissions");
         let permissions = match &u.permissions {
             Some(ps) => ps
                 .iter()
-                .map(|p| PermissionPlan {
-                    vhost: p.vhost.clone(),
-                    configure: regex(&p.configure),
-                    write: regex(&p.write),
-                    read: regex(&p.read),
+                .enumerate()
+                .map(|(j, p)| {
+                    let regex = |key: &str, o: &Option<String>| {
+                        Located::field(format!("{at}/{j}/{key}"), o.clone(), ".*".to_string())
+                    };
+                    PermissionPlan {
+                        vhost: Located::given(format!("{at}/{j}/vhost"), p.vhost.clone()),
+                        configure: regex("configure", &p.configure),
+                        write: regex("write", &p.write),
+                        read: regex("read", &p.read),
+                    }
                 })
                 .collect(),
+            // Every vhost, with every right.
             None => vhosts
                 .iter()
-                .map(|v| PermissionPlan {
-                    vhost: v.name.clone(),
-                    configure: ".*".into(),
-                    write: ".*".into(),
-                    read: ".*".into(),
+                .map(|v| {
+                    let all = || Located::fixed(at.as_str(), ".*".to_string());
+                    PermissionPlan {
+                        vhost: Located::fixed(at.as_str(), v.name.to_string()),
+                        configure: all(),
+                        write: all(),
+                        read: all(),
+                    }
                 })
                 .collect(),
         };

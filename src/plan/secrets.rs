@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{paths, tf_ident, Role};
+use super::{paths, tf_ident, Located, Role};
 use crate::spec::{Provisioning, SecretSource, Spec};
 
 /// A secret: where its value comes from and where it is installed. The value
@@ -14,7 +14,7 @@ pub struct Secret {
     /// Terraform-safe identifier derived from the id, e.g. `erlang_cookie`.
     pub tf_name: String,
     /// Where the value comes from.
-    pub source: SecretSource,
+    pub source: Located<SecretSource>,
     /// What it is for.
     pub purpose: String,
     /// Hosts that need it.
@@ -66,11 +66,11 @@ pub(super) fn erlang_cookie(spec: &Spec, provisioning: Provisioning) -> Secret {
     Secret {
         id: "erlang-cookie".into(),
         tf_name: "erlang_cookie".into(),
-        source: spec
-            .rabbitmq
-            .erlang_cookie
-            .clone()
-            .unwrap_or(SecretSource::TerraformRandom {}),
+        source: Located::field(
+            "/rabbitmq/erlang_cookie",
+            spec.rabbitmq.erlang_cookie.clone(),
+            SecretSource::TerraformRandom {},
+        ),
         purpose: "Erlang distribution cookie shared by every broker".into(),
         role: Role::Broker,
         path,

@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use crate::spec::{DomainType, Provider, Spec};
+use super::{defaults, Size};
+use crate::spec::{DomainType, Provider, Resources, Spec};
 
 /// Virtualisation target.
 #[derive(Debug, Clone, Serialize)]
@@ -13,6 +14,19 @@ pub struct TargetPlan {
     pub libvirt: LibvirtPlan,
     /// Proxmox settings (defaults filled).
     pub proxmox: ProxmoxPlan,
+    /// Each role's VM size (`target.resources`, defaults filled); a
+    /// host's own `resources` override it field by field
+    /// ([`super::Host::resources`]).
+    pub sizes: RoleSizes,
+}
+
+/// The VM size of each role.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleSizes {
+    /// Brokers'.
+    pub broker: Size,
+    /// Load balancers'.
+    pub load_balancer: Size,
 }
 
 /// libvirt settings.
@@ -50,7 +64,20 @@ pub(super) fn resolve(spec: &Spec) -> TargetPlan {
     let text = |o: &Option<String>, d: &str| o.clone().unwrap_or_else(|| d.to_string());
     let lv = target.libvirt.clone().unwrap_or_default();
     let px = target.proxmox.clone().unwrap_or_default();
+    let sizes = target.resources.clone().unwrap_or_default();
+    let role = |role: &str, own: Option<&Resources>, default| {
+        let at = format!("/target/resources/{role}");
+        Size::resolve(&at, own, &Size::default_at(&at, default))
+    };
     TargetPlan {
+        sizes: RoleSizes {
+            broker: role("broker", sizes.broker.as_ref(), defaults::BROKER_SIZE),
+            load_balancer: role(
+                "load_balancer",
+                sizes.load_balancer.as_ref(),
+                defaults::LOAD_BALANCER_SIZE,
+            ),
+        },
         provider: target.provider.unwrap_or(Provider::Libvirt),
         libvirt: LibvirtPlan {
             uri: text(&lv.uri, "qemu:///system"),

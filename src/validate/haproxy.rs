@@ -130,10 +130,6 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
             "leave it unset for 10 s",
         );
     }
-    if let Some(pw) = &stats.password {
-        super::rabbitmq::secret(pw, "/haproxy/stats/password", d);
-    }
-
     // The AMQP and management frontends default to the brokers' ports; an
     // out-of-range broker port is reported there, not again here.
     let hp = &plan.haproxy;

@@ -97,8 +97,8 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     }
 
     let priorities: Vec<u32> = plan.load_balancers.iter().map(|l| *l.priority).collect();
-    for (i, (lb, prio)) in spec.load_balancers.iter().zip(&priorities).enumerate() {
-        let at = plan.load_balancers[i].priority.pointer();
+    for (i, (lb, prio)) in plan.load_balancers.iter().zip(&priorities).enumerate() {
+        let at = lb.priority.pointer();
         if !(1..=254).contains(prio) {
             d.error(
                 Code::Priority,
@@ -118,10 +118,11 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
                 "give every load balancer a distinct priority",
             );
         }
-        if !k.preempt && lb.initial_state == Some(VrrpState::Master) {
+        let state = &lb.initial_state;
+        if !k.preempt && state.written() && **state == VrrpState::Master {
             d.error(
                 Code::NoPreemptMaster,
-                format!("/load_balancers/{i}/initial_state"),
+                state.pointer(),
                 "nopreempt (keepalived.preempt = false) is ignored on an instance that starts as MASTER",
                 "remove initial_state (every load balancer then starts as BACKUP), or set keepalived.preempt = true",
             );
@@ -167,25 +168,43 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         }
     }
 
-    for (key, v) in [
-        ("check_interval_ms", ka.check_interval_ms),
-        ("check_fall", ka.check_fall),
-        ("check_rise", ka.check_rise),
+    let interval = &k.check_interval;
+    let interval_ms = interval.millis().get();
+    for (key, at, written, v) in [
+        (
+            "check_interval_ms",
+            interval.pointer(),
+            interval.written(),
+            interval_ms,
+        ),
+        (
+            "check_fall",
+            k.check_fall.pointer(),
+            k.check_fall.written(),
+            *k.check_fall,
+        ),
+        (
+            "check_rise",
+            k.check_rise.pointer(),
+            k.check_rise.written(),
+            *k.check_rise,
+        ),
     ] {
-        if v == Some(0) {
+        if written && v == 0 {
             d.error(
                 Code::HealthCheck,
-                format!("/keepalived/{key}"),
+                at,
                 format!("{key} must be at least 1"),
                 "leave it unset for the default",
             );
         }
     }
-    if let Some(ms) = ka.check_interval_ms {
+    if interval.written() {
+        let ms = interval_ms;
         if ms != 0 && ms < 200 {
             d.error(
                 Code::HealthCheck,
-                "/keepalived/check_interval_ms",
+                interval.pointer(),
                 format!("a {ms} ms check interval is shorter than the check itself may take"),
                 "use at least 200 ms",
             );

@@ -33,7 +33,7 @@ pub(crate) fn resolve(spec: &Spec) -> (Plan, Diagnostics) {
     keepalived::check(spec, &r.plan, &mut d);
     nixos::check(spec, &r, &mut d);
     platform::check(spec, &r, &mut d);
-    target::check(spec, &mut d);
+    target::check(spec, &r.plan, &mut d);
     terraform::check(spec, &r.plan, &mut d);
     (r.plan, d.0.finish())
 }

@@ -56,7 +56,7 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
         }
     }
 
-    for (i, key) in spec.ssh_authorized_keys.iter().enumerate() {
+    for key in &plan.ssh_authorized_keys {
         let looks_like_key = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| key.starts_with(p));
         if !looks_like_key || !super::charset::is_printable(key, 16_384) {
             // The value is not echoed: what was pasted may be a private key.
@@ -67,7 +67,7 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
             };
             d.error(
                 Code::SshKey,
-                format!("/ssh_authorized_keys/{i}"),
+                key.pointer(),
                 "this is not an OpenSSH public key line (ssh-..., ecdsa-..., sk-...)",
                 hint,
             );

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::charset::{is_printable, is_safe_token, show};
 use super::{Port, Sink};
 use crate::diagnostic::Code;
-use crate::plan::{Resolved, Version};
+use crate::plan::{Located, Resolved, Version};
 use crate::spec::{PartitionHandling, QueueHaMode, SecretSource, Spec};
 
 pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
@@ -167,13 +167,13 @@ pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
         );
     }
 
-    let vhosts: Vec<&String> = rp.vhosts.iter().map(|v| &v.name).collect();
+    let vhosts: Vec<&Located<String>> = rp.vhosts.iter().map(|v| &v.name).collect();
     let mut seen = BTreeSet::new();
-    for (i, v) in vhosts.iter().enumerate() {
+    for v in &vhosts {
         if !is_safe_token(v, 255, "/._-") {
             d.error(
                 Code::Users,
-                format!("/rabbitmq/vhosts/{i}"),
+                v.pointer(),
                 format!(
                     "vhost name {} has characters outside [A-Za-z0-9/._-]",
                     show(v)
@@ -184,26 +184,25 @@ pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
         if !seen.insert(v.as_str()) {
             d.error(
                 Code::Users,
-                format!("/rabbitmq/vhosts/{i}"),
+                v.pointer(),
                 format!("vhost {} is listed twice", show(v)),
                 "list each vhost once",
             );
         }
     }
     let mut users = BTreeSet::new();
-    for (i, u) in r.users.iter().enumerate() {
-        let p = format!("/rabbitmq/users/{i}");
-        if u.name == "guest" {
+    for u in &rp.users {
+        if *u.name == "guest" {
             d.error(
                 Code::Users,
-                format!("{p}/name"),
+                u.name.pointer(),
                 "the guest user is refused",
                 "guest's password is public and it is limited to localhost; create a named user",
             );
         } else if !is_safe_token(&u.name, 64, "._@-") {
             d.error(
                 Code::Users,
-                format!("{p}/name"),
+                u.name.pointer(),
                 format!(
                     "user name {} has characters outside [A-Za-z0-9._@-]",
                     show(&u.name)
@@ -214,36 +213,28 @@ pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
         if !users.insert(u.name.as_str()) {
             d.error(
                 Code::Users,
-                format!("{p}/name"),
+                u.name.pointer(),
                 format!("user {} is listed twice", show(&u.name)),
                 "list each user once",
             );
         }
-        secret(&u.password, &format!("{p}/password"), d);
-        for (j, perm) in u.permissions.iter().flatten().enumerate() {
-            let pp = format!("{p}/permissions/{j}");
+        for perm in &u.permissions {
             if !vhosts.contains(&&perm.vhost) {
                 d.error(
                     Code::Users,
-                    format!("{pp}/vhost"),
+                    perm.vhost.pointer(),
                     format!("vhost {} is not in rabbitmq.vhosts", show(&perm.vhost)),
                     "add the vhost to rabbitmq.vhosts or fix the name",
                 );
             }
-            for (key, re) in [
-                ("configure", &perm.configure),
-                ("write", &perm.write),
-                ("read", &perm.read),
-            ] {
-                if let Some(re) = re {
-                    if !re.is_empty() && !is_printable(re, 255) {
-                        d.error(
-                            Code::Charset,
-                            format!("{pp}/{key}"),
-                            format!("regular expression {} must be printable ASCII", show(re)),
-                            "e.g. \".*\" or \"^orders\\\\.\"",
-                        );
-                    }
+            for re in [&perm.configure, &perm.write, &perm.read] {
+                if !re.is_empty() && !is_printable(re, 255) {
+                    d.error(
+                        Code::Charset,
+                        re.pointer(),
+                        format!("regular expression {} must be printable ASCII", show(re)),
+                        "e.g. \".*\" or \"^orders\\\\.\"",
+                    );
                 }
             }
         }
@@ -296,14 +287,15 @@ pub(super) fn check(spec: &Spec, resolved: &Resolved, d: &mut Sink) {
         );
     }
 
-    if let Some(cookie) = &r.erlang_cookie {
-        secret(cookie, "/rabbitmq/erlang_cookie", d);
+    // The cookie, the users' passwords and the statistics password.
+    for s in &plan.secrets {
+        secret(&s.source, d);
     }
 }
 
 /// Checks a secret source.
-pub(super) fn secret(source: &SecretSource, pointer: &str, d: &mut Sink) {
-    match source {
+fn secret(source: &Located<SecretSource>, d: &mut Sink) {
+    match &**source {
         SecretSource::TerraformRandom {} => {}
         SecretSource::File { path } => {
             if !is_printable(path, 4096)
@@ -311,7 +303,7 @@ pub(super) fn secret(source: &SecretSource, pointer: &str, d: &mut Sink) {
                 || path.contains("%{")
                 || path.contains('"')
             {
-                d.error(Code::Secret, format!("{pointer}/path"), format!("secret file path {} must be printable and free of quotes and template sequences", show(path)), "give a plain path, e.g. \"secrets/erlang-cookie\"");
+                d.error(Code::Secret, source.child("path"), format!("secret file path {} must be printable and free of quotes and template sequences", show(path)), "give a plain path, e.g. \"secrets/erlang-cookie\"");
             }
         }
         SecretSource::Variable { name } => {
@@ -323,7 +315,7 @@ pub(super) fn secret(source: &SecretSource, pointer: &str, d: &mut Sink) {
             if !ident {
                 d.error(
                     Code::Secret,
-                    format!("{pointer}/name"),
+                    source.child("name"),
                     format!("{} is not a Terraform variable name", show(name)),
                     "use letters, digits and '_', e.g. \"erlang_cookie\"",
                 );

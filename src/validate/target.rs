@@ -3,40 +3,32 @@
 use super::charset::{is_printable, show};
 use super::Sink;
 use crate::diagnostic::Code;
-use crate::spec::{Resources, Spec};
+use crate::plan::Plan;
+use crate::spec::Spec;
 
-pub(super) fn check(spec: &Spec, d: &mut Sink) {
+pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
     let target = spec.target.clone().unwrap_or_default();
-    let sizes = target.resources.clone().unwrap_or_default();
-    let mut each = |p: String, r: &Option<Resources>| {
-        let Some(r) = r else { return };
+    // Each role's size, then each host's (a host that takes a field from
+    // its role repeats the role's diagnostic, which the sink drops).
+    let sizes = &plan.target.sizes;
+    let all = [&sizes.broker, &sizes.load_balancer]
+        .into_iter()
+        .chain(plan.hosts.iter().map(|h| &h.resources));
+    for size in all {
         for (key, v, min) in [
-            ("vcpus", r.vcpus, 1),
-            ("memory_mib", r.memory_mib, 512),
-            ("disk_gib", r.disk_gib, 4),
+            ("vcpus", &size.vcpus, 1),
+            ("memory_mib", &size.memory_mib, 512),
+            ("disk_gib", &size.disk_gib, 4),
         ] {
-            if let Some(v) = v {
-                if v < min {
-                    d.error(
-                        Code::Resources,
-                        format!("{p}/{key}"),
-                        format!("{key} = {v} is below the minimum of {min}"),
-                        format!("use at least {min}"),
-                    );
-                }
+            if v.written() && **v < min {
+                d.error(
+                    Code::Resources,
+                    v.pointer(),
+                    format!("{key} = {} is below the minimum of {min}", **v),
+                    format!("use at least {min}"),
+                );
             }
         }
-    };
-    each("/target/resources/broker".into(), &sizes.broker);
-    each(
-        "/target/resources/load_balancer".into(),
-        &sizes.load_balancer,
-    );
-    for (i, b) in spec.brokers.iter().enumerate() {
-        each(format!("/brokers/{i}/resources"), &b.resources);
-    }
-    for (i, l) in spec.load_balancers.iter().enumerate() {
-        each(format!("/load_balancers/{i}/resources"), &l.resources);
     }
 
     let mut text = |p: &str, v: &Option<String>| {

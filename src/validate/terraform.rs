@@ -22,23 +22,9 @@ use crate::spec::{Provider, SecretSource, Spec};
 const VM_IDS: std::ops::RangeInclusive<u64> = 100..=999_999_999;
 
 pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
-    let mut sources: Vec<(String, &SecretSource)> = Vec::new();
-    if let Some(cookie) = &spec.rabbitmq.erlang_cookie {
-        sources.push(("/rabbitmq/erlang_cookie".into(), cookie));
-    }
-    for (i, u) in spec.rabbitmq.users.iter().enumerate() {
-        sources.push((format!("/rabbitmq/users/{i}/password"), &u.password));
-    }
-    if let Some(pw) = spec
-        .haproxy
-        .as_ref()
-        .and_then(|h| h.stats.as_ref())
-        .and_then(|s| s.password.as_ref())
-    {
-        sources.push(("/haproxy/stats/password".into(), pw));
-    }
-    for (pointer, source) in &sources {
-        let SecretSource::Variable { name } = source else {
+    // The cookie, the users' passwords and the statistics password.
+    for source in plan.secrets.iter().map(|s| &s.source) {
+        let SecretSource::Variable { name } = &**source else {
             continue;
         };
         let why = if OWN_VARIABLES.contains(&name.as_str()) {
@@ -50,7 +36,7 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         };
         d.error(
             Code::TerraformName,
-            format!("{pointer}/name"),
+            source.child("name"),
             format!("Terraform variable name {} is {why}", show(name)),
             format!("choose another name, e.g. \"{name}_secret\""),
         );

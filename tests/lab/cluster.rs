@@ -346,7 +346,7 @@ impl Lab {
             .permissions
             .iter()
             .find(|p| p.configure == ".*" && p.write == ".*" && p.read == ".*")
-            .map(|p| p.vhost.clone())
+            .map(|p| p.vhost.to_string())
             .expect("a vhost");
         let password_file = super::harness::write_file(
             &cdir.join("user.secret"),

@@ -115,7 +115,7 @@ pub(crate) fn template_vars(plan: &Plan) -> Vec<TemplateVar> {
 
 /// The expression that yields a secret's value.
 fn secret_value(s: &Secret) -> Expression {
-    match &s.source {
+    match &*s.source {
         SecretSource::TerraformRandom {} => path("random_password", &[&s.tf_name, "result"]),
         SecretSource::Variable { name } => path("var", &[name]),
         SecretSource::File { path: file } => {
@@ -337,7 +337,7 @@ fn files(plan: &Plan) -> Vec<(&'static str, String)> {
     let uses_random = plan
         .secrets
         .iter()
-        .any(|s| matches!(s.source, SecretSource::TerraformRandom {}));
+        .any(|s| matches!(*s.source, SecretSource::TerraformRandom {}));
 
     let mut pins = vec![target.pin];
     if uses_random {
@@ -389,7 +389,7 @@ fn versions(pins: &[ProviderPin]) -> Block {
 /// per secret that a variable supplies.
 fn variables(plan: &Plan, mut vars: Vec<Variable>) -> Vec<Block> {
     for s in &plan.secrets {
-        let SecretSource::Variable { name } = &s.source else {
+        let SecretSource::Variable { name } = &*s.source else {
             continue;
         };
         if let Some(v) = vars.iter_mut().find(|v| &v.name == name) {
@@ -450,9 +450,9 @@ fn node(host: &Host) -> Vec<(&'static str, Expression)> {
         ("address", Expression::String(host.address.to_string())),
         ("mac", Expression::String(host.mac.clone())),
         ("role", Expression::from(role_name(host.role))),
-        ("vcpus", host.resources.vcpus.into()),
-        ("memory_mib", host.resources.memory_mib.into()),
-        ("disk_gib", host.resources.disk_gib.into()),
+        ("vcpus", (*host.resources.vcpus).into()),
+        ("memory_mib", (*host.resources.memory_mib).into()),
+        ("disk_gib", (*host.resources.disk_gib).into()),
     ]
 }
 
@@ -461,7 +461,7 @@ fn random_passwords(plan: &Plan) -> Vec<Block> {
     let mut seen = Vec::new();
     let mut out = Vec::new();
     for s in &plan.secrets {
-        if !matches!(s.source, SecretSource::TerraformRandom {}) || seen.contains(&&s.tf_name) {
+        if !matches!(*s.source, SecretSource::TerraformRandom {}) || seen.contains(&&s.tf_name) {
             continue;
         }
         seen.push(&s.tf_name);
@@ -573,7 +573,7 @@ fn outputs(plan: &Plan) -> Vec<Block> {
     }
     let mut generated = Vec::new();
     for s in &plan.secrets {
-        if matches!(s.source, SecretSource::TerraformRandom {}) {
+        if matches!(*s.source, SecretSource::TerraformRandom {}) {
             generated.push((
                 s.id.clone(),
                 path("random_password", &[&s.tf_name, "result"]),
