@@ -41,10 +41,13 @@ pub enum Error {
     /// nothing was written.
     #[error("{}", crate::bundle::Refusal::describe(.0))]
     Refused(Vec<crate::bundle::Refusal>),
-    /// A bug in rmqgen: one of its own templates failed to render (every
-    /// template is rendered for every example by the tests), or a durable
-    /// write hit a state it does not expect. Nothing about a spec leads
-    /// here: a spec that passed validation renders.
+    /// A bug in rmqgen: one of its own templates, compiled into the
+    /// binary, failed to render. It is the only source of this variant
+    /// (writing a bundle fails only with [`Error::Io`], [`Error::Unmanaged`]
+    /// or [`Error::Refused`]). Nothing about a spec leads here: a spec that
+    /// passed validation renders. The tests render every template for every
+    /// example in both provisionings and on both providers, and the fuzz
+    /// targets fail on any input that ends here.
     #[error("internal error (please report it): {0}")]
     Internal(String),
 }

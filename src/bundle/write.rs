@@ -132,6 +132,22 @@ struct Journal {
     removes: Vec<String>,
 }
 
+impl Journal {
+    /// The journal as [`recover`] reads it: what `serde_json::to_vec_pretty`
+    /// writes, built without its (here impossible) error path.
+    fn to_bytes(&self) -> Vec<u8> {
+        use serde_json::Value;
+        let strings =
+            |v: &[&String]| Value::Array(v.iter().map(|s| Value::from(s.as_str())).collect());
+        let renames = self.renames.iter().map(|(a, b)| strings(&[a, b])).collect();
+        let removes: Vec<&String> = self.removes.iter().collect();
+        let mut doc = serde_json::Map::new();
+        doc.insert("renames".into(), Value::Array(renames));
+        doc.insert("removes".into(), strings(&removes));
+        format!("{:#}", Value::Object(doc)).into_bytes()
+    }
+}
+
 /// What preflight decided for each file.
 #[derive(Default)]
 struct Plan<'a> {
@@ -206,8 +222,7 @@ impl Bundle {
                 ));
                 journal.renames.push((tmp_name(path), path.to_string()));
             }
-            let bytes =
-                serde_json::to_vec_pretty(&journal).map_err(|e| Error::Internal(e.to_string()))?;
+            let bytes = journal.to_bytes();
             let journal_tmp = create_tmp(&journal_path, &mut staged)?;
             items.push(Durable::Staged(journal_tmp.clone(), &bytes, 0o644));
             // Round 1: every staged file written and synced, and every
@@ -368,10 +383,18 @@ fn tmp_name(path: &str) -> String {
 /// Idempotent: a rename whose temporary file is gone was done; a removed
 /// file is already gone.
 fn apply(dir: &Path, journal: &Journal, crash_after: Option<usize>) -> Result<(), Error> {
+    // What the writer sees of a process that dies mid-write: the write
+    // stops there, as on an I/O error.
+    let simulated_crash = |dir: &Path| {
+        Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::Interrupted, "simulated crash"),
+        )
+    };
     let mut changed = BTreeSet::new();
     for (i, (tmp, target)) in journal.renames.iter().enumerate() {
         if crash_after == Some(i) {
-            return Err(Error::Internal("simulated crash".into()));
+            return Err(simulated_crash(dir));
         }
         let (tmp, target) = (dir.join(tmp), dir.join(target));
         if fs::symlink_metadata(&tmp).is_ok() {
@@ -380,7 +403,7 @@ fn apply(dir: &Path, journal: &Journal, crash_after: Option<usize>) -> Result<()
         changed.extend(target.parent().map(Path::to_path_buf));
     }
     if crash_after == Some(journal.renames.len()) {
-        return Err(Error::Internal("simulated crash".into()));
+        return Err(simulated_crash(dir));
     }
     for path in &journal.removes {
         let full = dir.join(path);
@@ -461,8 +484,10 @@ fn parallel<T: Sync>(
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
         handles.into_iter().try_for_each(|h| {
+            // A panic in a sync thread is a panic of this write (as
+            // std::thread::scope would propagate it), not an error value.
             h.join()
-                .unwrap_or_else(|_| Err(Error::Internal("a sync thread panicked".into())))
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     })
 }
@@ -588,6 +613,31 @@ fn set_mode(_: &fs::File, _: u32) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn journal_bytes_are_what_serde_json_writes() {
+        for journal in [
+            Journal::default(),
+            Journal {
+                renames: vec![
+                    ("a/.x.rmqgen-tmp".into(), "a/x".into()),
+                    (
+                        ".rmqgen-manifest.json.rmqgen-tmp".into(),
+                        "m \"q\" \\ é".into(),
+                    ),
+                ],
+                removes: vec!["old/file".into(), "tab\there".into()],
+            },
+        ] {
+            let bytes = journal.to_bytes();
+            assert_eq!(bytes, serde_json::to_vec_pretty(&journal).unwrap());
+            let back: Journal = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(
+                (back.renames, back.removes),
+                (journal.renames, journal.removes)
+            );
+        }
+    }
+
     use std::collections::BTreeMap;
 
     use super::*;

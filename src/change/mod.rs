@@ -182,7 +182,8 @@ pub enum ChangeError {
     /// (errors, and any warnings) point into NEW.
     #[error("{}", describe("the change is refused", .0))]
     Refused(Diagnostics),
-    /// A bug: a plan that passed validation did not render.
+    /// A bug: a plan that passed validation did not render (one of
+    /// rmqgen's own templates failed; see [`crate::Error::Internal`]).
     #[error("internal error (please report it): {0}")]
     Internal(String),
 }
