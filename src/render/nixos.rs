@@ -207,7 +207,7 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
     ]);
     // keepalived.conf holds the instance; the VIP, prefix and interface are
     // what the unit removes when keepalived dies without doing so.
-    let keepalived = attrs(vec![
+    let mut keepalived = vec![
         Entry::new("enable", true),
         Entry::new("configText", lb.keepalived_conf.contents.as_str()),
         Entry::new("interface", plan.network.interface.as_str()),
@@ -226,10 +226,13 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
             ]),
         ),
         Entry::new("openFirewall", true),
-    ]);
+    ];
+    if let Some(auth) = &plan.keepalived.auth {
+        keepalived.push(Entry::new("secretFiles", nix::strings([auth.include])));
+    }
     vec![
         Entry::new("services.rmqgen.loadBalancer", haproxy),
-        Entry::new("services.rmqgen.keepalived", keepalived),
+        Entry::new("services.rmqgen.keepalived", attrs(keepalived)),
     ]
 }
 
