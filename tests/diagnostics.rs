@@ -124,6 +124,7 @@ const WARNINGS: &[(&str, &[Code])] = &[
     ("no-gateway-no-dns", &[Code::PackageMirrors]),
     ("multicast-vrrp", &[Code::VrrpUnprotected]),
     ("no-ssh-key", &[Code::NoSshKey]),
+    ("nixos-no-ssh-key", &[Code::NoSshKey]),
     ("vrrp-v2-no-auth", &[Code::VrrpNoAuth]),
 ];
 

@@ -325,9 +325,16 @@ fn common_file(plan: &Plan) -> String {
             attrs(vec![
                 Entry::new("enable", true),
                 Entry::new("settings.PermitRootLogin", "prohibit-password"),
+                Entry::new("settings.PasswordAuthentication", false),
+                Entry::new("settings.KbdInteractiveAuthentication", false),
             ]),
         )
-        .comment("nixos-rebuild --target-host root@ADDR deploys over SSH."),
+        .comment("nixos-rebuild --target-host root@ADDR deploys over SSH; keys only."),
+        Entry::new(
+            "boot.kernelParams",
+            nix::strings(["console=tty0", "console=ttyS0,115200"]),
+        )
+        .comment("The boot on the VM's serial console too (virsh console, Proxmox's serial terminal)."),
         Entry::new(
             "users.users.root.openssh.authorizedKeys.keys",
             nix::strings(&plan.ssh_authorized_keys),
