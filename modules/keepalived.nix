@@ -281,6 +281,17 @@ in
       '';
     };
 
+    secretFiles = mkOption {
+      type = types.listOf (types.strMatching "/.+");
+      default = [ ];
+      example = [ "/etc/keepalived/rmqgen-vrrp-auth.conf" ];
+      description = ''
+        Files outside the store that configText includes (rmqgen's VRRP
+        password, 0600 root): keepalived does not start while one is
+        missing, instead of running without it beside its peers.
+      '';
+    };
+
     check = {
       script = mkOption {
         type = types.nullOr types.lines;
@@ -384,6 +395,10 @@ in
         message = "services.rmqgen.keepalived.authPass and authPassFile have no effect with configText (its authentication block is the spec's).";
       }
       {
+        assertion = lib.all (f: !lib.hasPrefix builtins.storeDir f) cfg.secretFiles;
+        message = "services.rmqgen.keepalived.secretFiles must be outside the Nix store.";
+      }
+      {
         assertion = !(cfg.authPass != null && cfg.authPassFile != null);
         message = "Set services.rmqgen.keepalived.authPass or authPassFile, not both.";
       }
@@ -469,6 +484,9 @@ in
       }
       # The rendered configuration instead of nixpkgs' generated one; the
       # file in /etc is not part of the unit, so its text triggers restarts.
+      (mkIf (cfg.secretFiles != [ ]) {
+        unitConfig.AssertPathExists = cfg.secretFiles;
+      })
       (mkIf rendered {
         serviceConfig.ExecStart = lib.mkForce "${lib.getExe config.services.keepalived.package} -f ${confPath} -p /run/keepalived.pid";
         restartTriggers = [ cfg.configText ] ++ lib.optional hasReset cfg.resetScript;

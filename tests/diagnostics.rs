@@ -66,7 +66,7 @@ const INVALID: &[(&str, &[Code])] = &[
     ("priority-out-of-range", &[Code::Priority]),
     ("no-failover", &[Code::NoFailover]),
     ("track-weight-positive", &[Code::NoFailover]),
-    ("auth-pass-too-long", &[Code::AuthPass]),
+    ("auth-pass-inline", &[Code::InlineSecret]),
     ("auth-pass-vrrp3", &[Code::AuthPass]),
     ("nopreempt-master", &[Code::NoPreemptMaster]),
     ("advert-interval-v2", &[Code::AdvertInterval]),
@@ -92,8 +92,7 @@ const INVALID: &[(&str, &[Code])] = &[
     // Every representable defect of the original blog-post setup at once:
     // dotted host names and an underscore in the cluster name, 10 s HAProxy
     // timeouts against the 60 s heartbeat, priorities 100/80 with weight -20
-    // (a tie: no failover), an auth_pass keepalived truncates, `state
-    // MASTER` with nopreempt, RabbitMQ's default partition handling
+    // (a tie: no failover), `state MASTER` with nopreempt, RabbitMQ's default partition handling
     // `ignore` with three brokers.
     (
         "original-setup",
@@ -101,7 +100,6 @@ const INVALID: &[(&str, &[Code])] = &[
             Code::Name,
             Code::Timeout,
             Code::NoFailover,
-            Code::AuthPass,
             Code::NoPreemptMaster,
             Code::PartitionIgnore,
         ],
@@ -126,6 +124,8 @@ const WARNINGS: &[(&str, &[Code])] = &[
     ("no-gateway-no-dns", &[Code::PackageMirrors]),
     ("multicast-vrrp", &[Code::VrrpUnprotected]),
     ("no-ssh-key", &[Code::NoSshKey]),
+    ("nixos-no-ssh-key", &[Code::NoSshKey]),
+    ("vrrp-v2-no-auth", &[Code::VrrpNoAuth]),
 ];
 
 /// Codes no spec can trigger today. Listed so that [`every_code_is_exercised`]
@@ -495,7 +495,7 @@ const FULL_SPEC: &str = r#"{
     "check_interval_ms": 1000,
     "check_fall": 2,
     "check_rise": 2,
-    "auth_pass": "vrrp-pw"
+    "auth_pass": { "from": "variable", "name": "vrrp_auth_pass" }
   },
   "provisioning": "cloud-init",
   "target": {

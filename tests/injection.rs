@@ -125,7 +125,7 @@ const FIELDS: &[Field] = &[
         marker: Some("ssh-ed25519 mzqx"),
         prefix: "ssh-ed25519 ",
     },
-    field(&["/keepalived/auth_pass"], MARKER),
+    field(&["/keepalived/auth_pass/name"], MARKER),
     Field {
         pointers: &["/rabbitmq/install/url"],
         marker: Some("http://mzqx"),
@@ -212,7 +212,8 @@ fn base(variant: Variant) -> Value {
         ),
         (
             "/keepalived",
-            json!({ "virtual_router_id": 74, "vrrp_version": 2, "advert_int_ms": 1000, "auth_pass": "vrrp-pw" }),
+            json!({ "virtual_router_id": 74, "vrrp_version": 2, "advert_int_ms": 1000,
+                    "auth_pass": { "from": "variable", "name": "vrrp_pw" } }),
         ),
         (
             "/ssh_authorized_keys",
@@ -973,22 +974,40 @@ fn corpus_nixos() {
 /// which starts keepalived's parameter substitution: `$_RANDOM` (8
 /// characters) would be replaced by a different random number on each
 /// load balancer, whose adverts would then fail authentication on the
-/// others. Fix: `$` is refused like keepalived's other special characters.
+/// others. Fix, twice over: `auth_pass` is now a secret source, so no
+/// inline value is accepted at all, and a Terraform variable that supplies
+/// it refuses `$` (and anything keepalived reads as syntax) at plan time.
 #[test]
 fn regression_auth_pass_cannot_substitute_parameters() {
     let index = FIELDS
         .iter()
-        .position(|f| f.pointers == ["/keepalived/auth_pass"])
+        .position(|f| f.pointers == ["/keepalived/auth_pass/name"])
         .unwrap();
+    let spec = spec_with(&FIELDS[index], "vrrp_pw", Variant::CloudInitLibvirt);
     for value in ["$_RANDOM", "$x", "a$b"] {
-        let source = spec_with(&FIELDS[index], value, Variant::CloudInitLibvirt);
-        let d = rmqgen::diagnose(&source);
+        let mut inline: serde_json::Value = serde_json::from_str(&spec).unwrap();
+        inline["keepalived"]["auth_pass"] = serde_json::Value::from(value);
+        let d = rmqgen::diagnose(&inline.to_string());
         assert!(
             d.iter()
-                .any(|d| d.code == rmqgen::Code::Charset && d.pointer == "/keepalived/auth_pass"),
+                .any(|d| d.code == rmqgen::Code::InlineSecret
+                    && d.pointer == "/keepalived/auth_pass"),
             "{value}: {d}"
         );
     }
+    let out = rmqgen::compile(&spec).expect("compiles");
+    let vars = out
+        .bundle
+        .get("terraform/variables.tf")
+        .expect("variables.tf");
+    let text = vars.text();
+    let block = &text[text.find("variable \"vrrp_pw\"").expect("the variable")..];
+    let block = &block[..block.find("\n}\n").expect("its end")];
+    assert!(block.contains("sensitive"), "{block}");
+    assert!(
+        block.contains(r#"can(regex("^[A-Za-z0-9._+:@%/=,-]{1,8}$", var.vrrp_pw))"#),
+        "{block}"
+    );
 }
 
 /// The checks themselves: a value that escapes its quoting is caught.

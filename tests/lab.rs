@@ -45,6 +45,7 @@ mod cluster;
 mod host;
 mod net;
 mod report;
+mod rogue_vrrp;
 mod scenarios;
 mod secrets;
 mod vip;

@@ -14,7 +14,9 @@
 //! owned by the user that reads them; nothing is world- or group-readable.
 //! No default password exists anywhere, the `guest` user cannot log in
 //! remotely, and the HAProxy statistics page is bound to each load
-//! balancer's own address behind the password from the environment.
+//! balancer's own address behind the password from the environment. The
+//! VRRPv2 password (every variant asks for one) reaches keepalived only
+//! through a root-only file that keepalived.conf includes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -107,6 +109,16 @@ fn variant(example: &str, kind: Kind) -> Variant {
         ]);
         doc["haproxy"]["stats"]["password"] = source("stats", stats);
     }
+    // VRRPv2 with its password, from the variant's source (a file in the
+    // mixed one).
+    let vrrp = if kind == Kind::Mixed {
+        Kind::File
+    } else {
+        kind
+    };
+    doc["keepalived"]["vrrp_version"] = json!(2);
+    doc["keepalived"]["advert_int_ms"] = json!(1000);
+    doc["keepalived"]["auth_pass"] = source("vrrp", vrrp);
     Variant {
         spec: serde_json::to_string_pretty(&doc).unwrap(),
         env,
@@ -373,8 +385,9 @@ fn audit_terraform(name: &str, out: &rmqgen::Output) {
 // Hosts
 // ---------------------------------------------------------------------------
 
-/// Secret files: 0400 (0600 for the stats environment file), owned by the
-/// user that reads them, on exactly the hosts of their role.
+/// Secret files: 0400 (0600 for the stats environment file and the VRRP
+/// password), owned by the user that reads them, on exactly the hosts of
+/// their role.
 fn audit_secret_files(name: &str, out: &rmqgen::Output) {
     let plan = &out.plan;
     for s in &plan.secrets {
@@ -387,11 +400,11 @@ fn audit_secret_files(name: &str, out: &rmqgen::Output) {
         );
         let (owner, mode) = match (s.id.as_str(), plan.provisioning) {
             ("erlang-cookie", Provisioning::CloudInit) => ("rabbitmq", 0o400),
-            ("haproxy-stats-password", _) => ("root", 0o600),
+            ("haproxy-stats-password" | "vrrp-auth-pass", _) => ("root", 0o600),
             _ => ("root", 0o400),
         };
         assert_eq!((s.owner, s.group, s.mode), (owner, owner, mode), "{at}");
-        let role = if s.id == "haproxy-stats-password" {
+        let role = if ["haproxy-stats-password", "vrrp-auth-pass"].contains(&s.id.as_str()) {
             Role::LoadBalancer
         } else {
             Role::Broker
@@ -662,6 +675,45 @@ fn audit_defaults(name: &str, out: &rmqgen::Output) {
         "{name}: the drop-in does not load {env_file}"
     );
 
+    // The VRRP password: keepalived.conf (world-readable, in the Nix store
+    // on NixOS) names the parameter its root-only file defines; the unit
+    // does not start without that file.
+    let auth = out.plan.secret("vrrp-auth-pass").expect("a VRRP password");
+    assert_eq!(auth.env_var, Some(rmqgen::plan::paths::VRRP_AUTH_PARAM));
+    for lb in &out.plan.load_balancers {
+        let conf = text(&format!("keepalived/{}/keepalived.conf", lb.name));
+        let passes: Vec<&str> = conf
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("auth_pass"))
+            .collect();
+        assert_eq!(
+            passes,
+            [format!(
+                "auth_pass {}",
+                rmqgen::plan::paths::VRRP_AUTH_PARAM
+            )],
+            "{name}: {}",
+            lb.name
+        );
+        assert!(
+            conf.lines()
+                .any(|l| l == format!("include {}", auth.install_path())),
+            "{name}: {} does not include {}",
+            lb.name,
+            auth.install_path()
+        );
+    }
+    if out.plan.provisioning == Provisioning::CloudInit {
+        let dropin = text("keepalived/keepalived.service.d/rmqgen.conf");
+        assert!(
+            dropin
+                .lines()
+                .any(|l| l == format!("AssertPathExists={}", auth.install_path())),
+            "{name}: keepalived starts without its password file"
+        );
+    }
+
     // No password anywhere but as a reference to its source.
     for (path, a) in out.bundle.iter() {
         let t = a.text().to_ascii_lowercase();
@@ -793,6 +845,20 @@ fn the_audit_sees_leaks() {
         "hunter2",
     );
     fails("an inline stats password", &|| audit_defaults("x", &out));
+    let out = doctored(
+        "keepalived/haproxy-1/keepalived.conf",
+        "auth_pass $RMQGEN_VRRP_AUTH_PASS",
+        "auth_pass hunter2",
+    );
+    fails("an inline VRRP password", &|| audit_defaults("x", &out));
+    let out = doctored(
+        "keepalived/keepalived.service.d/rmqgen.conf",
+        "AssertPathExists=",
+        "#AssertPathExists=",
+    );
+    fails("keepalived without its password file", &|| {
+        audit_defaults("x", &out)
+    });
     let out = doctored(
         "haproxy/haproxy-1/haproxy.cfg",
         "bind 192.168.247.153:8100",

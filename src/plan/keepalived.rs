@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::platform::ScriptTiming;
-use super::{defaults, tf_ident, Balancer, Located, Millis, Seconds};
+use super::{defaults, paths, tf_ident, Balancer, Located, Millis, Seconds};
 use crate::spec::{Spec, TrackMode, VrrpTransport};
 
 /// keepalived settings.
@@ -40,10 +40,20 @@ pub struct KeepalivedPlan {
     pub check_fall: Located<u32>,
     /// Check rise.
     pub check_rise: Located<u32>,
-    /// auth_pass (not a secret; VRRPv2 only).
-    pub auth_pass: Option<String>,
+    /// VRRPv2 authentication: the file keepalived.conf includes and the
+    /// parameter it defines (the password never enters keepalived.conf).
+    pub auth: Option<VrrpAuth>,
     /// Name of the VRRP instance.
     pub instance: String,
+}
+
+/// Where keepalived finds the VRRPv2 password.
+#[derive(Debug, Clone, Serialize)]
+pub struct VrrpAuth {
+    /// The root-only file that defines the parameter.
+    pub include: &'static str,
+    /// The keepalived parameter (with its `$`) that `auth_pass` names.
+    pub param: &'static str,
 }
 
 /// VRRP priorities in load balancer order, defaults filled.
@@ -139,7 +149,10 @@ pub(super) fn keepalived_plan(
             ka.check_rise,
             defaults::KA_CHECK_RISE,
         ),
-        auth_pass: ka.auth_pass.clone(),
+        auth: ka.auth_pass.is_some().then_some(VrrpAuth {
+            include: paths::KEEPALIVED_AUTH,
+            param: paths::VRRP_AUTH_PARAM,
+        }),
         instance: format!("VI_{}", tf_ident(&spec.name).to_ascii_uppercase()),
     }
 }

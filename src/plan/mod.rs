@@ -27,7 +27,7 @@ pub(crate) mod target;
 mod time;
 
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
-pub use keepalived::KeepalivedPlan;
+pub use keepalived::{KeepalivedPlan, VrrpAuth};
 pub use located::Located;
 pub use network::{Balancer, Broker, Host, NetworkPlan, Size};
 pub use rabbitmq::{
@@ -221,6 +221,7 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
         &load_balancers,
         platform::script_timing(*os, provisioning),
     );
+    secrets.extend(secrets::vrrp_auth_pass(spec));
 
     let install = platform::install_plan(
         *os,

@@ -72,6 +72,12 @@ pub const HAPROXY_ENV: &str = "/etc/haproxy/rmqgen.env";
 pub const HAPROXY_DROPIN: &str = "/etc/systemd/system/haproxy.service.d/rmqgen.conf";
 /// keepalived configuration.
 pub const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
+/// The file keepalived.conf includes for the VRRPv2 password (secret): the
+/// single line `$RMQGEN_VRRP_AUTH_PASS=<password>`, a keepalived parameter
+/// definition, root-only, outside the Nix store.
+pub const KEEPALIVED_AUTH: &str = "/etc/keepalived/rmqgen-vrrp-auth.conf";
+/// The keepalived parameter the included file defines (with its `$`).
+pub const VRRP_AUTH_PARAM: &str = "$RMQGEN_VRRP_AUTH_PASS";
 /// keepalived's HAProxy check script.
 pub const CHECK_SCRIPT: &str = "/etc/keepalived/check-haproxy.sh";
 /// The script that resets the client connections on the VIP when this load

@@ -23,8 +23,10 @@ pub struct Secret {
     pub path: &'static str,
     /// File name under `path` when `path` is a directory (per-user secrets).
     pub file_name: Option<String>,
-    /// Environment variable the file assigns, when the file is an
-    /// environment file rather than the bare value.
+    /// The name the file assigns, when the file is the single line
+    /// `NAME=<value>` rather than the bare value: an environment variable
+    /// (a systemd `EnvironmentFile`) or, starting with `$`, a keepalived
+    /// parameter definition (a file keepalived.conf includes).
     pub env_var: Option<&'static str>,
     /// Owner.
     pub owner: &'static str,
@@ -84,4 +86,30 @@ pub(super) fn erlang_cookie(spec: &Spec, provisioning: Provisioning) -> Secret {
         length: 48,
         special: false,
     }
+}
+
+/// The VRRPv2 password, when the spec asks for one: a keepalived parameter
+/// definition in a root-only file that keepalived.conf includes, so the
+/// configuration itself (world-readable, in the Nix store on NixOS) only
+/// names it. Both delivery paths write it where the same keepalived.conf
+/// reads it.
+pub(super) fn vrrp_auth_pass(spec: &Spec) -> Option<Secret> {
+    let source = spec.keepalived.as_ref()?.auth_pass.clone()?;
+    Some(Secret {
+        id: "vrrp-auth-pass".into(),
+        tf_name: "vrrp_auth_pass".into(),
+        source,
+        purpose: "VRRPv2 password of the load balancers' keepalived".into(),
+        role: Role::LoadBalancer,
+        path: paths::KEEPALIVED_AUTH,
+        file_name: None,
+        env_var: Some(paths::VRRP_AUTH_PARAM),
+        owner: "root",
+        group: "root",
+        mode: 0o600,
+        // keepalived uses at most 8 characters; letters and digits need no
+        // quoting in its configuration.
+        length: 8,
+        special: false,
+    })
 }

@@ -233,7 +233,7 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
     ]);
     // keepalived.conf holds the instance; the VIP, prefix and interface are
     // what the unit removes when keepalived dies without doing so.
-    let keepalived = attrs(vec![
+    let mut keepalived = vec![
         Entry::new("enable", true),
         Entry::new("configText", lb.keepalived_conf.contents.as_str()),
         Entry::new("interface", plan.network.interface.as_str()),
@@ -260,10 +260,13 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
             ]),
         ),
         Entry::new("openFirewall", true),
-    ]);
+    ];
+    if let Some(auth) = &plan.keepalived.auth {
+        keepalived.push(Entry::new("secretFiles", nix::strings([auth.include])));
+    }
     vec![
         Entry::new("services.rmqgen.loadBalancer", haproxy),
-        Entry::new("services.rmqgen.keepalived", keepalived),
+        Entry::new("services.rmqgen.keepalived", attrs(keepalived)),
     ]
 }
 
@@ -356,9 +359,16 @@ fn common_file(plan: &Plan) -> String {
             attrs(vec![
                 Entry::new("enable", true),
                 Entry::new("settings.PermitRootLogin", "prohibit-password"),
+                Entry::new("settings.PasswordAuthentication", false),
+                Entry::new("settings.KbdInteractiveAuthentication", false),
             ]),
         )
-        .comment("nixos-rebuild --target-host root@ADDR deploys over SSH."),
+        .comment("nixos-rebuild --target-host root@ADDR deploys over SSH; keys only."),
+        Entry::new(
+            "boot.kernelParams",
+            nix::strings(["console=tty0", "console=ttyS0,115200"]),
+        )
+        .comment("The boot on the VM's serial console too (virsh console, Proxmox's serial terminal)."),
         Entry::new(
             "users.users.root.openssh.authorizedKeys.keys",
             nix::strings(&plan.ssh_authorized_keys),

@@ -1,6 +1,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::SecretSource;
+
 /// keepalived (VRRP) holding the VIP on one healthy load balancer.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,11 +42,16 @@ pub struct Keepalived {
     /// Successes before the check counts as passed again. Default: 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_rise: Option<u32>,
-    /// VRRPv2 `auth_pass` (at most 8 characters). Not a secret: it travels in
-    /// clear text in every advert and only guards against a misconfigured
-    /// neighbour. VRRPv3 has no authentication. Default: none.
+    /// VRRPv2 authentication (`auth_type PASS`): where the password comes
+    /// from, like every other secret (never inline). keepalived uses at most
+    /// 8 characters and sends them in clear text in every advert, so this
+    /// keeps a misconfigured neighbour out, not an attacker on the segment:
+    /// unicast adverts with `check_unicast_src` (the default transport) are
+    /// the protection. VRRPv3 has no authentication in keepalived: refused
+    /// there. `{"from": "terraform-random"}` generates 8 letters and digits.
+    /// Default: none (VRRPv2 without it warns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_pass: Option<String>,
+    pub auth_pass: Option<SecretSource>,
 }
 
 /// VRRP transport.

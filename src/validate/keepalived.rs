@@ -1,7 +1,6 @@
 //! keepalived: router id, priorities and the failover arithmetic, adverts,
 //! authentication, preemption.
 
-use super::charset::show;
 use super::Sink;
 use crate::diagnostic::Code;
 use crate::plan::Plan;
@@ -43,41 +42,22 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
         );
     }
 
-    if let Some(pass) = &ka.auth_pass {
-        let p = "/keepalived/auth_pass";
-        if version == 3 {
-            d.error(
-                Code::AuthPass,
-                p,
-                "VRRPv3 has no authentication",
-                "remove auth_pass, or use vrrp_version 2",
-            );
-        } else if pass.is_empty() || pass.len() > 8 {
-            d.error(
-                Code::AuthPass,
-                p,
-                format!(
-                    "auth_pass is {} characters; keepalived uses at most 8",
-                    pass.len()
-                ),
-                "use 1-8 characters (it is sent in clear text: it is not a secret)",
-            );
-        } else if !pass.bytes().all(|b| {
-            // `$` starts keepalived's parameter substitution: `$_RANDOM`
-            // would become a different number on every load balancer.
-            b.is_ascii_graphic()
-                && !matches!(b, b'"' | b'\'' | b'\\' | b'#' | b'!' | b'{' | b'}' | b'$')
-        }) {
-            d.error(
-                Code::Charset,
-                p,
-                format!(
-                    "auth_pass {} has characters keepalived's parser treats specially",
-                    show(pass)
-                ),
-                "use letters, digits and simple punctuation",
-            );
-        }
+    let p = "/keepalived/auth_pass";
+    match (&ka.auth_pass, version) {
+        (Some(_), 3) => d.error(
+            Code::AuthPass,
+            p,
+            "VRRPv3 has no authentication in keepalived: it would drop the authentication block and send unauthenticated adverts",
+            "remove auth_pass (unicast adverts with check_unicast_src, the default transport, are the protection), or use vrrp_version 2",
+        ),
+        (Some(pass), _) => super::rabbitmq::secret(pass, p, d),
+        (None, 2) => d.warning(
+            Code::VrrpNoAuth,
+            "/keepalived/vrrp_version",
+            "VRRPv2 without authentication: any VRRP speaker with this router id that the load balancers hear counts",
+            "add \"auth_pass\": {\"from\": \"terraform-random\"} (8 characters, clear text on the wire: it keeps a misconfigured neighbour out), and keep transport \"unicast\" (check_unicast_src keeps strangers out); or use vrrp_version 3",
+        ),
+        (None, _) => {}
     }
 
     if !k.unicast {

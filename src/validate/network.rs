@@ -73,13 +73,18 @@ pub(super) fn check(spec: &Spec, r: &Resolved, d: &mut Sink) {
             );
         }
     }
-    if plan.provisioning == Provisioning::CloudInit && spec.ssh_authorized_keys.is_empty() {
-        d.warning(
-            Code::NoSshKey,
-            "/ssh_authorized_keys",
-            "no SSH key: nobody can log into the VMs (password login is disabled and the default user's password is locked)",
-            "add an OpenSSH public key line, e.g. \"ssh-ed25519 AAAA... you@host\", to debug a failed first boot",
-        );
+    if spec.ssh_authorized_keys.is_empty() {
+        let (message, hint) = match plan.provisioning {
+            Provisioning::CloudInit => (
+                "no SSH key: nobody can log into the VMs (password login is disabled and the default user's password is locked)",
+                "add an OpenSSH public key line, e.g. \"ssh-ed25519 AAAA... you@host\", to debug a failed first boot",
+            ),
+            Provisioning::Nixos => (
+                "no SSH key: root has no authorized key, so `nixos-rebuild --target-host root@ADDR` cannot deploy the configuration and nobody can log in (password login is disabled)",
+                "add an OpenSSH public key line, e.g. \"ssh-ed25519 AAAA... you@host\" (the deploying machine's), or set users.users.root.openssh.authorizedKeys.keys in site.nix",
+            ),
+        };
+        d.warning(Code::NoSshKey, "/ssh_authorized_keys", message, hint);
     }
     counts(spec, d);
     names(plan, d);

@@ -260,6 +260,9 @@ fn all(lab: &mut Lab, report: &mut Report) {
     let mut r = steady(lab);
     r.took_s = start.elapsed().as_secs_f64();
     emit(report, r);
+    for r in super::rogue_vrrp::scenarios(lab) {
+        emit(report, r);
+    }
     if let Some(p) = lab.probe.as_mut() {
         lab.client.stop_probe(p);
     }
@@ -461,7 +464,7 @@ fn formation(lab: &mut Lab) -> ScenarioResult {
 
 /// Starts the scenario's publisher + consumer and waits until it is
 /// confirming and consuming, then the pre-fault quiet time.
-fn begin(lab: &mut Lab, scenario: &str) -> (Running, String) {
+pub(super) fn begin(lab: &mut Lab, scenario: &str) -> (Running, String) {
     let q = format!("lab-{scenario}");
     lab.declared.push(q.clone());
     let (wl, ready) = lab.client.start_workload(&q, RATE, WORKLOAD_MAX, DRAIN);
@@ -509,7 +512,7 @@ fn await_recovery(lab: &Lab, t_fault: f64) {
 
 /// Lets the workload publish through the fault's recovery, stops it, waits
 /// for it to drain and fills in its figures; returns when it ended.
-fn finish(lab: &Lab, r: &mut ScenarioResult, mut wl: Running, t_fault: f64) -> f64 {
+pub(super) fn finish(lab: &Lab, r: &mut ScenarioResult, mut wl: Running, t_fault: f64) -> f64 {
     await_recovery(lab, t_fault);
     wl.stop();
     let done = wl.wait(DRAIN + Duration::from_secs(30));
@@ -547,7 +550,13 @@ fn failback_time(lab: &Lab, lb: usize, since: f64) -> Option<f64> {
 /// probes. A failback within the window (the VIP returning to the load
 /// balancer `from`, as the spec's preempt decides) is a second, separate
 /// outage: the fault's window ends just before it.
-fn probe_outage(lab: &Lab, r: &mut ScenarioResult, t_fault: f64, t_end: f64, from: Option<usize>) {
+pub(super) fn probe_outage(
+    lab: &Lab,
+    r: &mut ScenarioResult,
+    t_fault: f64,
+    t_end: f64,
+    from: Option<usize>,
+) {
     let cut = from
         .and_then(|h| failback_time(lab, h, t_fault))
         .map_or(t_end, |t| (t - 0.2).max(t_fault));
@@ -599,7 +608,7 @@ fn vip_moved(
     }
 }
 
-fn holder(lab: &Lab) -> usize {
+pub(super) fn holder(lab: &Lab) -> usize {
     lab.vip()
         .wait_single_holder(Duration::from_secs(10))
         .expect("exactly one load balancer holds the VIP before the fault")

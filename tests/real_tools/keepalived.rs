@@ -84,7 +84,7 @@ pub struct Sandbox<'a> {
 /// into the release's root filesystem (never written: every change is a
 /// mount of this namespace).
 /// $1 staging dir, $2 the check script's directory, $3 its path, $4 the
-/// root filesystem.
+/// root filesystem, $5 the VRRP password file's path (in $2).
 const SETUP: &str = r#"set -eu
 B="$4"
 mount -t proc proc "$B/proc"
@@ -97,6 +97,11 @@ mount -t tmpfs -o mode=0755 rmqgen-test "$B$2"
 cp -a "$1/packaged/." "$B$2/"
 if [ -e "$1/check-script" ]; then
     install -o root -g root -m 0755 "$1/check-script" "$B$3"
+fi
+# The VRRP password file, root-only, where cloud-init and the NixOS seed
+# write it (keepalived.conf includes it).
+if [ -e "$1/vrrp-auth" ]; then
+    install -o root -g root -m 0600 "$1/vrrp-auth" "$B$5"
 fi
 mount --bind "$1/passwd" "$B/etc/passwd"
 mount --bind "$1/group" "$B/etc/group"
@@ -164,10 +169,23 @@ impl<'a> Sandbox<'a> {
             .path;
         let dir = self.dir.path();
         // Fresh files per call: a previous call's variant must not leak in.
-        for f in ["keepalived.conf", "check-script", "passwd", "group"] {
+        for f in [
+            "keepalived.conf",
+            "check-script",
+            "passwd",
+            "group",
+            "vrrp-auth",
+        ] {
             let _ = std::fs::remove_file(dir.join(f));
         }
         self.dir.write("keepalived.conf", conf.as_bytes(), 0o644);
+        let auth = rmqgen::plan::paths::KEEPALIVED_AUTH;
+        if conf.contains(&format!("include {auth}\n")) {
+            // What the secret file holds: the parameter definition, with a
+            // value of the generated kind (8 letters and digits).
+            let line = format!("{}=Tq8vXw2k\n", rmqgen::plan::paths::VRRP_AUTH_PARAM);
+            self.dir.write("vrrp-auth", line.as_bytes(), 0o600);
+        }
         if host != Host::NoCheckScript {
             self.dir
                 .write("check-script", script.text().as_bytes(), 0o755);
@@ -202,6 +220,7 @@ impl<'a> Sandbox<'a> {
                 .arg(script_dir)
                 .arg(script_path)
                 .arg(&self.base)
+                .arg(rmqgen::plan::paths::KEEPALIVED_AUTH)
                 .env("PATH", super::harness::search_path()),
             TIMEOUT,
         )
@@ -244,6 +263,8 @@ fn write_user_db(base: &Path, dir: &Path, user: &str, present: bool) {
 pub const ALARMS: &[&str] = &[
     "WARNING",
     "Unknown keyword",
+    // auth_pass longer than 8: the password parameter was not substituted.
+    "Truncating",
     "SECURITY VIOLATION",
     "Disabling",
     "not found",

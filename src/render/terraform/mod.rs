@@ -43,7 +43,7 @@ use self::expr::{
     template, type_keyword, Part,
 };
 use super::cloud_init::UserData;
-use crate::plan::{Host, Plan, Role, Secret};
+use crate::plan::{paths, Host, Plan, Role, Secret};
 use crate::spec::{Provider, Provisioning, SecretSource};
 
 /// The bundle directory of the root module.
@@ -398,14 +398,30 @@ fn variables(plan: &Plan, mut vars: Vec<Variable>) -> Vec<Block> {
             continue;
         }
         ident(name);
-        vars.push(
-            Variable::new(
-                name,
-                format!("Secret: the {} (rmqgen secret {}).", s.purpose, s.id),
-                type_keyword("string"),
-            )
-            .sensitive(),
-        );
+        let mut v = Variable::new(
+            name,
+            format!("Secret: the {} (rmqgen secret {}).", s.purpose, s.id),
+            type_keyword("string"),
+        )
+        .sensitive();
+        if s.env_var == Some(paths::VRRP_AUTH_PARAM) {
+            // keepalived would truncate a longer password, and read
+            // quotes, comment signs, `$` or blanks as its own syntax.
+            v = v.validation(
+                call(
+                    "can",
+                    [call(
+                        "regex",
+                        [
+                            Expression::from("^[A-Za-z0-9._+:@%/=,-]{1,8}$"),
+                            path("var", &[name]),
+                        ],
+                    )],
+                ),
+                format!("{name} must be 1 to 8 letters, digits or . _ + : @ % / = , - (keepalived's VRRPv2 auth_pass)."),
+            );
+        }
+        vars.push(v);
     }
     vars.sort_by(|a, b| a.name.cmp(&b.name));
     vars.into_iter().map(Variable::block).collect()

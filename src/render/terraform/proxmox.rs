@@ -107,6 +107,11 @@ pub(super) fn target(plan: &Plan, docs: CloudInit) -> Target {
                 .add_attribute(("content_type", "snippets"))
                 .add_attribute(("datastore_id", path("local", &["snippets_datastore"])))
                 .add_attribute(("node_name", node_name()))
+                // The user-data holds the hosts' secrets; uploaded over SSH
+                // the snippet would be 0644 (the SSH user's umask), readable
+                // by every account on the node. The provider chmods it over
+                // SFTP as the SSH user (root by default; a sudo user cannot).
+                .add_attribute(("file_mode", "0600"))
                 .add_block(
                     Block::builder("source_raw")
                         .add_attribute((
