@@ -20,7 +20,9 @@
 //!    every broker UP with the VIP held before the next;
 //! 3. hosts added: the script stops until `terraform apply` has created
 //!    them, then waits for a broker to join and grows the quorum queues
-//!    onto it, or for a load balancer's HAProxy to see every broker.
+//!    onto it, or for a load balancer's HAProxy to see every broker;
+//! 4. definitions imported and the queue-HA bootstrap run once, when every
+//!    broker of NEW runs (the bootstrap waits for all of them).
 //!
 //! Every value from the spec is one shell word ([`shell_quote`]); file
 //! contents travel base64-encoded with their SHA-256. Changes the script
@@ -353,31 +355,6 @@ pub(crate) fn render(
         }
         push_step(format!("apply:{name}"), title, body);
     }
-    if let Some(first) = kept_b.first() {
-        if defs {
-            push_step(
-                "import-definitions".into(),
-                format!("import definitions.json once, on {first}"),
-                vec![format!(
-                    "on {} rabbitmqctl import_definitions {}",
-                    shell_quote(first),
-                    shell_quote(paths::DEFINITIONS)
-                )],
-            );
-        }
-        if bootstrap {
-            push_step(
-                "queue-ha-bootstrap".into(),
-                format!("run the queue-HA bootstrap once, on {first}"),
-                vec![format!(
-                    "on {} systemctl start {}",
-                    shell_quote(first),
-                    shell_quote(paths::BOOTSTRAP_UNIT)
-                )],
-            );
-        }
-    }
-
     // 3. Additions, once the others' files name them.
     for b in &added_b {
         let nd = node(n, b);
@@ -451,6 +428,33 @@ pub(crate) fn render(
             format!("load balancer {lb} sees every broker"),
             body,
         );
+    }
+
+    // 4. Once every broker of NEW runs: the definitions and the queue-HA
+    // bootstrap, which waits for all of them.
+    if let Some(first) = kept_b.first() {
+        if defs {
+            push_step(
+                "import-definitions".into(),
+                format!("import definitions.json once, on {first}"),
+                vec![format!(
+                    "on {} rabbitmqctl import_definitions {}",
+                    shell_quote(first),
+                    shell_quote(paths::DEFINITIONS)
+                )],
+            );
+        }
+        if bootstrap {
+            push_step(
+                "queue-ha-bootstrap".into(),
+                format!("run the queue-HA bootstrap once, on {first}"),
+                vec![format!(
+                    "on {} systemctl start {}",
+                    shell_quote(first),
+                    shell_quote(paths::BOOTSTRAP_UNIT)
+                )],
+            );
+        }
     }
 
     let mut done = vec!["log 'rollout complete'".to_string()];
