@@ -180,20 +180,33 @@ fn rollout(from: &Path, new_src: &str) -> anyhow::Result<Result<rmqgen::Rollout,
         Err(e) => return Err(e.into()),
     };
     let new = rmqgen::parse(new_src)?;
-    match rmqgen::rollout(&old, &new) {
-        Ok(r) => Ok(Ok(r)),
-        Err(e @ (rmqgen::RolloutError::Unsupported(_) | rmqgen::RolloutError::Change(_))) => {
-            if let rmqgen::RolloutError::Change(rmqgen::ChangeError::Internal(_)) = e {
-                return Err(e.into());
-            }
-            eprintln!("rmqgen: {e}");
-            eprintln!(
-                "rmqgen: no rollout from {}; nothing written (`rmqgen plan` shows the whole plan)",
-                from.display()
-            );
-            Ok(Err(ExitCode::from(1)))
+    let why = match rmqgen::rollout(&old, &new) {
+        Ok(r) => return Ok(Ok(r)),
+        Err(e @ rmqgen::RolloutError::Change(rmqgen::ChangeError::Internal(_))) => {
+            return Err(e.into())
         }
-    }
+        // The diagnostics of a refused plan, located in their file.
+        Err(rmqgen::RolloutError::Change(e)) => {
+            let (what, source) = match &e {
+                rmqgen::ChangeError::InvalidOld(_) => ("the old spec is invalid", old_src.as_str()),
+                rmqgen::ChangeError::InvalidNew(_) => ("the new spec is invalid", new_src),
+                _ => ("the change is refused", new_src),
+            };
+            if let Some(d) = e.diagnostics() {
+                let mut d = d.clone();
+                d.locate(source);
+                print_diagnostics(&d);
+            }
+            what.to_string()
+        }
+        Err(e) => e.to_string(),
+    };
+    eprintln!("rmqgen: {why}");
+    eprintln!(
+        "rmqgen: no rollout from {}; nothing written (`rmqgen plan` shows the whole plan)",
+        from.display()
+    );
+    Ok(Err(ExitCode::from(1)))
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
