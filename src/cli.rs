@@ -35,6 +35,12 @@ enum Command {
         /// edited by hand since (relative to DIR; repeat for more).
         #[arg(long, value_name = "PATH")]
         force: Vec<String>,
+        /// The spec the running cluster was built from: also write the
+        /// rollout that moves it to SPEC (rollout/rollout.sh, or
+        /// rollout/nixos.sh for NixOS hosts). Exit 1, writing nothing,
+        /// when the change is refused or not one the rollout carries out.
+        #[arg(long, value_name = "OLD")]
+        from: Option<PathBuf>,
     },
     /// Check SPEC and print every problem.
     Validate {
@@ -156,6 +162,53 @@ fn plan(old: &Path, new: &Path, format: Format) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The rollout from the spec at `from` to `new_src`, or the exit code of
+/// its refusal (reported on stderr).
+fn rollout(from: &Path, new_src: &str) -> anyhow::Result<Result<rmqgen::Rollout, ExitCode>> {
+    let old_src = read_spec(from)?;
+    let old = match rmqgen::parse(&old_src) {
+        Ok(s) => s,
+        Err(Error::Invalid(mut d)) => {
+            d.locate(&old_src);
+            print_diagnostics(&d);
+            eprintln!(
+                "rmqgen: {}: the old spec is invalid; nothing written",
+                from.display()
+            );
+            return Ok(Err(ExitCode::from(1)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let new = rmqgen::parse(new_src)?;
+    let why = match rmqgen::rollout(&old, &new) {
+        Ok(r) => return Ok(Ok(r)),
+        Err(e @ rmqgen::RolloutError::Change(rmqgen::ChangeError::Internal(_))) => {
+            return Err(e.into())
+        }
+        // The diagnostics of a refused plan, located in their file.
+        Err(rmqgen::RolloutError::Change(e)) => {
+            let (what, source) = match &e {
+                rmqgen::ChangeError::InvalidOld(_) => ("the old spec is invalid", old_src.as_str()),
+                rmqgen::ChangeError::InvalidNew(_) => ("the new spec is invalid", new_src),
+                _ => ("the change is refused", new_src),
+            };
+            if let Some(d) = e.diagnostics() {
+                let mut d = d.clone();
+                d.locate(source);
+                print_diagnostics(&d);
+            }
+            what.to_string()
+        }
+        Err(e) => e.to_string(),
+    };
+    eprintln!("rmqgen: {why}");
+    eprintln!(
+        "rmqgen: no rollout from {}; nothing written (`rmqgen plan` shows the whole plan)",
+        from.display()
+    );
+    Ok(Err(ExitCode::from(1)))
+}
+
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Render {
@@ -163,9 +216,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             out,
             check,
             force,
+            from,
         } => {
             let source = read_spec(&spec)?;
-            let output = match rmqgen::compile(&source) {
+            let mut output = match rmqgen::compile(&source) {
                 Ok(o) => o,
                 Err(Error::Invalid(d)) => {
                     print_diagnostics(&d);
@@ -175,6 +229,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             };
             print_diagnostics(&output.warnings);
+            if let Some(from) = &from {
+                match rollout(from, &source)? {
+                    Ok(r) => output
+                        .bundle
+                        .insert(r.path, rmqgen::Artifact::file(r.script).executable()),
+                    Err(code) => return Ok(code),
+                }
+            }
             if check {
                 let drift = output.bundle.check(&out)?;
                 if drift.is_empty() {

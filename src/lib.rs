@@ -47,6 +47,7 @@
 //! | write | [`Bundle::write`] / [`Bundle::check`] | [`Bundle`] → a directory, or its drift |
 //! | all at once | [`compile`] | JSON text → [`Output`], diagnostics with line and column |
 //! | change | [`plan_change`] | two [`Spec`]s → [`ChangePlan`] (day 2: what moving a running cluster takes) |
+//! | roll out | [`rollout()`] | two [`Spec`]s → [`Rollout`] (the script that carries the plan out on the running cluster) |
 //!
 //! [`validate`] is the one way to check a spec: it runs every rule, and
 //! either returns the resolved [`Plan`] (there is no plan of an invalid
@@ -127,6 +128,7 @@ pub(crate) mod render;
 // What lands on a host: each role file rendered once, for every delivery
 // path. Reached through [`Output::roles`].
 pub(crate) mod roles;
+pub mod rollout;
 pub mod spec;
 // Internals for rmqgen's own integration tests (tests/lib.rs), with the
 // `testing` feature only: not part of the API.
@@ -145,6 +147,7 @@ pub use change::{Change, ChangeError, ChangeKind, ChangePlan};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Location, Severity};
 pub use error::{Error, Result};
 pub use plan::Plan;
+pub use rollout::{Rollout, RolloutError};
 pub use spec::Spec;
 
 /// Parses a spec from JSON text. Syntax errors, wrong types and unknown
@@ -276,43 +279,97 @@ pub fn render(plan: &Plan) -> Result<Bundle> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn plan_change(old: &Spec, new: &Spec) -> std::result::Result<ChangePlan, ChangeError> {
-    let side = |spec: &Spec, invalid: fn(Diagnostics) -> ChangeError| {
-        let (plan, diagnostics) = validate::resolve(spec);
-        if diagnostics.has_errors() {
-            return Err(invalid(diagnostics));
-        }
-        // Only a defect in one of rmqgen's own templates fails here (every
-        // filter is infallible and undefined values are strict errors), never
-        // a spec that validated: minijinja's render is fallible by type.
-        let roles = roles::render(&plan).map_err(|e| ChangeError::Internal(e.to_string()))?;
-        Ok((plan, roles))
-    };
-    let (old_plan, old_roles) = side(old, ChangeError::InvalidOld)?;
-    let (new_plan, new_roles) = side(new, ChangeError::InvalidNew)?;
-    let mut plan = change::compare(
-        change::Side {
-            plan: &old_plan,
-            roles: &old_roles,
-        },
-        change::Side {
-            plan: &new_plan,
-            roles: &new_roles,
-        },
-    )
-    .map_err(ChangeError::Refused)?;
-    if plan.is_noop() {
-        // Nothing classified: the rendered bundles must be the same too,
-        // or the difference is reported as it is.
-        let bundle = |p: &Plan, r: &render::Roles| {
-            render::deliver(p, r).map_err(|e| ChangeError::Internal(e.to_string()))
+    Compared::of(old, new)?.plan()
+}
+
+/// The rollout script that carries out [`plan_change`]'s plan on the
+/// running cluster (`rollout/rollout.sh` for cloud-init hosts,
+/// `rollout/nixos.sh` for NixOS hosts): each kept host gets exactly the
+/// role files NEW renders for it, restarts go one host at a time behind
+/// health gates, and the script is idempotent and resumable. Fails like
+/// [`plan_change`], and with [`RolloutError::Unsupported`] for changes the
+/// script does not carry out (a version hop, a blue-green migration,
+/// changes that rebuild hosts).
+///
+/// ```
+/// let old = rmqgen::parse(&rmqgen::reference_spec())?;
+/// let mut new = old.clone();
+/// new.brokers.push(rmqgen::spec::Node::new("rabbitmq-4", "192.168.247.155"));
+/// let rollout = rmqgen::rollout(&old, &new)?;
+/// assert_eq!(rollout.path, "rollout/rollout.sh");
+/// assert!(rollout.script.contains("step 'join:rabbitmq-4'"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn rollout(old: &Spec, new: &Spec) -> std::result::Result<Rollout, RolloutError> {
+    Compared::of(old, new)?.rollout(|f| f.contents.clone())
+}
+
+/// Both sides of a change: plans and role files.
+pub(crate) struct Compared {
+    old: (Plan, render::Roles),
+    new: (Plan, render::Roles),
+}
+
+impl Compared {
+    pub(crate) fn of(old: &Spec, new: &Spec) -> std::result::Result<Self, ChangeError> {
+        let side = |spec: &Spec, invalid: fn(Diagnostics) -> ChangeError| {
+            let (plan, diagnostics) = validate::resolve(spec);
+            if diagnostics.has_errors() {
+                return Err(invalid(diagnostics));
+            }
+            // Only a defect in one of rmqgen's own templates fails here (every
+            // filter is infallible and undefined values are strict errors), never
+            // a spec that validated: minijinja's render is fallible by type.
+            let roles = roles::render(&plan).map_err(|e| ChangeError::Internal(e.to_string()))?;
+            Ok((plan, roles))
         };
-        let (a, b) = (
-            bundle(&old_plan, &old_roles)?,
-            bundle(&new_plan, &new_roles)?,
-        );
-        change::unclassified(&mut plan, &a, &b);
+        Ok(Self {
+            old: side(old, ChangeError::InvalidOld)?,
+            new: side(new, ChangeError::InvalidNew)?,
+        })
     }
-    Ok(plan)
+
+    fn sides(&self) -> (change::Side<'_>, change::Side<'_>) {
+        (
+            change::Side {
+                plan: &self.old.0,
+                roles: &self.old.1,
+            },
+            change::Side {
+                plan: &self.new.0,
+                roles: &self.new.1,
+            },
+        )
+    }
+
+    pub(crate) fn plan(&self) -> std::result::Result<ChangePlan, ChangeError> {
+        let (old, new) = self.sides();
+        let mut plan = change::compare(old, new).map_err(ChangeError::Refused)?;
+        if plan.is_noop() {
+            // Nothing classified: the rendered bundles must be the same too,
+            // or the difference is reported as it is.
+            let bundle = |p: &Plan, r: &render::Roles| {
+                render::deliver(p, r).map_err(|e| ChangeError::Internal(e.to_string()))
+            };
+            let (a, b) = (
+                bundle(&self.old.0, &self.old.1)?,
+                bundle(&self.new.0, &self.new.1)?,
+            );
+            change::unclassified(&mut plan, &a, &b);
+        }
+        Ok(plan)
+    }
+
+    /// The rollout, with the role files' contents as `contents` gives them
+    /// (the snapshot tests show them as references).
+    pub(crate) fn rollout(
+        &self,
+        contents: impl Fn(&roles::RoleFile) -> String,
+    ) -> std::result::Result<Rollout, RolloutError> {
+        let plan = self.plan()?;
+        let (old, new) = self.sides();
+        rollout::render(&plan, &old, &new, &contents).map_err(RolloutError::Unsupported)
+    }
 }
 
 /// What [`compile`] produces.

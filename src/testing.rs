@@ -33,3 +33,16 @@ pub mod nix {
     pub use crate::render::nix::{strings, AttrPath, Entry, Value};
     pub use crate::render::nix_hostile::HOSTILE;
 }
+
+/// The rollout scripts' common functions (templates/rollout-lib.sh).
+pub use crate::rollout::LIB as ROLLOUT_LIB;
+
+/// The rollout of OLD → NEW with every role file's contents replaced by
+/// `contents(file)`, as the snapshot tests show it.
+pub fn rollout_with(
+    old: &crate::Spec,
+    new: &crate::Spec,
+    contents: impl Fn(&RoleFile) -> String,
+) -> Result<crate::Rollout, crate::RolloutError> {
+    crate::Compared::of(old, new)?.rollout(contents)
+}

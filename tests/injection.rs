@@ -21,7 +21,8 @@
 //!     marker, a string holds the value; the user-data writes exactly the
 //!     files `host_files` lists; a NixOS host file reads back as exactly the
 //!     values `host_module` holds; no new Nix interpolation appears.
-//!   - Shell scripts: the token stream (words as the shell reads them,
+//!   - Shell scripts, the rollout (`render --from`) of an added broker
+//!     among them: the token stream (words as the shell reads them,
 //!     operators, comments, live `$`/backquote expansions) is the
 //!     baseline's with the marker replaced by the value.
 //!   - Line-oriented configuration (HAProxy, keepalived, rabbitmq.conf,
@@ -585,6 +586,32 @@ fn substitute(text: &str, marker: &str, value: &str) -> String {
         .replace(&upper(marker), &upper(value))
 }
 
+/// The key of the rollout's facts beside the bundle's files.
+const ROLLOUT: &str = "(rollout from the spec without its last broker)";
+
+/// The rollout (`render --from`) to the spec `source` from the same spec
+/// without its last broker (an add-broker change: every host's files are
+/// pushed, HAProxy reloads, the new broker joins), as shell tokens. The
+/// role files' contents are the same text for every file (their own
+/// renderings are checked as files of the bundle), the rollout's id (a
+/// hash of the script) is left out, and so are the common functions,
+/// which hold no value.
+fn rollout_facts(source: &str) -> Facts {
+    let new = rmqgen::parse(source).expect("a spec that compiled parses");
+    let mut old = new.clone();
+    old.brokers.pop();
+    let r = rmqgen::testing::rollout_with(&old, &new, |_| "role file\n".into())
+        .unwrap_or_else(|e| panic!("no rollout of an added broker: {e}"));
+    let script: String = r
+        .script
+        .replace(rmqgen::testing::ROLLOUT_LIB, "")
+        .lines()
+        .filter(|l| !l.starts_with("ROLLOUT="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Facts::Shell(shell_tokens(&script))
+}
+
 /// The marker render of a field, read once per (field, variant).
 type Baseline = Arc<(Vec<String>, BTreeMap<String, Facts>)>;
 
@@ -603,8 +630,10 @@ fn baseline(index: usize, variant: Variant) -> Baseline {
             f.pointers
         )
     });
-    let facts = read_bundle(&out).unwrap_or_else(|e| panic!("baseline {variant:?}: {e}"));
-    let paths = out.bundle.iter().map(|(p, _)| p.to_string()).collect();
+    let mut facts = read_bundle(&out).unwrap_or_else(|e| panic!("baseline {variant:?}: {e}"));
+    let mut paths: Vec<String> = out.bundle.iter().map(|(p, _)| p.to_string()).collect();
+    facts.insert(ROLLOUT.into(), rollout_facts(&source));
+    paths.push(ROLLOUT.into());
     let b = Arc::new((paths, facts));
     cache.lock().unwrap().insert((index, variant), b.clone());
     b
@@ -658,7 +687,12 @@ fn check(index: usize, value: &str, variant: Variant) -> bool {
             "{what}: bundle path {path:?} escapes the output directory"
         );
     }
-    let facts = read_bundle(&out).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut facts = read_bundle(&out).unwrap_or_else(|e| panic!("{what}: {e}"));
+    facts.insert(
+        ROLLOUT.into(),
+        catch_unwind(AssertUnwindSafe(|| rollout_facts(&source)))
+            .unwrap_or_else(|_| panic!("{what}: the rollout panicked")),
+    );
     let Some(marker) = f.marker else {
         return true;
     };

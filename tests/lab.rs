@@ -46,6 +46,7 @@ mod host;
 mod net;
 mod report;
 mod rogue_vrrp;
+mod rollout;
 mod scenarios;
 mod secrets;
 mod vip;
@@ -80,6 +81,16 @@ fn lab_trixie() {
 #[ignore = "needs root, mmdebstrap (or a cached root filesystem), python3-pika; run by scripts/test-all.sh"]
 fn lab_sid() {
     scenarios::run("lab-sid");
+}
+
+/// The rollout (`rmqgen render NEW --from OLD`) run for real on a booted
+/// cluster under confirmed publishing: a rolling restart of every broker
+/// and a reload of both load balancers (tests/lab/rollout.rs). Quorum
+/// queues on Debian 12's RabbitMQ 3.10.
+#[test]
+#[ignore = "needs root, rabbitmq-server, haproxy, keepalived, python3-pika; run by scripts/test-all.sh"]
+fn lab_rollout_quorum() {
+    scenarios::run_with("lab-quorum", rollout::scenarios);
 }
 
 /// The `team-rabbitmq` rendering (sources, pin, hold) against the lab's

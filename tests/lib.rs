@@ -21,6 +21,7 @@ mod diagnostics;
 mod host_identity;
 mod injection;
 mod nixos;
+mod rollout;
 mod schema;
 #[cfg(feature = "cli")]
 mod secrets;

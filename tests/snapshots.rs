@@ -384,6 +384,13 @@ fn no_orphaned_or_pending_snapshots() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         expected.insert(format!("plan@{name}.snap"));
         expected.insert(format!("plan-json@{name}.snap"));
+        // tests/rollout.rs: the rollout of each pair it carries out.
+        let spec = |f: &str| {
+            rmqgen::parse(&std::fs::read_to_string(changes.join(&name).join(f)).unwrap()).unwrap()
+        };
+        if rmqgen::rollout(&spec("old.json"), &spec("new.json")).is_ok() {
+            expected.insert(format!("rollout@{name}.snap"));
+        }
     }
     for dir in ["tests/invalid", "tests/warnings"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);

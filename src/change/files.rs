@@ -12,7 +12,7 @@ use crate::spec::{Provisioning, QueueHaMode};
 
 /// How a changed file takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Effect {
+pub(crate) enum Effect {
     /// `/etc/hosts`: read at every lookup.
     Hosts,
     /// `sysctl --system`.
@@ -43,7 +43,7 @@ enum Effect {
     BrokerRestart,
 }
 
-fn effect(old: Option<&RoleFile>, new: Option<&RoleFile>) -> Effect {
+pub(crate) fn effect(old: Option<&RoleFile>, new: Option<&RoleFile>) -> Effect {
     let path = new.or(old).map_or("", |f| f.path.as_str());
     match path {
         "/etc/hosts" => Effect::Hosts,

@@ -17,7 +17,7 @@
 //!   (blue-green) and what only first boot applies;
 //! - `text`: the human rendering.
 
-mod files;
+pub(crate) mod files;
 mod hosts;
 mod platform;
 mod text;

@@ -240,6 +240,15 @@ pub enum Feature {
     /// Khepri is the metadata store of a new cluster (4.2 default, 4.3
     /// required).
     KhepriDefault,
+    /// Maintenance mode and the upgrade gates a rollout runs:
+    /// `rabbitmq-upgrade drain`/`revive`/`await_online_quorum_plus_one`,
+    /// `rabbitmq-queues check_if_node_is_quorum_critical` (3.8).
+    MaintenanceMode,
+    /// The gates for classic mirrored queues:
+    /// `rabbitmq-upgrade await_online_synchronized_mirror` and
+    /// `rabbitmq-queues check_if_node_is_mirror_sync_critical` (3.8, with
+    /// mirroring; gone with it in 4.0).
+    MirrorSyncGates,
 }
 
 impl Feature {
@@ -253,7 +262,8 @@ impl Feature {
                 v(3, 13)..=Version::NEWEST
             }
             Feature::PartitionHandling => Version::OLDEST..=v(4, 1),
-            Feature::QueueLeaderLocator | Feature::QueuesGrow => all,
+            Feature::QueueLeaderLocator | Feature::QueuesGrow | Feature::MaintenanceMode => all,
+            Feature::MirrorSyncGates => Version::OLDEST..=v(3, 13),
             Feature::KhepriDefault => v(4, 2)..=Version::NEWEST,
         }
     }

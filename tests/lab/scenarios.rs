@@ -68,6 +68,12 @@ pub const SPECS: &[&str] = &[
 
 /// Boots `examples/<spec>.json` on its release and runs every scenario.
 pub fn run(spec: &str) {
+    run_with(spec, |lab, report, _| all(lab, report));
+}
+
+/// Boots `examples/<spec>.json` on its release and runs `scenarios` on it
+/// (given the spec's source as the lab compiled it).
+pub fn run_with(spec: &str, scenarios: fn(&mut Lab, &mut Report, &str)) {
     let Some(bins) = require(TOOLS, true) else {
         return;
     };
@@ -187,7 +193,9 @@ pub fn run(spec: &str) {
         plan.rabbitmq.version,
         lab.inst.version
     );
-    let outcome = catch_unwind(AssertUnwindSafe(|| all(&mut lab, &mut report)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        scenarios(&mut lab, &mut report, &source)
+    }));
     if let Some(v) = lab.vip.as_ref() {
         report.vip_events = v
             .events()
@@ -268,7 +276,7 @@ fn all(lab: &mut Lab, report: &mut Report) {
     }
 }
 
-fn emit(report: &mut Report, r: ScenarioResult) {
+pub(super) fn emit(report: &mut Report, r: ScenarioResult) {
     use std::io::Write as _;
     // Two specs' labs run side by side: each line names its spec.
     let _ = writeln!(
@@ -291,7 +299,7 @@ pub struct Failback {
 
 // ------------------------------------------------------------- formation
 
-fn formation(lab: &mut Lab) -> ScenarioResult {
+pub(super) fn formation(lab: &mut Lab) -> ScenarioResult {
     let mut r = ScenarioResult::new("formation", "cold start of every host (runcmd order)");
     let plan = lab.plan().clone();
     lab.watch_vip();

@@ -1,0 +1,505 @@
+//! The rollout in the lab: `rmqgen render NEW --from OLD`'s script run for
+//! real against the booted cluster while a publisher (persistent,
+//! confirmed) and a consumer run through the VIP.
+//!
+//! The script's transport is `RMQGEN_RSH`: here a wrapper that hands each
+//! command (its host, its command line, its standard input) to this
+//! process, which runs it inside the host with nsenter (the host's
+//! namespaces and root, as `Lab` runs everything there) and hands back its
+//! output and exit status. The lab's hosts have no systemd: `systemctl`
+//! is the one command emulated, as the lab starts services (the broker's
+//! stop is Debian's `ExecStop=rabbitmqctl shutdown`, a start is
+//! `Lab::start_broker`, which waits for the boot as Type=notify does;
+//! `reload haproxy` is the master's SIGUSR2, `reload keepalived` SIGHUP).
+//! Everything else (the pushes, the gates, drain and revive, grow) runs as
+//! the script says, with the release's own tools.
+//!
+//! Scenario `rolling-restart`: the spec's AMQP heartbeat goes 60 → 30 s,
+//! which changes rabbitmq.conf (a rolling restart of every broker, each
+//! drained first) and HAProxy's idle timeouts (a reload of both load
+//! balancers, the VIP holder last). 0 confirmed messages may be lost; the
+//! longest publisher gap is reported (target ≤ 2 s). The script is run a
+//! second time and must do nothing.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::client::WorkloadResult;
+use super::cluster::Lab;
+use super::harness::{read_lossy, wait_deadline, write_file, TempDir};
+use super::report::{now, Report, ScenarioResult};
+use super::scenarios::{emit, formation};
+
+/// Publisher rate, msg/s.
+const RATE: u32 = 100;
+/// Upper bound of the workload's life (the rollout takes minutes).
+const WORKLOAD_MAX: Duration = Duration::from_secs(1200);
+const DRAIN: Duration = Duration::from_secs(60);
+/// Upper bound of one rollout run and of one command in it.
+const ROLLOUT_MAX: Duration = Duration::from_secs(1200);
+const COMMAND_MAX: Duration = Duration::from_secs(600);
+const RABBITMQ_HOME: &str = "/var/lib/rabbitmq";
+
+/// The wrapper the script calls as `$RMQGEN_RSH HOST COMMAND`: it leaves
+/// HOST, COMMAND and its standard input in $RMQLAB_RSH_DIR as a request and
+/// waits for the answer (bounded).
+const RSH: &str = r#"#!/bin/bash
+set -eu
+d=$RMQLAB_RSH_DIR
+id=$(date +%s%N)-$$-$RANDOM
+cat >"$d/$id.in"
+printf '%s' "$1" >"$d/$id.host"
+printf '%s' "$2" >"$d/$id.tmp"
+mv "$d/$id.tmp" "$d/$id.cmd"
+for _ in $(seq 1 60000); do
+    [ -e "$d/$id.rc" ] && break
+    sleep 0.01
+done
+[ -e "$d/$id.rc" ] || { echo "rmqlab-rsh: no answer for $1: $2" >&2; exit 255; }
+cat "$d/$id.out"
+cat "$d/$id.err" >&2
+rc=$(cat "$d/$id.rc")
+rm -f "$d/$id".*
+exit "$rc"
+"#;
+
+/// The rollout scenarios, after the cluster formed.
+pub fn scenarios(lab: &mut Lab, report: &mut Report, source: &str) {
+    let start = Instant::now();
+    let mut r = formation(lab);
+    r.took_s = start.elapsed().as_secs_f64();
+    let broken = !r.problems.is_empty();
+    emit(report, r);
+    if broken {
+        return;
+    }
+    let start = Instant::now();
+    let mut r = rolling_restart(lab, source);
+    r.took_s = start.elapsed().as_secs_f64();
+    emit(report, r);
+    if let Some(p) = lab.probe.as_mut() {
+        lab.client.stop_probe(p);
+    }
+}
+
+/// Splits a command line of single-quoted words (`'a' 'b'\''c' `), as the
+/// rollout's `q` writes them, into its words.
+pub fn words(cmd: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut chars = cmd.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Some(out);
+        }
+        let mut w = String::new();
+        while let Some(&c) = chars.peek() {
+            match c {
+                ' ' => break,
+                '\'' => {
+                    chars.next();
+                    loop {
+                        match chars.next()? {
+                            '\'' => break,
+                            c => w.push(c),
+                        }
+                    }
+                }
+                '\\' => {
+                    chars.next();
+                    w.push(chars.next()?);
+                }
+                _ => return None,
+            }
+        }
+        out.push(w);
+    }
+}
+
+/// A run of the rollout script, answering its commands.
+struct Rollout<'a> {
+    lab: &'a mut Lab,
+    dir: PathBuf,
+    /// Commands run, per host (for the report).
+    counts: BTreeMap<String, usize>,
+    /// When each broker restarted (emulated `systemctl restart`).
+    restarts: Vec<(String, f64)>,
+    /// When each load balancer reloaded what.
+    reloads: Vec<(String, String, f64)>,
+}
+
+impl Rollout<'_> {
+    /// Runs `script` to its end (bounded): exit code and its stderr.
+    fn run(&mut self, script: &Path, state: &Path) -> (i32, String) {
+        let rsh = write_file(&self.dir.join("rsh"), RSH.as_bytes(), 0o755);
+        let req = self.dir.join("req");
+        fs::create_dir_all(&req).expect("request dir");
+        let err = self.dir.join("rollout.err");
+        let mut child: Child = Command::new("bash")
+            .arg(script)
+            .env("RMQGEN_RSH", &rsh)
+            .env("RMQGEN_STATE", state)
+            .env("RMQLAB_RSH_DIR", &req)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(self.dir.join("rollout.out")).expect("out"))
+            .stderr(fs::File::create(&err).expect("err"))
+            .spawn()
+            .expect("bash runs the rollout");
+        let deadline = Instant::now() + ROLLOUT_MAX;
+        let code = loop {
+            let served = self.serve(&req);
+            if let Ok(Some(status)) = child.try_wait() {
+                break status.code().unwrap_or(-1);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the rollout did not finish within {ROLLOUT_MAX:?}:\n{}",
+                    read_lossy(&err)
+                );
+            }
+            if !served {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        (code, read_lossy(&err))
+    }
+
+    /// Answers the pending requests; whether there was one.
+    fn serve(&mut self, req: &Path) -> bool {
+        let mut pending: Vec<PathBuf> = fs::read_dir(req)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "cmd"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        pending.sort();
+        let any = !pending.is_empty();
+        for cmd_file in pending {
+            let stem = cmd_file.with_extension("");
+            let ext = |x: &str| PathBuf::from(format!("{}.{x}", stem.display()));
+            let host = read_lossy(&ext("host"));
+            let cmd = read_lossy(&cmd_file);
+            let _ = fs::remove_file(&cmd_file);
+            *self.counts.entry(host.clone()).or_default() += 1;
+            let (rc, out, err) = self.answer(&host, &cmd, &ext("in"));
+            fs::write(ext("out"), out).expect("answer");
+            fs::write(ext("err"), err).expect("answer");
+            fs::write(ext("rc.tmp"), rc.to_string()).expect("answer");
+            fs::rename(ext("rc.tmp"), ext("rc")).expect("answer");
+        }
+        any
+    }
+
+    fn answer(&mut self, host: &str, cmd: &str, stdin: &Path) -> (i32, String, String) {
+        let broker = self.lab.brokers.iter().position(|m| m.name == host);
+        let lb = self.lab.lbs.iter().position(|m| m.name == host);
+        let w = words(cmd).unwrap_or_default();
+        if w.first().map(String::as_str) == Some("systemctl") {
+            return self.systemctl(host, broker, lb, &w[1..]);
+        }
+        let env: Vec<(&str, String)> = match (broker, lb) {
+            (Some(_), _) => vec![
+                (
+                    "PATH",
+                    format!(
+                        "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                        self.lab.inst.sbin.display()
+                    ),
+                ),
+                ("HOME", RABBITMQ_HOME.into()),
+                ("LANG", "C.UTF-8".into()),
+                ("LC_ALL", "C.UTF-8".into()),
+            ],
+            (None, Some(_)) => vec![("PATH", "/usr/sbin:/usr/bin:/sbin:/bin".into())],
+            // A host the lab has not booted does not answer, as over SSH.
+            (None, None) => return (255, String::new(), format!("{host}: no route to host\n")),
+        };
+        let m = match (broker, lb) {
+            (Some(i), _) => &self.lab.brokers[i],
+            (_, Some(j)) => &self.lab.lbs[j],
+            _ => unreachable!(),
+        };
+        let (out, err) = (self.dir.join("cmd.out"), self.dir.join("cmd.err"));
+        let mut child = m
+            .command("/bin/sh", &["-c", cmd], &env, "/")
+            .stdin(fs::File::open(stdin).expect("the request's stdin"))
+            .stdout(fs::File::create(&out).expect("out"))
+            .stderr(fs::File::create(&err).expect("err"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{host}: cannot run {cmd}: {e}"));
+        let rc = match wait_deadline(&mut child, COMMAND_MAX) {
+            Some(s) => s.code().unwrap_or(-1),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                124
+            }
+        };
+        (rc, read_lossy(&out), read_lossy(&err))
+    }
+
+    /// What systemd would do for the command.
+    fn systemctl(
+        &mut self,
+        host: &str,
+        broker: Option<usize>,
+        lb: Option<usize>,
+        args: &[String],
+    ) -> (i32, String, String) {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let fail = |why: String| (1, String::new(), format!("{host}: systemctl: {why}\n"));
+        match (a.as_slice(), broker, lb) {
+            (["daemon-reload"], _, _) => (0, String::new(), String::new()),
+            (["restart", "rabbitmq-server"], Some(i), _) => {
+                if let Err(e) = self.stop_broker(i) {
+                    return fail(e);
+                }
+                self.lab.start_broker(i);
+                let o = self.lab.wait_broker_booted(i, Duration::from_secs(180));
+                self.restarts.push((host.to_string(), now()));
+                if o.success() {
+                    (0, String::new(), String::new())
+                } else {
+                    fail(format!("rabbitmq-server did not boot: {o}"))
+                }
+            }
+            (["reload", unit @ ("haproxy" | "keepalived")], _, Some(j)) => {
+                let m = &self.lab.lbs[j];
+                let signal = if *unit == "haproxy" { "USR2" } else { "HUP" };
+                let tree = m.tree(unit);
+                m.signal(&[tree.main], &[], signal);
+                self.reloads
+                    .push((host.to_string(), unit.to_string(), now()));
+                (0, String::new(), String::new())
+            }
+            (["start", "rmqgen-queue-ha-policy"], Some(i), _) => {
+                self.lab.start_bootstrap(i);
+                match self.lab.brokers[i].wait_service("bootstrap", Duration::from_secs(300)) {
+                    Some(s) if s.success() => (0, String::new(), String::new()),
+                    other => fail(format!("the bootstrap ended {other:?}")),
+                }
+            }
+            _ => fail(format!(
+                "the lab does not emulate `systemctl {}`",
+                a.join(" ")
+            )),
+        }
+    }
+
+    /// Debian's `ExecStop=rabbitmqctl shutdown`, then until the VM is gone.
+    fn stop_broker(&mut self, i: usize) -> Result<(), String> {
+        let o = self
+            .lab
+            .ctl(i, "rabbitmqctl", &["shutdown"], Duration::from_secs(180));
+        if !o.success() {
+            return Err(format!("rabbitmqctl shutdown: {o}"));
+        }
+        let m = &mut self.lab.brokers[i];
+        if !m.wait_gone("beam.smp", Duration::from_secs(60)) {
+            return Err("beam.smp still runs 60 s after shutdown".into());
+        }
+        m.reap();
+        Ok(())
+    }
+}
+
+/// The spec of `source` with another AMQP heartbeat: rabbitmq.conf (a
+/// broker restart) and HAProxy's idle timeouts (a reload) change.
+fn heartbeat_change(source: &str) -> (rmqgen::Spec, rmqgen::Spec, String) {
+    let old = rmqgen::parse(source).expect("the lab's spec parses");
+    let mut new = old.clone();
+    let was = old.rabbitmq.heartbeat_s.unwrap_or(60);
+    new.rabbitmq.heartbeat_s = Some(if was == 30 { 45 } else { 30 });
+    let text = serde_json::to_string_pretty(&new).expect("a spec serialises");
+    (old, new, text)
+}
+
+fn rolling_restart(lab: &mut Lab, source: &str) -> ScenarioResult {
+    let mut r = ScenarioResult::new("rolling-restart", "");
+    let (old, new, new_source) = heartbeat_change(source);
+    r.fault = format!(
+        "rollout of AMQP heartbeat {} -> {} s: every broker restarted, both HAProxy reloaded",
+        old.rabbitmq.heartbeat_s.unwrap_or(60),
+        new.rabbitmq.heartbeat_s.unwrap_or(60)
+    );
+    let plan = rmqgen::plan_change(&old, &new).expect("a plan");
+    let kinds: Vec<String> = plan.changes.iter().map(|c| c.kind.to_string()).collect();
+    r.figure("plan", kinds.join(", "));
+    let rollout = rmqgen::rollout(&old, &new).expect("a rollout");
+    let tmp = TempDir::new("lab-rollout");
+    let script = write_file(
+        &tmp.path().join(&rollout.path),
+        rollout.script.as_bytes(),
+        0o755,
+    );
+    let state = tmp.path().join("rollout.state");
+    let new_out = rmqgen::compile(&new_source).expect("the new spec compiles");
+
+    let q = "lab-rolling-restart";
+    lab.declared.push(q.to_string());
+    let (mut wl, ready) = lab.client.start_workload(q, RATE, WORKLOAD_MAX, DRAIN);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        ready.exists(),
+        "rolling-restart: the workload never got going:\n{}",
+        wl.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let vms_before: Vec<u32> = lab
+        .brokers
+        .iter()
+        .map(|m| m.tree("beam.smp").main)
+        .collect();
+
+    let t0 = now();
+    let mut ro = Rollout {
+        lab,
+        dir: tmp.path().to_path_buf(),
+        counts: BTreeMap::new(),
+        restarts: Vec::new(),
+        reloads: Vec::new(),
+    };
+    let (code, err) = ro.run(&script, &state);
+    let t1 = now();
+    let (restarts, reloads, counts) = (ro.restarts.clone(), ro.reloads.clone(), ro.counts.clone());
+    eprintln!("lab: rolling-restart: the rollout's log:\n{err}");
+    r.require(
+        code == 0,
+        format!("the rollout exited {code}: {}", tail(&err)),
+    );
+    r.figure("rollout_s", round(t1 - t0));
+    r.figure("remote_commands", counts.values().sum::<usize>() as u64);
+    r.figure(
+        "restarted",
+        restarts
+            .iter()
+            .map(|(h, t)| format!("{h}@{:.1}", t - t0))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    r.figure(
+        "reloaded",
+        reloads
+            .iter()
+            .map(|(h, u, t)| format!("{h}:{u}@{:.1}", t - t0))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+
+    // Publishing goes on a little after the last step.
+    std::thread::sleep(Duration::from_secs(3));
+    wl.stop();
+    let done = wl.wait(DRAIN + Duration::from_secs(30));
+    match serde_json::from_str::<WorkloadResult>(&read_lossy(&wl.out)) {
+        Ok(w) => {
+            r.require(
+                w.lost == 0,
+                format!("{} confirmed messages lost: {:?}", w.lost, w.lost_ids),
+            );
+            r.require(w.consumer_finished, "the consumer did not finish draining");
+            r.require(w.confirmed > 0, "nothing was confirmed");
+            r.target("0 confirmed messages lost", w.lost == 0);
+            r.target("longest publisher gap within 2 s", w.pub_max_gap_s <= 2.0);
+            r.figure("pub_max_gap_s", round(w.pub_max_gap_s));
+            r.workload = Some(w);
+        }
+        Err(e) => r.require(
+            false,
+            format!("no workload result ({e}; exited ok: {done}): {}", wl.log()),
+        ),
+    }
+
+    // Every broker restarted, in the spec's order, and runs the new file;
+    // both load balancers reloaded HAProxy, the VIP holder last.
+    let order: Vec<&str> = restarts.iter().map(|(h, _)| h.as_str()).collect();
+    let brokers: Vec<&str> = lab.plan().brokers.iter().map(|b| b.name.as_str()).collect();
+    r.require(
+        order == brokers,
+        format!("brokers restarted {order:?}, expected {brokers:?}"),
+    );
+    for (i, m) in lab.brokers.iter().enumerate() {
+        let vm = m.tree("beam.smp").main;
+        r.require(
+            vm != vms_before[i],
+            format!("{}: the same Erlang VM as before", m.name),
+        );
+        let on_host = read_lossy(&m.root.join("etc/rabbitmq/rabbitmq.conf"));
+        r.require(
+            on_host == new_out.roles.broker.conf.contents,
+            format!("{}: rabbitmq.conf is not the new spec's", m.name),
+        );
+    }
+    let reloaded: Vec<&str> = reloads
+        .iter()
+        .filter(|(_, u, _)| u == "haproxy")
+        .map(|(h, _, _)| h.as_str())
+        .collect();
+    r.require(
+        reloaded.len() == lab.lbs.len(),
+        format!("HAProxy reloaded on {reloaded:?}"),
+    );
+    for (j, m) in lab.lbs.iter().enumerate() {
+        let on_host = read_lossy(&m.root.join("etc/haproxy/haproxy.cfg"));
+        r.require(
+            on_host == new_out.roles.load_balancers[j].haproxy_cfg.contents,
+            format!("{}: haproxy.cfg is not the new spec's", m.name),
+        );
+    }
+    match lab.wait_replicated(0, Duration::from_secs(90)) {
+        Ok(_) => {}
+        Err(e) => r.require(false, e),
+    }
+    if let Err(e) = lab.wait_backends_up(Duration::from_secs(30)) {
+        r.require(false, e);
+    }
+
+    // Once more: every step is done; nothing runs on a host.
+    let mut again = Rollout {
+        lab,
+        dir: tmp.path().to_path_buf(),
+        counts: BTreeMap::new(),
+        restarts: Vec::new(),
+        reloads: Vec::new(),
+    };
+    let (code, err) = again.run(&script, &state);
+    r.require(
+        code == 0 && again.counts.is_empty() && err.matches("done already").count() >= 2,
+        format!(
+            "a second run was not a no-op (exit {code}, commands {:?}): {}",
+            again.counts,
+            tail(&err)
+        ),
+    );
+    r
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+fn round(s: f64) -> f64 {
+    (s * 100.0).round() / 100.0
+}
+
+#[test]
+fn words_read_the_rollouts_quoting() {
+    assert_eq!(
+        words("'systemctl' 'restart' 'rabbitmq-server' ").unwrap(),
+        ["systemctl", "restart", "rabbitmq-server"]
+    );
+    assert_eq!(words("'a'\\''b' ''").unwrap(), ["a'b", ""]);
+    assert_eq!(words("x"), None);
+}
