@@ -385,6 +385,8 @@ fn no_orphaned_or_pending_snapshots() {
         expected.insert(format!("plan@{name}.snap"));
         expected.insert(format!("plan-json@{name}.snap"));
     }
+    // tests/bluegreen.rs: the migration scripts and the definitions transform.
+    expected.extend(crate::bluegreen::snapshot_names());
     for dir in ["tests/invalid", "tests/warnings"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         for entry in std::fs::read_dir(&dir).expect("fixture directory exists") {
