@@ -138,6 +138,7 @@ fn a_real_3_10_export_migrated() {
 /// the standard input of the commands that read it, and answers as the
 /// hosts of a healthy blue and green would. `$FAKE/blue-messages` holds
 /// the message count blue reports per queue listing.
+#[cfg(feature = "cli")]
 const FAKE_SSH: &str = r#"#!/bin/bash
 set -euo pipefail
 host="$1"
