@@ -305,3 +305,77 @@ fn the_script_runs_end_to_end_against_fake_hosts() {
     assert!(calls().contains("\trabbitmqctl|-q|delete_user|rmqgen-blue-green\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn migrate_definitions_on_the_command_line() {
+    let export = root().join("tests/data/definitions/rabbitmq-3.10.8-export.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_rmqgen"))
+        .arg("migrate-definitions")
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // stdout: green's definitions, as the library makes them.
+    let green: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(
+        green,
+        bluegreen::migrate_definitions_str(&text)
+            .unwrap()
+            .definitions
+    );
+    // stderr: one line per note, the ones to review marked, and a count.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "rmqgen: REVIEW queue-kept-classic vhost \"/\" \"orders.priority\": x-max-priority"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("rmqgen: policy-dropped vhost \"/\" \"ha-all\""),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("rmqgen: 10 queue(s) to migrate, 3 staying classic (marked REVIEW)\n"),
+        "{err}"
+    );
+
+    // Not definitions: exit 1, with the pointer.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmqgen"))
+        .args(["migrate-definitions", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(br#"{"queues": [{"name": "q", "durable": 1}]}"#)
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "rmqgen: -: /queues/0/durable: expected a boolean\n"
+    );
+
+    // --shovels without the password file: a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_rmqgen"))
+        .arg("migrate-definitions")
+        .arg(&export)
+        .args([
+            "--shovels",
+            "/nonexistent/x",
+            "--source-broker",
+            "10.0.0.1:5672",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
