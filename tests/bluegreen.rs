@@ -149,7 +149,7 @@ case "$host" in 192.168.247.15[0-2]) side=blue ;; 192.168.247.17[0-2]) side=gree
 case "$*" in
   "rabbitmq-diagnostics -q check_running") [ "$host" != 192.168.247.150 ] ;;
   "rabbitmqctl -q --timeout 120 await_online_nodes 3") ;;
-  "rabbitmq-plugins -q list --enabled --minimal") printf 'rabbitmq_management\nrabbitmq_shovel\n' ;;
+  "rabbitmqctl -q eval lists:member(rabbitmq_shovel, rabbit_plugins:active()).") echo true ;;
   "rabbitmqctl -q export_definitions -") cat "$FAKE/export.json" ;;
   "rabbitmqctl -q list_users --no-table-headers") printf 'guest\t[administrator]\n' ;;
   "rabbitmqctl add_user "*|"rabbitmqctl change_password "*) cat > "$FAKE/$side-$3.stdin" ;;
@@ -286,7 +286,7 @@ fn the_script_runs_end_to_end_against_fake_hosts() {
         err.contains("blue: 15 message(s), 0 client connection(s)"),
         "{err}"
     );
-    assert!(!calls().contains("delete_shovel"));
+    assert!(!calls().contains("clear_parameter"));
     let (code, err) = run("teardown");
     assert_eq!(code, Some(1), "{err}");
 
@@ -296,10 +296,15 @@ fn the_script_runs_end_to_end_against_fake_hosts() {
     assert_eq!(code, Some(0), "{err}");
     let c = calls();
     assert!(
-        c.contains("\trabbitmqctl|-q|delete_shovel|--vhost|billing|rmqgen-blue-green invoices\n"),
+        c.contains(
+            "\trabbitmqctl|-q|clear_parameter|--vhost|billing|shovel|rmqgen-blue-green invoices\n"
+        ),
         "{c}"
     );
-    assert_eq!(c.matches("delete_shovel").count(), expected.queues().len());
+    assert_eq!(
+        c.matches("clear_parameter").count(),
+        expected.queues().len()
+    );
     let (code, err) = run("teardown");
     assert_eq!(code, Some(0), "{err}");
     assert!(calls().contains("\trabbitmqctl|-q|delete_user|rmqgen-blue-green\n"));
