@@ -10,6 +10,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use rmqgen::{Diagnostics, DriftKind, Error, WriteOptions};
 
+#[path = "cli/migrate.rs"]
+mod migrate;
+
 /// Render a RabbitMQ HA topology spec into infrastructure code.
 #[derive(Parser)]
 #[command(name = "rmqgen", version, about)]
@@ -63,6 +66,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Blue-green migration: turn blue's exported definitions (classic
+    /// mirrored queues) into definitions for green (quorum queues), and
+    /// the shovels that drain blue into green. `migration/blue-green.sh`
+    /// calls it. Exit 1 when the definitions cannot be read.
+    MigrateDefinitions(migrate::Args),
     /// Print the JSON Schema of the spec.
     Schema,
     /// Print the reference five-VM spec.
@@ -288,6 +296,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Plan { old, new, format } => plan(&old, &new, format),
+        Command::MigrateDefinitions(args) => migrate::run(args),
         Command::Schema => {
             print!("{}", rmqgen::schema());
             Ok(ExitCode::SUCCESS)

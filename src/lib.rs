@@ -110,6 +110,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bluegreen;
 pub mod bundle;
 pub mod change;
 // Modules whose public items are re-exported below: the documented API is

@@ -92,6 +92,7 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ("version-skip-3.10-4.3", Refused(&[Code::UpgradeHop])),
     ("downgrade", Refused(&[Code::Downgrade])),
     ("blue-green", Plan(&[K::BlueGreen], true, &[])),
+    ("blue-green-same-vip", Plan(&[K::BlueGreen], true, &[])),
     ("blue-green-in-place", Refused(&[Code::BlueGreenClash])),
     ("blue-green-vm-id-clash", Refused(&[Code::BlueGreenClash])),
     ("role-change", Refused(&[Code::RoleChange])),

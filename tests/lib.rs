@@ -14,6 +14,7 @@
 mod common;
 
 // The fast tests, part of plain `cargo test`.
+mod bluegreen;
 mod changes;
 #[cfg(feature = "cli")]
 mod cli;

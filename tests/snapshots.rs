@@ -392,6 +392,8 @@ fn no_orphaned_or_pending_snapshots() {
             expected.insert(format!("rollout@{name}.snap"));
         }
     }
+    // tests/bluegreen.rs: the migration scripts and the definitions transform.
+    expected.extend(crate::bluegreen::snapshot_names());
     for dir in ["tests/invalid", "tests/warnings"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         for entry in std::fs::read_dir(&dir).expect("fixture directory exists") {

@@ -96,6 +96,9 @@ pub(super) fn blue_green(old: &Side<'_>, new: &Side<'_>, out: &mut Out) -> bool 
         )
     };
     let (fv, tv) = (*o.rabbitmq.version, *n.rabbitmq.version);
+    // Classic mirrored to quorum: rmqgen renders the migration script.
+    let migration = crate::bluegreen::applies(o, n);
+    let script = crate::bluegreen::SCRIPT;
     out.change(
         Change::new(
             ChangeKind::BlueGreen,
@@ -106,12 +109,19 @@ pub(super) fn blue_green(old: &Side<'_>, new: &Side<'_>, out: &mut Out) -> bool 
         .disruptive()
         .at("/rabbitmq/queue_ha/mode")
         .hosts(all_hosts(n))
+        .step_if(
+            migration && !crate::bluegreen::green_has_shovel(n),
+            "add rabbitmq_shovel to rabbitmq.plugins in the new spec: green's shovels drain blue",
+        )
         .step("deploy green from the new spec (its own Terraform state): every host is new")
-        .step("export blue's definitions; strip the mirroring keys (ha-mode, ha-params, ha-sync-mode, ha-sync-batch-size, ha-promote-on-*) and x-ha-* arguments, declare the queues as quorum; import them on green")
-        .step("on green, a federation upstream pointing at blue and a policy federating the queues (or shovels) drain blue's messages into green while consumers move to green")
-        .step("move consumers to green, then producers; let blue drain")
+        .step_if(migration, format!("render the migration beside green: `rmqgen render NEW --from OLD` writes {script}"))
+        .step_if(migration, format!("{script} prepare: export blue's definitions, strip the mirroring keys (ha-*) and x-ha-* arguments, declare the durable classic queues as quorum queues (`rmqgen migrate-definitions`; queues that cannot be quorum are listed for review), import them on green and start one shovel per queue on green pulling from blue (ack on confirm)"))
+        .step_if(!migration, "export blue's definitions, strip the mirroring keys (ha-*) and x-ha-* arguments, import them on green; drain blue's queues into green with shovels")
+        .step_if(o.vip != n.vip, "move consumers to green, then producers")
         .step(vip)
-        .step("decommission blue: destroy its VMs, then remove the temporary upstream and policies from green"),
+        .step_if(migration, format!("{script} cutover, then {script} drain: waits until no client is left on blue and every blue queue is empty, then deletes the shovels"))
+        .step_if(migration, format!("{script} teardown, then destroy blue's VMs"))
+        .step_if(!migration, "decommission blue: destroy its VMs, then remove the shovels from green"),
     );
     true
 }

@@ -92,6 +92,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/sysctl-load-balancer.conf.j2"),
     ),
     (
+        "blue-green.sh",
+        include_str!("../../templates/blue-green.sh.j2"),
+    ),
+    (
         "nixos-flake.nix",
         include_str!("../../templates/nixos-flake.nix.j2"),
     ),
