@@ -54,6 +54,7 @@ const NOT_CARRIED: &[(&str, &[K])] = &[
     ("version-4.1-4.2", &[K::Version]),
     ("version-3.13-4.2", &[K::Version]),
     ("blue-green", &[K::BlueGreen]),
+    ("blue-green-same-vip", &[K::BlueGreen]),
     ("host-address", &[K::HostIdentity]),
     ("vm-id", &[K::HostIdentity]),
     ("resize-brokers", &[K::Resize]),

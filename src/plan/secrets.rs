@@ -98,7 +98,7 @@ pub(super) fn vrrp_auth_pass(spec: &Spec) -> Option<Secret> {
     Some(Secret {
         id: "vrrp-auth-pass".into(),
         tf_name: "vrrp_auth_pass".into(),
-        source,
+        source: Located::given("/keepalived/auth_pass", source),
         purpose: "VRRPv2 password of the load balancers' keepalived".into(),
         role: Role::LoadBalancer,
         path: paths::KEEPALIVED_AUTH,

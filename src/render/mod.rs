@@ -232,6 +232,19 @@ mod tests {
             rendered >= examples.len() * 2,
             "only {rendered} variants rendered"
         );
+        // The migration script renders only for a blue-green change: the
+        // pair the change tests use.
+        let pair =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/changes/blue-green");
+        let plan = |side: &str| {
+            let spec = crate::load(pair.join(side)).unwrap();
+            crate::validate(&spec).unwrap().plan
+        };
+        let migration = crate::bluegreen::migration(&plan("old.json"), &plan("new.json")).unwrap();
+        assert!(
+            migration.is_some(),
+            "tests/changes/blue-green is not a blue-green change"
+        );
         let names: BTreeSet<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
         let seen = RENDERED.with(|r| r.borrow().clone());
         let missed: Vec<_> = names.difference(&seen).collect();

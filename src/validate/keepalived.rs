@@ -50,7 +50,8 @@ pub(super) fn check(spec: &Spec, plan: &Plan, d: &mut Sink) {
             "VRRPv3 has no authentication in keepalived: it would drop the authentication block and send unauthenticated adverts",
             "remove auth_pass (unicast adverts with check_unicast_src, the default transport, are the protection), or use vrrp_version 2",
         ),
-        (Some(pass), _) => super::rabbitmq::secret(pass, p, d),
+        // Its source is checked with every other secret (plan.secrets).
+        (Some(_), _) => {}
         (None, 2) => d.warning(
             Code::VrrpNoAuth,
             "/keepalived/vrrp_version",
