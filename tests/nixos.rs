@@ -175,11 +175,14 @@ fn nixos_hosts_carry_the_cloud_init_settings() {
             // dies is the one the configuration holds.
             let conf = keepalived_conf(conf_text);
             let s = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            assert_eq!(
-                one(&conf, "script").unwrap(),
-                format!("\"{}\"", s(&ka["check"]["path"])),
-                "{at}"
-            );
+            // Every check runs that script: the statistics check as is, the
+            // alive check (where keepalived.conf has one) with `alive`.
+            let path = s(&ka["check"]["path"]);
+            let scripts = &conf["script"];
+            assert_eq!(scripts[0], format!("\"{path}\""), "{at}");
+            for extra in &scripts[1..] {
+                assert_eq!(*extra, format!("\"{path} alive\""), "{at}");
+            }
             assert_eq!(
                 one(&conf, "script_user").unwrap(),
                 s(&ka["check"]["user"]),

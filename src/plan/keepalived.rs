@@ -40,6 +40,16 @@ pub struct KeepalivedPlan {
     pub check_fall: Located<u32>,
     /// Check rise.
     pub check_rise: Located<u32>,
+    /// A second check, `fall 1`, that only connects to HAProxy's local
+    /// health port, where the main check needs more than one interval of
+    /// a second or more to fail: with `fall 2` at 1 s (keepalived before
+    /// 2.3.2 runs scripts at most once a second) the statistics check sees
+    /// HAProxy's death 1-2 s after it, and the VIP moved in 1.2-2.1 s on
+    /// keepalived 2.2.7. A refused connection is certain enough to act on
+    /// at the first failure (within one interval), while the statistics
+    /// check keeps its failures for a live HAProxy without a broker (or a
+    /// reload's servers that are not checked yet).
+    pub alive_check: bool,
     /// VRRPv2 authentication: the file keepalived.conf includes and the
     /// parameter it defines (the password never enters keepalived.conf).
     pub auth: Option<VrrpAuth>,
@@ -110,6 +120,11 @@ pub(super) fn keepalived_plan(
         TrackMode::Fault {} => Located::fixed("/keepalived/track", 0),
         TrackMode::Weight { weight } => Located::given("/keepalived/track/weight", weight),
     };
+    let check_fall = Located::field(
+        "/keepalived/check_fall",
+        ka.check_fall,
+        defaults::KA_CHECK_FALL,
+    );
     let top_priority = load_balancers
         .iter()
         .map(|l| *l.priority)
@@ -139,11 +154,8 @@ pub(super) fn keepalived_plan(
         // (see check-haproxy.sh), so keepalived never has to kill it.
         check_timeout: Millis::new(interval_ms).seconds(),
         check_read_timeout: Millis::new(interval_ms.saturating_mul(4) / 5).seconds(),
-        check_fall: Located::field(
-            "/keepalived/check_fall",
-            ka.check_fall,
-            defaults::KA_CHECK_FALL,
-        ),
+        alive_check: *check_fall > 1 && interval_ms >= 1000,
+        check_fall,
         check_rise: Located::field(
             "/keepalived/check_rise",
             ka.check_rise,
@@ -154,5 +166,77 @@ pub(super) fn keepalived_plan(
             param: paths::VRRP_AUTH_PARAM,
         }),
         instance: format!("VI_{}", tf_ident(&spec.name).to_ascii_uppercase()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::OsRelease;
+
+    fn compile(example: &str, edit: impl Fn(&mut serde_json::Value)) -> crate::Output {
+        let path = format!("{}/examples/{example}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).expect("example");
+        let mut spec: serde_json::Value = serde_json::from_str(&text).expect("json");
+        edit(&mut spec);
+        crate::compile(&spec.to_string()).expect("compiles")
+    }
+
+    fn conf(o: &crate::Output) -> &str {
+        let lb = &o.plan.load_balancers[0].name;
+        o.bundle
+            .get(&format!("keepalived/{lb}/keepalived.conf"))
+            .expect("keepalived.conf")
+            .text()
+    }
+
+    #[test]
+    fn a_dead_haproxy_fails_the_alive_check_at_once_where_checks_are_whole_seconds() {
+        // Debian 12: keepalived 2.2.7, checks every 1 s.
+        let o = compile("five-vm", |_| {});
+        assert_eq!(*o.plan.os, OsRelease::Debian12);
+        assert!(o.plan.keepalived.alive_check);
+        let c = conf(&o);
+        let alive = c
+            .split("vrrp_script chk_haproxy_alive {")
+            .nth(1)
+            .and_then(|s| s.split('}').next())
+            .expect("chk_haproxy_alive");
+        assert!(alive.contains("check-haproxy.sh alive\""), "{alive}");
+        assert!(
+            alive.contains("fall 1") && alive.contains("interval 1\n"),
+            "{alive}"
+        );
+        assert!(alive.contains("weight 0"), "{alive}");
+        let track = c.split("track_script {").nth(1).expect("track_script");
+        assert!(track.contains("chk_haproxy\n") && track.contains("chk_haproxy_alive"));
+        let script = o
+            .bundle
+            .get("keepalived/check-haproxy.sh")
+            .expect("script")
+            .text();
+        assert!(
+            script.contains("[ \"${1:-}\" != alive ] || exit 0"),
+            "{script}"
+        );
+
+        // Debian 13: 0.5 s checks, fall 2 is within 1 s: one check.
+        let o = compile("lab-trixie", |_| {});
+        assert!(!o.plan.keepalived.alive_check);
+        assert!(!conf(&o).contains("chk_haproxy_alive"));
+        let script = o
+            .bundle
+            .get("keepalived/check-haproxy.sh")
+            .expect("script")
+            .text();
+        assert!(!script.contains("!= alive ]"), "{script}");
+
+        // A spec's 1 s interval on trixie, or fall 1, decides it the same way.
+        let o = compile("lab-trixie", |s| {
+            s["keepalived"]["check_interval_ms"] = 1000.into()
+        });
+        assert!(o.plan.keepalived.alive_check);
+        let o = compile("five-vm", |s| s["keepalived"]["check_fall"] = 1.into());
+        assert!(!o.plan.keepalived.alive_check);
+        assert!(!conf(&o).contains("chk_haproxy_alive"));
     }
 }

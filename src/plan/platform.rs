@@ -249,6 +249,19 @@ pub enum Feature {
     /// `rabbitmq-queues check_if_node_is_mirror_sync_critical` (3.8, with
     /// mirroring; gone with it in 4.0).
     MirrorSyncGates,
+    /// Peer discovery before 3.13's rework: a node with an empty database
+    /// takes the discovery lock, then retries joining its peers
+    /// `cluster_formation.discovery_retry_limit` times (default 10), every
+    /// `discovery_retry_interval` (default 500 ms), before it starts as a
+    /// blank node, and it holds the lock meanwhile. At a cold start the
+    /// peers are blocked on that lock, so none can have tables: the first
+    /// node spends the whole 5 s waiting for nothing (3.10.8 in the lab:
+    /// "Trying to join discovered peers failed ... 9 retries left" down to
+    /// 0, then "Starting as a blank standalone node"). A running peer is
+    /// joined at the first attempt. Seen on 3.10.8; 3.11 and 3.12 keep
+    /// the keys and, as far as rmqgen relies on it, the loop (rendering the
+    /// keys where the loop differs only leaves a default changed).
+    LockedJoinRetries,
 }
 
 impl Feature {
@@ -265,6 +278,7 @@ impl Feature {
             Feature::QueueLeaderLocator | Feature::QueuesGrow | Feature::MaintenanceMode => all,
             Feature::MirrorSyncGates => Version::OLDEST..=v(3, 13),
             Feature::KhepriDefault => v(4, 2)..=Version::NEWEST,
+            Feature::LockedJoinRetries => Version::OLDEST..=v(3, 12),
         }
     }
 
@@ -748,6 +762,8 @@ mod tests {
         assert!(!PartitionHandling.in_series(v(4, 2)));
         assert!(!PartitionHandling.in_series(v(4, 3)));
         assert!(KhepriDefault.in_series(v(4, 2)));
+        assert!(LockedJoinRetries.in_series(v(3, 10)));
+        assert!(!LockedJoinRetries.in_series(v(3, 13)));
         assert!(QueueLeaderLocator.in_series(Version::OLDEST));
         assert!(denied_deprecated_features(v(4, 3)).contains(&"queue_master_locator"));
         assert!(denied_deprecated_features(v(4, 2)).is_empty());

@@ -90,6 +90,10 @@ pub struct RabbitPlan {
     pub heartbeat_s: u32,
     /// `cluster_partition_handling`, when the version has it.
     pub partition_handling: Option<PartitionHandling>,
+    /// `cluster_formation.discovery_retry_limit` and `_interval` (ms),
+    /// where the series' lock holder retries joining (see
+    /// `Feature::LockedJoinRetries`).
+    pub discovery_retry: Option<(u32, u32)>,
     /// Plugins, sorted.
     pub plugins: Vec<Located<String>>,
     /// Management plugin enabled.
@@ -394,6 +398,9 @@ pub(super) fn rabbit_plan(
 
     RabbitPlan {
         cookie_path,
+        discovery_retry: Feature::LockedJoinRetries
+            .in_series(*version)
+            .then_some(defaults::DISCOVERY_RETRY),
         version,
         ports: rabbit_ports(spec),
         heartbeat_s: heartbeat_s(spec),

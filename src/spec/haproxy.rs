@@ -79,7 +79,7 @@ pub struct HealthCheck {
     /// Interval while a broker is changing state, ms. Default: 500.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fast_interval_ms: Option<u32>,
-    /// Interval while a broker is down, ms. Default: 2000.
+    /// Interval while a broker is down, ms. Default: 500.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down_interval_ms: Option<u32>,
     /// Consecutive successes that bring a broker back. Default: 2.

@@ -39,7 +39,7 @@ pub struct Keepalived {
     /// Failures before the check counts as failed. Default: 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_fall: Option<u32>,
-    /// Successes before the check counts as passed again. Default: 2.
+    /// Successes before the check counts as passed again. Default: 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_rise: Option<u32>,
     /// VRRPv2 authentication (`auth_type PASS`): where the password comes
