@@ -43,6 +43,10 @@ in
     };
   }) (nixLib.filterAttrs (_: f: f.enable) cfg.environment.etc);
   firewall = cfg.networking.firewall.allowedTCPPorts;
+  firewallEnable = cfg.networking.firewall.enable;
+  nftables = {
+    inherit (cfg.networking.nftables) enable ruleset;
+  };
   haproxyConfig = cfg.services.haproxy.config or null;
   rabbitmqEnvironment = units.rabbitmq.environment or { };
   keepalivedStart = units.keepalived.serviceConfig.ExecStart or null;

@@ -131,11 +131,21 @@ in
         type = types.attrsOf (types.listOf types.str);
         default = { };
       };
-      nftables.enable = mkOption {
-        type = types.bool;
-        default = false;
+      nftables = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        ruleset = mkOption {
+          type = types.lines;
+          default = "";
+        };
       };
       firewall = {
+        enable = mkOption {
+          type = types.bool;
+          default = true;
+        };
         allowedTCPPorts = mkOption {
           type = types.listOf types.port;
           default = [ ];

@@ -26,7 +26,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # name|needs setup|what it runs
 STAGES=(
-    "setup|-|apt: haproxy, keepalived, rabbitmq-server, nix-bin, python3-pika, cloud-init's schema checker, namespace tools"
+    "setup|-|apt: haproxy, keepalived, rabbitmq-server, nftables, nix-bin, python3-pika, cloud-init's schema checker, namespace tools"
     "toolchain|no|cargo, rustfmt and clippy present"
     "fmt|no|cargo fmt --check"
     "clippy|no|cargo clippy --all-targets -- -D warnings"
@@ -307,9 +307,11 @@ EOF
 
 stage_setup() {
     # apt-utils (apt-ftparchive), gpg and openssl: the lab's local signed
-    # apt repository (tests/lab/apt.rs).
+    # apt repository (tests/lab/apt.rs). nftables: `nft -c` of the host
+    # firewalls (real-tools) and the lab's per-host rulesets (the package
+    # enables no service: the machine's own ruleset is left alone).
     apt_install haproxy keepalived rabbitmq-server iproute2 util-linux procps \
-        python3-yaml nix-bin mmdebstrap apt-utils gpg openssl
+        python3-yaml nix-bin mmdebstrap apt-utils gpg openssl nftables
     setup_cloud_init
     # The lab's AMQP client needs pika: Debian's python3-pika (pip only
     # where the distribution has no package). /usr/bin/python3 is the

@@ -376,6 +376,12 @@ codes! {
         "The domain is a dot-separated list of RFC 1123 labels, at most 253 characters.";
     SshKey = "RMQ073", "Not an SSH public key",
         "ssh_authorized_keys takes OpenSSH public key lines (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*), one per entry, printable, without line breaks. Never a private key.";
+    FirewallSource = "RMQ074", "A firewall source range is not usable",
+        "firewall.client_cidrs, admin_cidrs and monitoring_cidrs are IPv4 subnets in CIDR notation (ADDRESS/PREFIX, host bits zero, e.g. \"10.20.0.0/16\"; a single address is ADDRESS/32), written once each: the cluster is IPv4 (network.cidr), and the nftables rules match IPv4 sources. A range that does not parse is never widened to \"anywhere\": the spec is refused.";
+    FirewallOpen = "RMQ075", "The firewall opens a port to every network",
+        "admin_cidrs opens SSH on every host, the management UI (where an administrator logs in) and the HAProxy statistics page; monitoring_cidrs opens the brokers' Prometheus endpoint, which answers without authentication. 0.0.0.0/0 in either list exposes them to every network that can route to the hosts. List the operators' and Prometheus servers' subnets instead (the default is network.cidr). client_cidrs may be 0.0.0.0/0 on purpose (a public AMQP endpoint): it opens only AMQP on the VIP.";
+    FirewallClosed = "RMQ076", "A firewall list admits nobody",
+        "An empty client_cidrs drops every AMQP client at the VIP; an empty admin_cidrs leaves no way to log in over SSH (nixos-rebuild --target-host needs it) nor to reach the management UI; an empty monitoring_cidrs leaves Prometheus without a target. Leave the list out for its default (network.cidr), or name the subnets that need it.";
     Secret = "RMQ080", "A secret source is not usable",
         "Secret files are read by Terraform at plan time, variables are declared sensitive; both need a plain path or a valid identifier.";
     Resources = "RMQ090", "VM size out of range",

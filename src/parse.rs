@@ -19,6 +19,9 @@ const LIST_KEYS: &[&str] = &[
     "permissions",
     "plugins",
     "ssh_authorized_keys",
+    "client_cidrs",
+    "admin_cidrs",
+    "monitoring_cidrs",
 ];
 
 pub(crate) fn parse(source: &str) -> Result<Spec, Diagnostics> {

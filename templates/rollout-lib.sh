@@ -210,7 +210,15 @@ broker_after_restart() {
     backends_up "$1"
 }
 
-# lb_apply HOST WHAT...: applies pushed files on a load balancer (haproxy-reload,
+# firewall_apply HOST: checks and loads the pushed /etc/nftables.conf (it
+# replaces only its own table, atomically), and keeps nftables enabled.
+firewall_apply() {
+    on "$1" nft -c -f /etc/nftables.conf
+    on "$1" systemctl enable --quiet nftables
+    on "$1" systemctl reload-or-restart nftables
+}
+
+# lb_apply HOST WHAT...: applies pushed files on a load balancer (firewall, haproxy-reload,
 # keepalived-reload, haproxy-restart, keepalived-restart, sysctl, sysusers),
 # then waits until its HAProxy has every broker UP and the VIP is held.
 lb_apply() {
@@ -218,6 +226,7 @@ lb_apply() {
     shift
     for what in "$@"; do
         case $what in
+        firewall) firewall_apply "$host" ;;
         haproxy-reload)
             on "$host" haproxy -c -q -f /etc/haproxy/haproxy.cfg
             on "$host" systemctl reload haproxy

@@ -41,12 +41,12 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ),
     (
         "add-broker",
-        Plan(&[R, R, R, R, R, K::AddBroker], false, &[]),
+        Plan(&[R, R, R, R, R, R, K::AddBroker], false, &[]),
     ),
     (
         "remove-bootstrap-broker",
         Plan(
-            &[K::RemoveBroker, R, R, R, R, R],
+            &[K::RemoveBroker, R, R, R, R, R, R],
             false,
             &[Code::ShrinkBrokers],
         ),
@@ -63,6 +63,7 @@ const EXPECTED: &[(&str, Outcome)] = &[
                 R,
                 R,
                 R,
+                R,
             ],
             false,
             &[Code::ShrinkBrokers, Code::ShrinkBrokers],
@@ -70,19 +71,19 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ),
     (
         "add-load-balancer",
-        Plan(&[R, R, K::AddLoadBalancer], false, &[]),
+        Plan(&[R, R, R, K::AddLoadBalancer], false, &[]),
     ),
     (
         "remove-vip-holder",
-        Plan(&[K::RemoveLoadBalancer, R, R], true, &[]),
+        Plan(&[K::RemoveLoadBalancer, R, R, R], true, &[]),
     ),
-    ("host-address", Plan(&[R, R, K::HostIdentity], true, &[])),
+    ("host-address", Plan(&[R, R, R, K::HostIdentity], true, &[])),
     ("vm-id", Plan(&[K::HostIdentity], true, &[])),
     ("resize-brokers", Plan(&[K::Resize], false, &[])),
     ("ssh-keys", Plan(&[K::FirstBootOnly], false, &[])),
     (
         "vip",
-        Plan(&[K::Vip, R, R, R, R, K::RollingRestart], true, &[]),
+        Plan(&[K::Vip, R, R, R, R, R, K::RollingRestart], true, &[]),
     ),
     ("network", Plan(&[K::Network], true, &[])),
     ("os", Plan(&[K::Os], true, &[])),
@@ -250,6 +251,24 @@ fn adding_a_broker_restarts_nothing_and_reloads_haproxy_on_both_lbs() {
     // The peer list grew: pushed, not restarted.
     assert!(
         text.contains("only in the peer-discovery node list"),
+        "{text}"
+    );
+    // The brokers' firewalls admit mq-4's Erlang distribution before it
+    // joins; the load balancers' rulesets name no broker.
+    let at = |f: &dyn Fn(&rmqgen::Change) -> bool| {
+        plan.changes
+            .iter()
+            .position(f)
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    let firewall = at(&|c| c.summary.starts_with("the host firewall"));
+    assert_eq!(plan.changes[firewall].hosts, ["mq-1", "mq-2", "mq-3"]);
+    assert!(firewall < at(&|c| c.kind == K::AddBroker), "{text}");
+    assert!(
+        plan.changes[firewall]
+            .steps
+            .iter()
+            .any(|s| s.contains("systemctl reload nftables")),
         "{text}"
     );
 }

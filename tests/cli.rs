@@ -633,6 +633,7 @@ fn files_the_new_spec_no_longer_produces_are_removed() {
     assert_exit(&rmqgen(&["render", THREE_LBS, "--out", s(&out)]), 0);
     let gone = [
         "cloud-init/events-lb-3.yaml.tftpl",
+        "firewall/events-lb-3/nftables.conf",
         "haproxy/events-lb-3/haproxy.cfg",
         "keepalived/events-lb-3/keepalived.conf",
     ];
@@ -653,11 +654,12 @@ fn files_the_new_spec_no_longer_produces_are_removed() {
 
     let run = rmqgen(&["render", &two, "--out", s(&out)]);
     assert_exit(&run, 0);
-    assert!(run.stderr.contains(", 3 removed"), "{}", run.stderr);
+    assert!(run.stderr.contains(", 4 removed"), "{}", run.stderr);
     for p in gone {
         assert!(!out.join(p).exists(), "{p} was not removed");
     }
     // Their now empty directories went with them.
+    assert!(!out.join("firewall/events-lb-3").exists());
     assert!(!out.join("haproxy/events-lb-3").exists());
     assert!(!out.join("keepalived/events-lb-3").exists());
 
@@ -698,7 +700,7 @@ fn a_hand_edited_stale_file_is_kept_and_reported() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains(", 2 removed"), "{}", run.stderr);
+    assert!(run.stderr.contains(", 3 removed"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(out.join(edited)).unwrap(), text);
     assert!(!out.join("haproxy/events-lb-3/haproxy.cfg").exists());
 }
@@ -714,7 +716,7 @@ fn an_edited_stale_file_is_removed_only_with_force() {
 
     let run = rmqgen(&["render", &two, "--out", s(&out), "--force", edited]);
     assert_exit(&run, 0);
-    assert!(run.stderr.contains(", 3 removed"), "{}", run.stderr);
+    assert!(run.stderr.contains(", 4 removed"), "{}", run.stderr);
     assert!(!run.stderr.contains("kept"), "{}", run.stderr);
     assert!(!out.join(edited).exists());
     assert!(!out.join("keepalived/events-lb-3").exists());

@@ -73,6 +73,8 @@ const INVALID: &[(&str, &[Code])] = &[
     ("advert-interval-v3", &[Code::AdvertInterval]),
     ("vrrp-version", &[Code::VrrpVersion]),
     ("bad-ssh-key", &[Code::SshKey]),
+    // The host firewall's source ranges.
+    ("firewall-sources", &[Code::FirewallSource]),
     // VM sizes.
     ("tiny-vm", &[Code::Resources]),
     // The Terraform module.
@@ -126,6 +128,7 @@ const WARNINGS: &[(&str, &[Code])] = &[
     ("no-ssh-key", &[Code::NoSshKey]),
     ("nixos-no-ssh-key", &[Code::NoSshKey]),
     ("vrrp-v2-no-auth", &[Code::VrrpNoAuth]),
+    ("firewall-open", &[Code::FirewallOpen, Code::FirewallClosed]),
 ];
 
 /// Codes no spec can trigger today. Listed so that [`every_code_is_exercised`]
@@ -485,6 +488,7 @@ const FULL_SPEC: &str = r#"{
     "maxconn": 10000
   },
   "ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMq3Kt6t7YRZlHzrxgsTQ0zwYQm2PZ0tQGcGkCXrbT0v ops@example"],
+  "firewall": { "client_cidrs": ["10.0.0.0/24", "10.20.0.0/16"], "admin_cidrs": ["10.0.0.0/24"], "monitoring_cidrs": ["10.30.1.0/24"] },
   "keepalived": {
     "virtual_router_id": 51,
     "vrrp_version": 2,

@@ -42,6 +42,7 @@ use crate::real_tools::{harness, rabbit};
 mod apt;
 mod client;
 mod cluster;
+mod firewall;
 mod host;
 mod net;
 mod report;

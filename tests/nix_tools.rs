@@ -446,10 +446,9 @@ fn roles_against_nixpkgs() {
                 .as_array()
                 .unwrap()
                 .contains(&"keepalived_script".into()));
-            assert!(got["firewallCommands"]
-                .as_str()
-                .unwrap()
-                .contains("-p vrrp"));
+            // The rendered ruleset admits VRRP from the peers only;
+            // nixpkgs' openFirewall would accept it from anywhere.
+            assert_eq!(got["firewallCommands"], "", "{at}");
             // As the cloud-init drop-in: a keepalived gone without
             // shutting down takes the VIP with it, then restarts.
             let dropin = text("keepalived/keepalived.service.d/rmqgen.conf");
@@ -640,6 +639,15 @@ fn role_files_are_byte_identical_on_both_paths() {
                     assert!(!etc.contains_key(p), "{at}: {p} is NixOS's own");
                     continue;
                 }
+                if p == rmqgen::plan::paths::NFTABLES_CONF {
+                    // The host firewall: networking.nftables takes the
+                    // same text, and NixOS's own firewall is off.
+                    assert_eq!(got["nftables"]["ruleset"], text.as_str(), "{at}: {p}");
+                    assert_eq!(got["nftables"]["enable"], true, "{at}: {p}");
+                    assert_eq!(got["firewallEnable"], false, "{at}: {p}");
+                    identical.insert(format!("{p} (networking.nftables.ruleset)"));
+                    continue;
+                }
                 if p == "/etc/haproxy/haproxy.cfg" {
                     // nixpkgs' module gets the same text for its checks.
                     assert_eq!(got["haproxyConfig"], text.as_str(), "{at}: {p}");
@@ -695,6 +703,7 @@ fn role_files_are_byte_identical_on_both_paths() {
         "/etc/keepalived/check-haproxy.sh",
         "/etc/keepalived/rmqgen-reset-vip-connections.sh",
         "/etc/haproxy/haproxy.cfg",
+        "/etc/nftables.conf (networking.nftables.ruleset)",
     ] {
         assert!(identical.contains(p), "{p} never compared: {identical:?}");
     }

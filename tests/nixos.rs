@@ -107,6 +107,33 @@ fn nixos_hosts_carry_the_cloud_init_settings() {
             }
             assert_eq!(net["hosts"]["127.0.0.2"], serde_json::json!([]), "{at}");
 
+            // The host firewall: the very text cloud-init writes to
+            // /etc/nftables.conf on the same host, and no second firewall
+            // (NixOS's, which openFirewall would open to any source).
+            let ruleset = text(&cloud, &format!("firewall/{}/nftables.conf", host.name));
+            let cloud_host = cloud.plan.host(&host.name).unwrap();
+            let written: Vec<String> =
+                rmqgen::testing::cloud_init::host_files(&cloud.plan, &cloud.roles, cloud_host)
+                    .into_iter()
+                    .filter(|f| f.path == rmqgen::plan::paths::NFTABLES_CONF)
+                    .filter_map(|f| match f.content {
+                        rmqgen::testing::cloud_init::Content::Text(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect();
+            assert_eq!(written, [ruleset], "{at}: cloud-init's /etc/nftables.conf");
+            assert_eq!(net["nftables"]["enable"], true, "{at}");
+            assert_eq!(
+                net["nftables"]["ruleset"], ruleset,
+                "{at}: nftables ruleset"
+            );
+            assert_eq!(net["firewall"]["enable"], false, "{at}");
+            for role in ["broker", "loadBalancer", "keepalived"] {
+                if let Some(r) = m["services"]["rmqgen"].get(role) {
+                    assert_eq!(r["openFirewall"], false, "{at}: {role}");
+                }
+            }
+
             if let Some(b) = m["services"]["rmqgen"].get("broker") {
                 assert_eq!(
                     b["configText"],

@@ -1,6 +1,7 @@
 //! Real-tool checks of every example's rendered artifacts: `haproxy -c`,
-//! `keepalived -t` in a namespace sandbox, and a real RabbitMQ node that
-//! boots the rendered configuration and runs the rendered bootstrap, each
+//! `keepalived -t` in a namespace sandbox, `nft -c` of every host's
+//! firewall (the machine's nft, in a network namespace), and a real
+//! RabbitMQ node that boots the rendered configuration and runs the rendered bootstrap, each
 //! with the tools of the Debian release the example targets, inside that
 //! release's root filesystem (the release its `os` names, through
 //! rmqgen's platform table: `harness::target_of`; scripts/rootfs.sh builds
@@ -21,6 +22,7 @@
 // rabbit).
 pub mod harness;
 mod keepalived;
+mod nftables;
 pub mod rabbit;
 mod variants;
 

@@ -334,10 +334,21 @@ fn an_added_broker_waits_for_terraform_then_joins_and_grows_the_quorum_queues() 
         index(&run.log, &format!("{lb}|systemctl|reload|haproxy"));
     }
     assert!(
-        !run.log.iter().any(|l| l.contains("restart")),
+        !run.log.iter().any(|l| l.contains("|restart")),
         "{}",
         run.log.join("\n")
     );
+    // The brokers' firewalls admit mq-4 (checked, then loaded) before the
+    // load balancers send it traffic.
+    let lb_reload = index(&run.log, "lb-2|systemctl|reload|haproxy");
+    for b in ["mq-1", "mq-2", "mq-3"] {
+        let check = index(&run.log, &format!("{b}|nft|-c|-f|/etc/nftables.conf"));
+        let load = index(
+            &run.log,
+            &format!("{b}|systemctl|reload-or-restart|nftables"),
+        );
+        assert!(check < load && load < lb_reload, "{}", run.log.join("\n"));
+    }
     let run = fake.run("lb-1", "10.20.0.100", "", "");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(

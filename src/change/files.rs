@@ -6,13 +6,16 @@
 use std::collections::BTreeMap;
 
 use super::{broker_order, lb_order, Change, ChangeKind, Out, Side};
-use crate::plan::Plan;
+use crate::plan::{paths, Plan};
 use crate::roles::RoleFile;
 use crate::spec::{Provisioning, QueueHaMode};
 
 /// How a changed file takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Effect {
+    /// The host firewall: `systemctl reload nftables`. First, so a host
+    /// the other changes bring in is admitted before it is used.
+    Firewall,
     /// `/etc/hosts`: read at every lookup.
     Hosts,
     /// `sysctl --system`.
@@ -46,6 +49,7 @@ pub(crate) enum Effect {
 pub(crate) fn effect(old: Option<&RoleFile>, new: Option<&RoleFile>) -> Effect {
     let path = new.or(old).map_or("", |f| f.path.as_str());
     match path {
+        paths::NFTABLES_CONF => Effect::Firewall,
         "/etc/hosts" => Effect::Hosts,
         "/etc/haproxy/haproxy.cfg" => Effect::HaproxyReload,
         "/etc/keepalived/keepalived.conf" => Effect::KeepalivedReload,
@@ -183,6 +187,14 @@ fn change(
     let lbs = lb_order(new, hosts);
     let brokers = broker_order(new, hosts);
     let c = match effect {
+        Effect::Firewall => reload(
+            "the host firewall (nftables) changes".into(),
+            format!(
+                "`nft -c -f {0}`, then `systemctl reload nftables` on {1}: table inet rmqgen is replaced in one transaction, established connections stay",
+                paths::NFTABLES_CONF,
+                hosts.join(", ")
+            ),
+        ),
         Effect::Hosts => reload(
             "/etc/hosts changes (rmqgen's lines)".into(),
             "replace rmqgen's lines in /etc/hosts; nothing restarts (names are looked up when used)".into(),

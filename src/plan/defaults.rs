@@ -12,6 +12,12 @@ pub const PROMETHEUS_PORT: u32 = 15692;
 pub const DISTRIBUTION_PORT: u32 = 25672;
 /// epmd port (fixed by Erlang).
 pub const EPMD_PORT: u32 = 4369;
+/// SSH (the host firewall opens it to the admin ranges).
+pub const SSH_PORT: u32 = 22;
+/// The Erlang distribution listeners of rabbitmqctl and the other CLI
+/// tools: distribution port + 10000 ..= + 10010 of a stock node, which the
+/// CLI computes from its own environment, whatever rabbitmq.conf says.
+pub const CLI_DISTRIBUTION_PORTS: (u32, u32) = (35_672, 35_682);
 /// AMQP heartbeat, s.
 pub const HEARTBEAT_S: u32 = 60;
 /// HAProxy client/server timeout as a multiple of the heartbeat.

@@ -14,6 +14,7 @@
 //! that is rendered. One file per spec section, as in [`crate::spec`].
 
 pub mod defaults;
+mod firewall;
 mod haproxy;
 mod keepalived;
 mod located;
@@ -26,6 +27,7 @@ mod secrets;
 pub(crate) mod target;
 mod time;
 
+pub use firewall::{FirewallPlan, Sources};
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
 pub use keepalived::{KeepalivedPlan, VrrpAuth};
 pub use located::Located;
@@ -79,6 +81,8 @@ pub struct Plan {
     pub haproxy: HaProxyPlan,
     /// keepalived.
     pub keepalived: KeepalivedPlan,
+    /// The host firewall's source ranges.
+    pub firewall: FirewallPlan,
     /// SSH public keys for every host.
     pub ssh_authorized_keys: Vec<Located<String>>,
     /// Provisioning path.
@@ -182,6 +186,23 @@ impl Parser {
         Located::given(pointer, subnet)
     }
 
+    /// A firewall source range, or `None` (reported) when it does not
+    /// parse: a list keeps only what parsed, never a wider stand-in.
+    fn source_range(&mut self, pointer: String, text: &str) -> Option<Located<Ipv4Net>> {
+        match text.parse::<Ipv4Net>() {
+            Ok(net) => Some(Located::given(pointer, net)),
+            Err(e) => {
+                self.fail(
+                    Code::FirewallSource,
+                    pointer,
+                    e,
+                    "write an IPv4 subnet as ADDRESS/PREFIX, e.g. \"10.20.0.0/16\" (one address: \"10.20.0.5/32\")",
+                );
+                None
+            }
+        }
+    }
+
     /// The RabbitMQ series; the newest stands in for one that does not parse.
     fn version(&mut self, pointer: String, text: &str) -> Located<Version> {
         let version = Version::parse(text).unwrap_or_else(|e| {
@@ -203,6 +224,7 @@ impl Parser {
 pub(crate) fn resolve(spec: &Spec) -> Resolved {
     let mut parse = Parser::default();
     let network = network::resolve(spec, &mut parse);
+    let firewall = firewall::resolve(spec, &network.cidr, &mut parse);
     let vip = parse.address("/vip".into(), &spec.vip);
     let version = parse.version("/rabbitmq/version".into(), &spec.rabbitmq.version);
     let provisioning = spec.provisioning.unwrap_or(Provisioning::CloudInit);
@@ -246,6 +268,7 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
         rabbitmq,
         haproxy,
         keepalived,
+        firewall,
         ssh_authorized_keys: spec
             .ssh_authorized_keys
             .iter()

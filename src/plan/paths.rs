@@ -94,6 +94,9 @@ pub const KEEPALIVED_SYSUSERS: &str = "/etc/sysusers.d/rmqgen-keepalived.conf";
 pub const LB_SYSCTL: &str = "/etc/sysctl.d/60-rmqgen-load-balancer.conf";
 /// systemd drop-in for keepalived.service.
 pub const KEEPALIVED_DROPIN: &str = "/etc/systemd/system/keepalived.service.d/rmqgen.conf";
+/// The host firewall's ruleset on Debian and Ubuntu: the file
+/// nftables.service loads.
+pub const NFTABLES_CONF: &str = "/etc/nftables.conf";
 /// The hosts file.
 pub const ETC_HOSTS: &str = "/etc/hosts";
 /// Name of the environment variable holding the stats password.

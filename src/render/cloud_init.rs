@@ -16,7 +16,8 @@
 //! configuration (a broker that boots once alone initialises its database
 //! and never joins the cluster); packages install in the final stage; then
 //! the deferred `write_files` install rmqgen's files (their owners, such as
-//! `rabbitmq`, exist only after the packages); `runcmd` then starts the
+//! `rabbitmq`, exist only after the packages); `runcmd` then loads the host
+//! firewall (nftables.service, the role's `/etc/nftables.conf`), starts the
 //! services in order and, on one broker, the queue-HA bootstrap.
 
 use serde_json::{json, Map, Value};
@@ -240,6 +241,9 @@ fn runcmd(plan: &Plan, host: &Host) -> Vec<Value> {
     let mut out = vec![
         cmd(&["rm", "-f", POLICY_RC_D]),
         cmd(&["systemctl", "daemon-reload"]),
+        // The host firewall (the role's ruleset, written above) before any
+        // service listens, and at every boot from now on.
+        cmd(&["systemctl", "enable", "--now", "nftables"]),
     ];
     match host.role {
         Role::Broker => {
@@ -283,9 +287,10 @@ fn runcmd(plan: &Plan, host: &Host) -> Vec<Value> {
 }
 
 fn packages(role: Role) -> &'static [&'static str] {
+    // nftables loads the host firewall; not every cloud image has it.
     match role {
-        Role::Broker => &["rabbitmq-server"],
-        Role::LoadBalancer => &["haproxy", "keepalived"],
+        Role::Broker => &["nftables", "rabbitmq-server"],
+        Role::LoadBalancer => &["haproxy", "keepalived", "nftables"],
     }
 }
 

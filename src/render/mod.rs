@@ -35,6 +35,10 @@ pub use escape::shell_quote;
 /// Every template, by name, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
     (
+        "nftables.conf",
+        include_str!("../../templates/nftables.conf.j2"),
+    ),
+    (
         "haproxy.cfg",
         include_str!("../../templates/haproxy.cfg.j2"),
     ),

@@ -176,7 +176,7 @@ fn broker(plan: &Plan, roles: &Roles, node: &Broker) -> Value {
             ]),
         ),
         Entry::new("plugins", nix::strings(&r.plugins)),
-        Entry::new("openFirewall", true),
+        Entry::new("openFirewall", false),
         Entry::new("definitions", roles.broker.definitions.contents.as_str()),
         Entry::new("definitionsPath", roles.broker.definitions.path.as_str()),
         Entry::new(
@@ -229,7 +229,7 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
             "frontendPorts",
             Value::List(ports.into_iter().map(Value::from).collect()),
         ),
-        Entry::new("openFirewall", true),
+        Entry::new("openFirewall", false),
     ]);
     // keepalived.conf holds the instance; the VIP, prefix and interface are
     // what the unit removes when keepalived dies without doing so.
@@ -259,7 +259,7 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
                 installed("resetScript", &roles.keepalived.reset_script),
             ]),
         ),
-        Entry::new("openFirewall", true),
+        Entry::new("openFirewall", false),
     ];
     if let Some(auth) = &plan.keepalived.auth {
         keepalived.push(Entry::new("secretFiles", nix::strings([auth.include])));
@@ -270,12 +270,39 @@ fn load_balancer(plan: &Plan, roles: &Roles, lb: &LoadBalancerFiles) -> Vec<Entr
     ]
 }
 
-/// The module of a host: its NIC, its networking and its role's options.
-fn module(plan: &Plan, host: &Host, role: Vec<Entry>) -> Value {
-    let mut entries = vec![
-        nic_name(plan, host),
-        Entry::new("networking", networking(plan, host)),
-    ];
+/// `networking` entries of the host firewall: the ruleset cloud-init installs as
+/// `/etc/nftables.conf`, as the same text. It is the host's only firewall:
+/// NixOS's own (`networking.firewall`) would be a second input chain that
+/// must accept too, and the modules' `openFirewall` opens ports to every
+/// source there, so both are off (re-enabling NixOS's firewall closes,
+/// never widens, what the ruleset admits).
+fn firewall(roles: &Roles, host: &Host) -> Vec<Entry> {
+    let Some(ruleset) = roles.firewall(&host.name) else {
+        return Vec::new();
+    };
+    vec![
+        Entry::new(
+            "nftables",
+            attrs(vec![
+                Entry::new("enable", true),
+                Entry::new("ruleset", ruleset.contents.as_str()),
+            ]),
+        )
+        .comment(
+            "The host firewall (table inet rmqgen), byte for byte cloud-init's /etc/nftables.conf.",
+        ),
+        Entry::new("firewall.enable", false),
+    ]
+}
+
+/// The module of a host: its NIC, its networking, its firewall and its
+/// role's options.
+fn module(plan: &Plan, roles: &Roles, host: &Host, role: Vec<Entry>) -> Value {
+    let mut net = networking(plan, host);
+    if let Value::Attrs(entries) = &mut net {
+        entries.extend(firewall(roles, host));
+    }
+    let mut entries = vec![nic_name(plan, host), Entry::new("networking", net)];
     entries.extend(role);
     attrs(entries)
 }
@@ -289,12 +316,12 @@ fn module(plan: &Plan, host: &Host, role: Vec<Entry>) -> Value {
 pub fn host_modules<'a>(plan: &'a Plan, roles: &'a Roles) -> Vec<(&'a Host, Value)> {
     let brokers = plan.brokers.iter().map(|b| {
         let role = vec![Entry::new("services.rmqgen.broker", broker(plan, roles, b))];
-        (&*b.host, module(plan, &b.host, role))
+        (&*b.host, module(plan, roles, &b.host, role))
     });
     let lbs = roles.load_balancers.iter().map(|lb| {
         (
             &*lb.host,
-            module(plan, &lb.host, load_balancer(plan, roles, lb)),
+            module(plan, roles, &lb.host, load_balancer(plan, roles, lb)),
         )
     });
     brokers.chain(lbs).collect()

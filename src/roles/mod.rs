@@ -6,6 +6,7 @@
 //! bundle by path.
 
 mod bootstrap;
+mod firewall;
 mod haproxy;
 mod hosts;
 mod keepalived;
@@ -146,6 +147,8 @@ pub struct Roles {
     pub keepalived: Keepalived,
     /// Each load balancer's own files, in the plan's order.
     pub load_balancers: Vec<LoadBalancerFiles>,
+    /// Each host's firewall ruleset (nftables), in the plan's host order.
+    pub firewalls: Vec<RoleFile>,
 }
 
 impl Roles {
@@ -165,6 +168,7 @@ impl Roles {
             &self.keepalived.dropin,
         ];
         all.extend(self.broker.cloud_init.iter());
+        all.extend(self.firewalls.iter());
         for lb in &self.load_balancers {
             all.extend([&lb.haproxy_cfg, &lb.keepalived_conf]);
         }
@@ -215,7 +219,13 @@ impl Roles {
                     keepalived_conf: f(&lb.keepalived_conf),
                 })
                 .collect(),
+            firewalls: self.firewalls.iter().map(f).collect(),
         }
+    }
+
+    /// The firewall ruleset of `host`, if it is one of the plan's.
+    pub fn firewall(&self, host: &str) -> Option<&RoleFile> {
+        self.firewalls.iter().find(|f| f.is_on(host))
     }
 
     /// The role files as bundle entries.
@@ -264,6 +274,16 @@ pub fn render(plan: &Plan) -> Result<Roles, Error> {
                     keepalived_conf: keepalived::config(plan, lb)?,
                 })
             })
+            .collect::<Result<_, Error>>()?,
+        firewalls: plan
+            .brokers
+            .iter()
+            .map(|b| firewall::broker(plan, b))
+            .chain(
+                plan.load_balancers
+                    .iter()
+                    .map(|l| firewall::load_balancer(plan, l)),
+            )
             .collect::<Result<_, Error>>()?,
     })
 }

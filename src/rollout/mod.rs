@@ -324,6 +324,10 @@ pub(crate) fn render(
         } else {
             body.extend(host_files.pushes(name, contents));
         }
+        if is_broker && !nixos && host_files.effects.contains(&Effect::Firewall) {
+            // First, so the hosts the other changes bring in are admitted.
+            body.push(format!("firewall_apply {}", shell_quote(name)));
+        }
         if is_broker {
             if restart {
                 if !nixos {
@@ -718,6 +722,7 @@ impl<'a> HostChange<'a> {
         self.effects
             .iter()
             .filter_map(|e| match e {
+                Effect::Firewall => Some("firewall"),
                 Effect::HaproxyReload => Some("haproxy-reload"),
                 Effect::KeepalivedReload => Some("keepalived-reload"),
                 Effect::HaproxyRestart => Some("haproxy-restart"),

@@ -9,6 +9,7 @@
 //! Optional fields are `Option`s; the defaults live in one place, the
 //! [`crate::plan`] module, and each field's doc comment names its default.
 
+mod firewall;
 mod haproxy;
 mod keepalived;
 mod platform;
@@ -16,6 +17,7 @@ mod rabbitmq;
 mod secret;
 mod target;
 
+pub use firewall::Firewall;
 pub use haproxy::{Balance, HaProxy, HealthCheck, Stats, Timeouts};
 pub use keepalived::{Keepalived, TrackMode, VrrpState, VrrpTransport};
 pub use platform::{Apt, InstallSource, OsRelease};
@@ -113,6 +115,10 @@ pub struct Spec {
     /// defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalived: Option<Keepalived>,
+    /// Source ranges of the host firewall (nftables) on every host.
+    /// Default: every list is `network.cidr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<Firewall>,
     /// SSH public keys allowed to log in to every host (the image's default
     /// user). Public keys are not secrets. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -229,6 +235,7 @@ impl Spec {
             load_balancers: Vec::new(),
             haproxy: None,
             keepalived: None,
+            firewall: None,
             ssh_authorized_keys: Vec::new(),
             provisioning: None,
             target: None,

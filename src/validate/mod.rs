@@ -2,6 +2,7 @@
 //! a message and a hint. One concern per file.
 
 mod charset;
+mod firewall;
 mod haproxy;
 mod keepalived;
 mod network;
@@ -31,6 +32,7 @@ pub(crate) fn resolve(spec: &Spec) -> (Plan, Diagnostics) {
     rabbitmq::check(spec, &r, &mut d);
     haproxy::check(spec, &r.plan, &mut d);
     keepalived::check(spec, &r.plan, &mut d);
+    firewall::check(spec, &r.plan, &mut d);
     nixos::check(spec, &r, &mut d);
     platform::check(spec, &r, &mut d);
     target::check(spec, &r.plan, &mut d);

@@ -33,6 +33,7 @@ pub const TOOLS: &[&str] = &[
     "hostname",
     "chroot",
     "systemd-sysusers",
+    "nft",
 ];
 
 /// Debian's haproxy.service: `ExecStart=/usr/sbin/haproxy -Ws -f $CONFIG
@@ -371,6 +372,8 @@ impl Lab {
             password_file,
             quorum,
         );
+        // runcmd's first step: the host firewall, before any service.
+        super::firewall::load(&brokers.iter().chain(&lbs).collect::<Vec<_>>());
         let logs = LogKeeper {
             from: dir.path().to_path_buf(),
             to: super::report::target_dir()

@@ -259,6 +259,11 @@ impl Rollout<'_> {
         let fail = |why: String| (1, String::new(), format!("{host}: systemctl: {why}\n"));
         match (a.as_slice(), broker, lb) {
             (["daemon-reload"], _, _) => (0, String::new(), String::new()),
+            (["enable", "--quiet", "nftables"], _, _) => (0, String::new(), String::new()),
+            // Debian's nftables.service: ExecReload=nft -f /etc/nftables.conf.
+            (["reload-or-restart", "nftables"], _, _) => {
+                self.answer(host, "nft -f /etc/nftables.conf", Path::new("/dev/null"))
+            }
             (["restart", "rabbitmq-server"], Some(i), _) => {
                 if let Err(e) = self.stop_broker(i) {
                     return fail(e);

@@ -82,7 +82,7 @@ pub fn run_with(spec: &str, scenarios: fn(&mut Lab, &mut Report, &str)) {
         .join(format!("{spec}.json"));
     let source =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (source, changes) = machine_variant(&source);
+    let (source, changes) = super::firewall::narrowed(machine_variant(&source));
     for c in &changes {
         eprintln!("lab: {spec}: spec setting changed for this machine: {c}");
     }
@@ -241,8 +241,9 @@ pub fn run_with(spec: &str, scenarios: fn(&mut Lab, &mut Report, &str)) {
 
 fn all(lab: &mut Lab, report: &mut Report) {
     let mut failbacks = Vec::new();
-    let steps: [fn(&mut Lab, &mut Vec<Failback>) -> ScenarioResult; 6] = [
+    let steps: [fn(&mut Lab, &mut Vec<Failback>) -> ScenarioResult; 7] = [
         |lab, _| formation(lab),
+        |lab, _| super::firewall::outsider(lab),
         broker_kill,
         haproxy_kill,
         |lab, fb| keepalived_death(lab, fb, "TERM"),
