@@ -94,7 +94,7 @@ fn nft() -> std::path::PathBuf {
 }
 
 /// `nft ARGS` in `netns`.
-fn nft_in(netns: &str, args: &[&str]) -> Outcome {
+pub(super) fn nft_in(netns: &str, args: &[&str]) -> Outcome {
     let mut cmd = std::process::Command::new(ip());
     cmd.args(["netns", "exec", netns]).arg(nft()).args(args);
     run(&mut cmd, COMMAND_TIMEOUT)

@@ -206,6 +206,9 @@ impl Rollout<'_> {
         if w.first().map(String::as_str) == Some("systemctl") {
             return self.systemctl(host, broker, lb, &w[1..]);
         }
+        if w.first().map(String::as_str) == Some("nft") {
+            return self.nft(broker, lb, &w[1..]);
+        }
         let env: Vec<(&str, String)> = match (broker, lb) {
             (Some(_), _) => vec![
                 (
@@ -247,6 +250,33 @@ impl Rollout<'_> {
         (rc, read_lossy(&out), read_lossy(&err))
     }
 
+    /// `nft ARGS` on the host: the lab's roots have no nft, so the
+    /// machine's own runs in the host's network namespace, with the host's
+    /// absolute paths read through its root.
+    fn nft(
+        &mut self,
+        broker: Option<usize>,
+        lb: Option<usize>,
+        args: &[String],
+    ) -> (i32, String, String) {
+        let m = match (broker, lb) {
+            (Some(i), _) => &self.lab.brokers[i],
+            (_, Some(j)) => &self.lab.lbs[j],
+            _ => return (255, String::new(), "no route to host\n".into()),
+        };
+        let root = m.root_view();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| match a.strip_prefix('/') {
+                Some(rel) => root.join(rel).to_string_lossy().into_owned(),
+                None => a.clone(),
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = super::firewall::nft_in(&m.net.netns, &args);
+        (o.status.code().unwrap_or(-1), o.stdout, o.stderr)
+    }
+
     /// What systemd would do for the command.
     fn systemctl(
         &mut self,
@@ -262,7 +292,7 @@ impl Rollout<'_> {
             (["enable", "--quiet", "nftables"], _, _) => (0, String::new(), String::new()),
             // Debian's nftables.service: ExecReload=nft -f /etc/nftables.conf.
             (["reload-or-restart", "nftables"], _, _) => {
-                self.answer(host, "nft -f /etc/nftables.conf", Path::new("/dev/null"))
+                self.nft(broker, lb, &["-f".into(), "/etc/nftables.conf".into()])
             }
             (["restart", "rabbitmq-server"], Some(i), _) => {
                 if let Err(e) = self.stop_broker(i) {
