@@ -14,11 +14,11 @@
 //! namespace (prerouting, counting only) show the rogue's adverts arrived,
 //! so a pass is not a rogue that was never heard.
 //!
-//! What it found: keepalived 2.2.7 (Debian 12) rejects the unicast rogue's
-//! adverts, yet the backup keeps timing out on the master's and the VIP
-//! flaps (lab-quorum: 26 changes, a 16.7 s outage); 2.3.3 does not. Only
-//! VRRP dropped before keepalived (the per-role firewall's peers-only
-//! rule) makes this pass on Debian 12; see docs/security.md.
+//! What it found: keepalived rejects the unicast rogue's adverts, yet the
+//! backup keeps timing out on the master's and the VIP flaps (lab-quorum,
+//! keepalived 2.2.7: 26 changes, a 16.7 s outage; lab-trixie, 2.3.3: 8
+//! changes, 13.3 s). Only VRRP dropped before keepalived (the per-role
+//! firewall's peers-only rule) makes this pass; see docs/security.md.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
