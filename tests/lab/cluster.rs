@@ -131,6 +131,8 @@ pub struct Lab {
     pub stats_password_file: PathBuf,
     /// Queues the client declared (they must exist, fully replicated).
     pub declared: Vec<String>,
+    /// The values of the plan's secrets (a host booted later gets the same).
+    pub secrets: Secrets,
 }
 
 /// Directives of a systemd unit (drop-in) file, in order.
@@ -398,6 +400,7 @@ impl Lab {
             keepalived_unit,
             stats_password_file,
             declared: Vec::new(),
+            secrets,
         }
     }
 

@@ -42,6 +42,10 @@ const DRAIN: Duration = Duration::from_secs(60);
 const ROLLOUT_MAX: Duration = Duration::from_secs(1200);
 const COMMAND_MAX: Duration = Duration::from_secs(600);
 const RABBITMQ_HOME: &str = "/var/lib/rabbitmq";
+const RABBITMQ_LOGS: &str = "/var/log/rabbitmq";
+/// The broker the add-broker scenario adds (lab-quorum's subnet).
+const NEW_BROKER: &str = "mq-4";
+const NEW_BROKER_ADDRESS: &str = "10.20.0.14";
 
 /// The wrapper the script calls as `$RMQGEN_RSH HOST COMMAND`: it leaves
 /// HOST, COMMAND and its standard input in $RMQLAB_RSH_DIR as a request and
@@ -77,9 +81,32 @@ pub fn scenarios(lab: &mut Lab, report: &mut Report, source: &str) {
         return;
     }
     let start = Instant::now();
-    let mut r = rolling_restart(lab, source);
+    let (mut r, spec) = rolling_restart(lab, source);
     r.took_s = start.elapsed().as_secs_f64();
+    let broken = !r.problems.is_empty();
     emit(report, r);
+    if !broken {
+        // A fourth broker joins the running cluster, then leaves again.
+        let mut grown = spec.clone();
+        // The added host's directories live as long as it does.
+        let hosts = TempDir::new("lab-added-hosts");
+        grown
+            .brokers
+            .push(rmqgen::spec::Node::new(NEW_BROKER, NEW_BROKER_ADDRESS));
+        let start = Instant::now();
+        let mut r = add_broker(lab, &spec, &grown, hosts.path());
+        r.took_s = start.elapsed().as_secs_f64();
+        let broken = !r.problems.is_empty();
+        emit(report, r);
+        if !broken {
+            let start = Instant::now();
+            let mut r = remove_broker(lab, &grown, &spec);
+            r.took_s = start.elapsed().as_secs_f64();
+            emit(report, r);
+        }
+        // Whatever happened, the added host goes before its directories.
+        lab.brokers.retain(|m| m.name != NEW_BROKER);
+    }
     if let Some(p) = lab.probe.as_mut() {
         lab.client.stop_probe(p);
     }
@@ -294,6 +321,10 @@ impl Rollout<'_> {
             (["reload-or-restart", "nftables"], _, _) => {
                 self.nft(broker, lb, &["-f".into(), "/etc/nftables.conf".into()])
             }
+            (["disable", "--now", "rabbitmq-server"], Some(i), _) => match self.stop_broker(i) {
+                Ok(()) => (0, String::new(), String::new()),
+                Err(e) => fail(e),
+            },
             (["restart", "rabbitmq-server"], Some(i), _) => {
                 if let Err(e) = self.stop_broker(i) {
                     return fail(e);
@@ -358,7 +389,7 @@ fn heartbeat_change(source: &str) -> (rmqgen::Spec, rmqgen::Spec, String) {
     (old, new, text)
 }
 
-fn rolling_restart(lab: &mut Lab, source: &str) -> ScenarioResult {
+fn rolling_restart(lab: &mut Lab, source: &str) -> (ScenarioResult, rmqgen::Spec) {
     let mut r = ScenarioResult::new("rolling-restart", "");
     let (old, new, new_source) = heartbeat_change(source);
     r.fault = format!(
@@ -517,6 +548,277 @@ fn rolling_restart(lab: &mut Lab, source: &str) -> ScenarioResult {
             tail(&err)
         ),
     );
+    lab.out = new_out;
+    (r, new)
+}
+/// Starts a workload on `q` and waits until it publishes and consumes.
+fn start_workload(lab: &mut Lab, q: &str) -> super::client::Running {
+    lab.declared.push(q.to_string());
+    let (wl, ready) = lab.client.start_workload(q, RATE, WORKLOAD_MAX, DRAIN);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        ready.exists(),
+        "{q}: the workload never got going:\n{}",
+        wl.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    wl
+}
+
+/// Stops the workload, drains it and records its figures.
+fn finish_workload(r: &mut ScenarioResult, mut wl: super::client::Running) {
+    std::thread::sleep(Duration::from_secs(3));
+    wl.stop();
+    let done = wl.wait(DRAIN + Duration::from_secs(30));
+    match serde_json::from_str::<WorkloadResult>(&read_lossy(&wl.out)) {
+        Ok(w) => {
+            r.require(
+                w.lost == 0,
+                format!("{} confirmed messages lost: {:?}", w.lost, w.lost_ids),
+            );
+            r.require(w.consumer_finished, "the consumer did not finish draining");
+            r.require(w.confirmed > 0, "nothing was confirmed");
+            r.target("0 confirmed messages lost", w.lost == 0);
+            r.figure("pub_max_gap_s", round(w.pub_max_gap_s));
+            r.workload = Some(w);
+        }
+        Err(e) => r.require(
+            false,
+            format!("no workload result ({e}; exited ok: {done}): {}", wl.log()),
+        ),
+    }
+}
+
+/// The quorum members of every queue, as broker `via` lists them.
+fn members(lab: &Lab, via: usize) -> Result<Vec<(String, usize)>, String> {
+    Ok(lab
+        .queues(via)?
+        .iter()
+        .map(|q| {
+            (
+                q["name"].as_str().unwrap_or_default().to_string(),
+                q["members"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect())
+}
+
+/// Boots `name` of `out`'s plan as `terraform apply` and its first boot
+/// would: its own namespaces, exactly its cloud-init files (with the lab's
+/// secrets), RabbitMQ started as the unit starts it. Returns its index.
+fn boot_broker(lab: &mut Lab, out: &rmqgen::Output, name: &str, dir: &Path) -> usize {
+    use super::host::{hosts_file, make_dirs, place, under, Machine};
+    let plan = &out.plan;
+    let host = plan
+        .hosts
+        .iter()
+        .find(|h| h.name.as_str() == name)
+        .expect("the new broker is in the plan");
+    let release = super::harness::release_of(plan).codename;
+    let base = super::harness::rootfs(release).expect("the release's root filesystem");
+    let files = rmqgen::testing::cloud_init::host_files(plan, &out.roles, host);
+    let n = &plan.network;
+    let att = lab.net.attach(
+        name,
+        &n.interface,
+        *host.address,
+        n.prefix,
+        n.mtu,
+        &hosts_file(&files),
+    );
+    let hdir = dir.join("hosts").join(name);
+    let root = hdir.join("root");
+    fs::create_dir_all(&root).expect("the host's root");
+    let mut placed = place(&root, &base, &files, &lab.secrets);
+    for d in [RABBITMQ_HOME, RABBITMQ_LOGS] {
+        let real = Path::new(d);
+        make_dirs(&root, &base, real);
+        if !placed.mounts.iter().any(|(_, dst)| dst == real) {
+            placed.mounts.push((under(&root, real), real.to_path_buf()));
+        }
+    }
+    let m = Machine::boot(&lab.bins, att, hdir, root, &base, dir, &placed.mounts, &[]);
+    lab.brokers.push(m);
+    let i = lab.brokers.len() - 1;
+    lab.start_broker(i);
+    i
+}
+
+fn add_broker(
+    lab: &mut Lab,
+    old: &rmqgen::Spec,
+    new: &rmqgen::Spec,
+    hosts: &Path,
+) -> ScenarioResult {
+    let mut r = ScenarioResult::new(
+        "add-broker",
+        format!("rollout of a 4th broker {NEW_BROKER} into the running cluster"),
+    );
+    let new_out = rmqgen::compile(&serde_json::to_string(new).expect("a spec serialises"))
+        .expect("the grown spec compiles");
+    let rollout = rmqgen::rollout(old, new).expect("a rollout");
+    let tmp = TempDir::new("lab-add-broker");
+    let script = write_file(
+        &tmp.path().join(&rollout.path),
+        rollout.script.as_bytes(),
+        0o755,
+    );
+    let state = tmp.path().join("rollout.state");
+    let wl = start_workload(lab, "lab-add-broker");
+    let t0 = now();
+    let mut ro = Rollout {
+        lab,
+        dir: tmp.path().to_path_buf(),
+        counts: BTreeMap::new(),
+        restarts: Vec::new(),
+        reloads: Vec::new(),
+    };
+    // First run: the other hosts' files, then it waits for terraform apply.
+    let (code, err) = ro.run(&script, &state);
+    eprintln!("lab: add-broker: the rollout's first run:\n{err}");
+    let reloads = ro.reloads.len();
+    r.require(
+        code == 3 && err.contains("run `terraform apply` now"),
+        format!(
+            "the first run did not stop for terraform apply (exit {code}): {}",
+            tail(&err)
+        ),
+    );
+    r.require(
+        reloads == 2,
+        format!("HAProxy reloaded {reloads} times, not on both"),
+    );
+    r.require(
+        ro.restarts.is_empty(),
+        "a broker restarted for an added broker",
+    );
+    // `terraform apply`: the VM boots and RabbitMQ starts.
+    let t_apply = now();
+    let i = boot_broker(ro.lab, &new_out, NEW_BROKER, hosts);
+    let (code, err) = ro.run(&script, &state);
+    eprintln!("lab: add-broker: the rollout's second run:\n{err}");
+    let t1 = now();
+    r.require(
+        code == 0,
+        format!("the second run exited {code}: {}", tail(&err)),
+    );
+    r.figure("rollout_s", round(t1 - t0));
+    r.figure("joined_after_apply_s", round(t1 - t_apply));
+    lab.out = new_out;
+    finish_workload(&mut r, wl);
+
+    // The new node runs in the cluster, every queue has a member on it, and
+    // it serves through the VIP (HAProxy has it UP).
+    match lab.running_nodes(0) {
+        Ok(nodes) => r.require(
+            nodes.iter().any(|n| n == &format!("rabbit@{NEW_BROKER}")) && nodes.len() == 4,
+            format!("running nodes: {nodes:?}"),
+        ),
+        Err(e) => r.require(false, e),
+    }
+    if let Err(e) = lab.wait_replicated(i, Duration::from_secs(120)) {
+        r.require(false, e);
+    }
+    match members(lab, i) {
+        Ok(m) => {
+            r.figure("quorum_members", format!("{m:?}"));
+            r.require(m.iter().all(|(_, n)| *n == 4), format!("members: {m:?}"));
+        }
+        Err(e) => r.require(false, e),
+    }
+    if let Err(e) = lab.wait_backends_up(Duration::from_secs(30)) {
+        r.require(false, e);
+    }
+    let ok = r.problems.is_empty();
+    r.target("the new broker serves, every queue has a member on it", ok);
+    r
+}
+
+fn remove_broker(lab: &mut Lab, old: &rmqgen::Spec, new: &rmqgen::Spec) -> ScenarioResult {
+    let mut r = ScenarioResult::new(
+        "remove-broker",
+        format!("rollout removing broker {NEW_BROKER}: drain, shrink, stop, forget, configs"),
+    );
+    let new_out = rmqgen::compile(&serde_json::to_string(new).expect("a spec serialises"))
+        .expect("the spec compiles");
+    let rollout = rmqgen::rollout(old, new).expect("a rollout");
+    let tmp = TempDir::new("lab-remove-broker");
+    let script = write_file(
+        &tmp.path().join(&rollout.path),
+        rollout.script.as_bytes(),
+        0o755,
+    );
+    let state = tmp.path().join("rollout.state");
+    let wl = start_workload(lab, "lab-remove-broker");
+    let t0 = now();
+    let mut ro = Rollout {
+        lab,
+        dir: tmp.path().to_path_buf(),
+        counts: BTreeMap::new(),
+        restarts: Vec::new(),
+        reloads: Vec::new(),
+    };
+    let (code, err) = ro.run(&script, &state);
+    eprintln!("lab: remove-broker: the rollout's log:\n{err}");
+    let reloads = ro.reloads.len();
+    let t1 = now();
+    r.require(
+        code == 0,
+        format!("the rollout exited {code}: {}", tail(&err)),
+    );
+    r.require(
+        err.contains(&format!(
+            "now run `terraform apply`: it destroys {NEW_BROKER} and nothing else"
+        )),
+        "no terraform apply at the end",
+    );
+    r.require(
+        reloads == 2,
+        format!("HAProxy reloaded {reloads} times, not on both"),
+    );
+    r.figure("rollout_s", round(t1 - t0));
+    // `terraform apply`: the VM is destroyed.
+    if let Some(i) = lab.brokers.iter().position(|m| m.name == NEW_BROKER) {
+        drop(lab.brokers.remove(i));
+    }
+    lab.out = new_out;
+    finish_workload(&mut r, wl);
+
+    match lab.running_nodes(0) {
+        Ok(nodes) => r.require(
+            nodes.len() == 3 && !nodes.iter().any(|n| n.ends_with(NEW_BROKER)),
+            format!("running nodes: {nodes:?}"),
+        ),
+        Err(e) => r.require(false, e),
+    }
+    let o = lab.ctl(
+        0,
+        "rabbitmqctl",
+        &["-q", "cluster_status", "--formatter", "json"],
+        Duration::from_secs(120),
+    );
+    r.require(
+        o.success() && !o.stdout.contains(&format!("rabbit@{NEW_BROKER}")),
+        format!("{NEW_BROKER} is still a member: {}", o.stdout),
+    );
+    match members(lab, 0) {
+        Ok(m) => {
+            r.figure("quorum_members", format!("{m:?}"));
+            r.require(m.iter().all(|(_, n)| *n == 3), format!("members: {m:?}"));
+        }
+        Err(e) => r.require(false, e),
+    }
+    if let Err(e) = lab.wait_replicated(0, Duration::from_secs(120)) {
+        r.require(false, e);
+    }
+    if let Err(e) = lab.wait_backends_up(Duration::from_secs(30)) {
+        r.require(false, e);
+    }
+    let ok = r.problems.is_empty();
+    r.target("membership shrinks; the rest stays at full strength", ok);
     r
 }
 
