@@ -753,4 +753,28 @@ fn the_check_script_passes_only_on_a_broker_a_check_found_up() {
         );
         assert_eq!(o.success(), healthy, "{what}: {o}");
     }
+
+    // `alive` (chk_haproxy_alive, rendered where keepalived checks in whole
+    // seconds, as for this Debian 12 spec): a connection HAProxy accepts is
+    // enough, whatever its statistics say or send.
+    assert!(out.plan.keepalived.alive_check);
+    let server = std::thread::spawn({
+        let listener = listener.try_clone().expect("a listener clone");
+        move || drop(listener.accept().expect("the alive check connects"))
+    });
+    let o = run(
+        std::process::Command::new("sh").arg(&script).arg("alive"),
+        Duration::from_secs(10),
+    );
+    server.join().expect("the stand-in accepted");
+    assert!(o.success(), "alive, HAProxy listening: {o}");
+    // HAProxy dead: nothing listens on the port; both checks fail.
+    drop(listener);
+    for args in [&["alive"][..], &[]] {
+        let o = run(
+            std::process::Command::new("sh").arg(&script).args(args),
+            Duration::from_secs(10),
+        );
+        assert!(!o.success(), "{args:?}, nothing listening: {o}");
+    }
 }
