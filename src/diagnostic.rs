@@ -414,6 +414,14 @@ codes! {
         "A queue-type change (classic mirrored to quorum, or back) is a blue-green migration: the new spec describes a green cluster that runs beside the blue one until the cut-over, so its hosts need names, addresses, MACs and Proxmox VM ids of their own.";
     ClusterRename = "RMQ115", "The cluster is renamed in place",
         "The cluster name is RabbitMQ's cluster_name and the seed of every host's MAC address and derived Proxmox VM id, so renaming a running cluster changes the identity of every VM at once: Terraform replaces them all (or leaves them with a network configuration that matches no NIC), which is a full outage. Keep the name; a cluster under a new name is a new cluster, built beside the old one (blue-green).";
+    TlsCa = "RMQ120", "TLS is on but no CA is given",
+        "Every TLS link verifies its peer against a CA bundle: the brokers verify each other (Erlang distribution, mutual TLS) and clients that present a certificate, HAProxy verifies the brokers when it re-encrypts AMQPS. Give tls.ca as {\"from\": \"file\", \"path\": ...}, {\"from\": \"variable\", \"name\": ...} or {\"from\": \"host\", \"path\": ...} (a bundle already on the hosts).";
+    TlsInline = "RMQ121", "A certificate or key was written inline",
+        "Certificates and private keys are given by reference only: a file Terraform reads ({\"from\": \"file\", \"path\": \"tls/{host}.key\"}), a sensitive Terraform variable ({\"from\": \"variable\", \"name\": ...}) or a path on the hosts ({\"from\": \"host\", \"path\": ...}). A spec is committed to a repository and rendered output is world-readable, so PEM text in it (above all a private key) is refused, and the message never repeats it.";
+    TlsSource = "RMQ122", "A certificate or key reference is not usable",
+        "A file path (relative to the Terraform root module, or absolute) and a host path (absolute) use letters, digits and . _ - / only, plus {host} in a file path or variable name, which stands for each host's name (one certificate per host). A host path is the same on every host of the role, so it cannot hold {host}. HAProxy loads a load balancer's key from the certificate's path with .key appended (or from the certificate file itself), so a host-path key on the load balancers must be one of those two.";
+    TlsNixos = "RMQ123", "TLS is not rendered for NixOS hosts yet",
+        "The TLS files reach the hosts through cloud-init's write_files, owned by the service that reads them (rabbitmq, haproxy). The NixOS image writes its secrets as root before those users exist, and rmqgen's NixOS modules do not wire TLS yet. Use provisioning = cloud-init for TLS, or configure TLS in site.nix yourself.";
 }
 
 impl fmt::Display for Code {

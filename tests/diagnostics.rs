@@ -53,6 +53,10 @@ const INVALID: &[(&str, &[Code])] = &[
     ("bad-users", &[Code::Users]),
     ("unknown-plugin", &[Code::Plugin]),
     ("bad-secrets", &[Code::Secret]),
+    // TLS.
+    ("tls-no-ca-nixos", &[Code::TlsCa, Code::TlsNixos]),
+    ("tls-references", &[Code::TlsInline, Code::TlsSource]),
+    ("tls-inline-key", &[Code::TlsInline]),
     // HAProxy.
     ("haproxy-timeouts", &[Code::Timeout]),
     ("zero-timeout-no-heartbeat", &[Code::Timeout]),
@@ -496,6 +500,18 @@ const FULL_SPEC: &str = r#"{
     "check_fall": 2,
     "check_rise": 2,
     "auth_pass": "vrrp-pw"
+  },
+  "tls": {
+    "enabled": true,
+    "amqp": true,
+    "management": true,
+    "prometheus": false,
+    "stats": true,
+    "inter_node": true,
+    "haproxy_mode": "terminate",
+    "ca": { "from": "variable", "name": "tls_ca_bundle" },
+    "brokers": { "certificate": { "from": "file", "path": "tls/{host}.crt" }, "key": { "from": "variable", "name": "tls_key_{host}" } },
+    "load_balancers": { "certificate": { "from": "host", "path": "/etc/pki/tls/certs/haproxy.pem" }, "key": { "from": "host", "path": "/etc/pki/tls/certs/haproxy.pem.key" } }
   },
   "provisioning": "cloud-init",
   "target": {

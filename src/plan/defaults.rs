@@ -12,6 +12,12 @@ pub const PROMETHEUS_PORT: u32 = 15692;
 pub const DISTRIBUTION_PORT: u32 = 25672;
 /// epmd port (fixed by Erlang).
 pub const EPMD_PORT: u32 = 4369;
+/// AMQP over TLS (AMQPS), when `tls.amqp` is on.
+pub const AMQPS_PORT: u32 = 5671;
+/// Management over HTTPS, when `tls.management` is on.
+pub const MANAGEMENT_TLS_PORT: u32 = 15671;
+/// Prometheus over HTTPS, when `tls.prometheus` is on.
+pub const PROMETHEUS_TLS_PORT: u32 = 15691;
 /// AMQP heartbeat, s.
 pub const HEARTBEAT_S: u32 = 60;
 /// HAProxy client/server timeout as a multiple of the heartbeat.

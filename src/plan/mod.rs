@@ -25,6 +25,7 @@ mod rabbitmq;
 mod secrets;
 pub(crate) mod target;
 mod time;
+pub mod tls;
 
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
 pub use keepalived::KeepalivedPlan;
@@ -37,6 +38,7 @@ pub use rabbitmq::{
 pub use secrets::Secret;
 pub use target::{LibvirtPlan, ProxmoxPlan, TargetPlan};
 pub use time::{Millis, Seconds};
+pub use tls::{CertificateNames, TlsFiles, TlsPlan};
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -79,6 +81,8 @@ pub struct Plan {
     pub haproxy: HaProxyPlan,
     /// keepalived.
     pub keepalived: KeepalivedPlan,
+    /// TLS on the cluster's links.
+    pub tls: TlsPlan,
     /// SSH public keys for every host.
     pub ssh_authorized_keys: Vec<String>,
     /// Provisioning path.
@@ -213,8 +217,12 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
 
     let mut secrets = Vec::new();
     let cookie = secrets::erlang_cookie(spec, provisioning);
-    let rabbitmq = rabbitmq::rabbit_plan(spec, version, &brokers, cookie, &mut secrets);
+    let mut tls_secrets = Vec::new();
+    let tls = tls::tls_plan(spec, *vip, &brokers, &load_balancers, &mut tls_secrets);
+    let rabbitmq = rabbitmq::rabbit_plan(spec, version, &brokers, cookie, &tls, &mut secrets);
     let haproxy = haproxy::haproxy_plan(spec, &rabbitmq, &mut secrets);
+    // After the others: adding TLS does not move an existing secret.
+    secrets.extend(tls_secrets);
     let os = Located::field("/os", spec.os, platform::DEFAULT_OS);
     let keepalived = keepalived::keepalived_plan(
         spec,
@@ -246,6 +254,7 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
         rabbitmq,
         haproxy,
         keepalived,
+        tls,
         ssh_authorized_keys: spec.ssh_authorized_keys.clone(),
         provisioning,
         target,

@@ -19,6 +19,9 @@ pub struct Secret {
     pub purpose: String,
     /// Hosts that need it.
     pub role: Role,
+    /// The one host of `role` that gets it, for a per-host secret (a TLS
+    /// certificate or key); `None`: every host of `role`.
+    pub host: Option<String>,
     /// Installed path.
     pub path: &'static str,
     /// File name under `path` when `path` is a directory (per-user secrets).
@@ -73,6 +76,7 @@ pub(super) fn erlang_cookie(spec: &Spec, provisioning: Provisioning) -> Secret {
             .unwrap_or(SecretSource::TerraformRandom {}),
         purpose: "Erlang distribution cookie shared by every broker".into(),
         role: Role::Broker,
+        host: None,
         path,
         file_name: None,
         env_var: None,

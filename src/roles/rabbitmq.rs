@@ -148,6 +148,46 @@ pub(super) fn series_check(plan: &Plan) -> Result<[RoleFile; 2], Error> {
     Ok([script, dropin])
 }
 
+#[derive(Serialize)]
+struct TlsCtx<'a> {
+    plan: &'a Plan,
+    files: &'a crate::plan::TlsFiles,
+    args: String,
+}
+
+/// Erlang distribution over TLS: the optfile and the `rabbitmq-env.conf`
+/// that hands it to the broker and to the CLI tools; nothing without
+/// `tls.inter_node`.
+pub(super) fn inter_node_tls(plan: &Plan) -> Result<Vec<RoleFile>, Error> {
+    let (true, Some(files)) = (plan.tls.inter_node, &plan.tls.broker) else {
+        return Ok(Vec::new());
+    };
+    let ctx = || TlsCtx {
+        plan,
+        files,
+        args: format!(
+            "-proto_dist inet_tls -ssl_dist_optfile {}",
+            paths::INTER_NODE_TLS
+        ),
+    };
+    Ok(vec![
+        broker_file(
+            plan,
+            "rabbitmq/inter_node_tls.config",
+            paths::INTER_NODE_TLS,
+            0o640,
+            render_template("inter-node-tls.config", ctx())?,
+        ),
+        broker_file(
+            plan,
+            "rabbitmq/rabbitmq-env.conf",
+            paths::RABBITMQ_ENV,
+            0o644,
+            render_template("rabbitmq-env.conf", ctx())?,
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

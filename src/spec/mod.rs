@@ -15,6 +15,7 @@ mod platform;
 mod rabbitmq;
 mod secret;
 mod target;
+mod tls;
 
 pub use haproxy::{Balance, HaProxy, HealthCheck, Stats, Timeouts};
 pub use keepalived::{Keepalived, TrackMode, VrrpState, VrrpTransport};
@@ -25,6 +26,7 @@ pub use rabbitmq::{
 };
 pub use secret::SecretSource;
 pub use target::{DomainType, Libvirt, Provider, Proxmox, Resources, RoleResources, Target};
+pub use tls::{Tls, TlsMode, TlsPair, TlsSource};
 
 use std::fmt;
 
@@ -63,7 +65,8 @@ keyword_display!(
     UserTag,
     Provisioning,
     Provider,
-    OsRelease
+    OsRelease,
+    TlsMode
 );
 
 /// A highly available RabbitMQ cluster: brokers, HAProxy load balancers that
@@ -113,6 +116,10 @@ pub struct Spec {
     /// defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalived: Option<Keepalived>,
+    /// TLS on the cluster's links: off by default; `{"enabled": true,
+    /// "ca": ...}` turns it on everywhere. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// SSH public keys allowed to log in to every host (the image's default
     /// user). Public keys are not secrets. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -229,6 +236,7 @@ impl Spec {
             load_balancers: Vec::new(),
             haproxy: None,
             keepalived: None,
+            tls: None,
             ssh_authorized_keys: Vec::new(),
             provisioning: None,
             target: None,
