@@ -240,6 +240,13 @@ pub enum Feature {
     /// Khepri is the metadata store of a new cluster (4.2 default, 4.3
     /// required).
     KhepriDefault,
+    /// `prometheus.tcp.listener = none` (rabbitmq-server#8102, 3.12 and a
+    /// late 3.11 patch). From then the plugin starts its plain HTTP
+    /// listener even when only `prometheus.ssl.*` is set, unless told not
+    /// to; before, it started none then (a real 3.10 node shows it). A
+    /// late 3.11 patch has the new default but rmqgen cannot rely on the
+    /// key there: its plain port stays open.
+    PrometheusTcpListenerNone,
 }
 
 impl Feature {
@@ -255,6 +262,7 @@ impl Feature {
             Feature::PartitionHandling => Version::OLDEST..=v(4, 1),
             Feature::QueueLeaderLocator | Feature::QueuesGrow => all,
             Feature::KhepriDefault => v(4, 2)..=Version::NEWEST,
+            Feature::PrometheusTcpListenerNone => v(3, 12)..=Version::NEWEST,
         }
     }
 
@@ -738,6 +746,8 @@ mod tests {
         assert!(!PartitionHandling.in_series(v(4, 2)));
         assert!(!PartitionHandling.in_series(v(4, 3)));
         assert!(KhepriDefault.in_series(v(4, 2)));
+        assert!(!PrometheusTcpListenerNone.in_series(v(3, 11)));
+        assert!(PrometheusTcpListenerNone.in_series(v(3, 12)));
         assert!(QueueLeaderLocator.in_series(Version::OLDEST));
         assert!(denied_deprecated_features(v(4, 3)).contains(&"queue_master_locator"));
         assert!(denied_deprecated_features(v(4, 2)).is_empty());

@@ -96,6 +96,9 @@ pub struct RabbitPlan {
     pub management: bool,
     /// Prometheus plugin enabled.
     pub prometheus: bool,
+    /// Prometheus over HTTPS only, and the series needs
+    /// `prometheus.tcp.listener = none` to keep its plain listener shut.
+    pub prometheus_tcp_none: bool,
     /// Vhosts, in spec order.
     pub vhosts: Vec<Vhost>,
     /// Users.
@@ -397,6 +400,8 @@ pub(super) fn rabbit_plan(
             .unwrap_or(PartitionHandling::PauseMinority)
     });
 
+    let prometheus_tcp_none =
+        tls.prometheus && Feature::PrometheusTcpListenerNone.in_series(*version);
     RabbitPlan {
         cookie_path,
         version,
@@ -405,6 +410,7 @@ pub(super) fn rabbit_plan(
         partition_handling,
         management: plugins.iter().any(|p| p.as_str() == "rabbitmq_management"),
         prometheus: plugins.iter().any(|p| p.as_str() == "rabbitmq_prometheus"),
+        prometheus_tcp_none,
         plugins,
         vhosts,
         users,
