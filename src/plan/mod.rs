@@ -26,6 +26,7 @@ mod secrets;
 pub(crate) mod target;
 mod time;
 pub mod tls;
+pub mod x509;
 
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
 pub use keepalived::KeepalivedPlan;

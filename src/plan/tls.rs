@@ -339,6 +339,94 @@ pub(super) fn tls_plan(
     }
 }
 
+/// True when a dNSName of `sans` names `name`: the same name, or a
+/// wildcard `*.rest` for a name of one more label.
+fn covers(sans: &[String], name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    sans.iter().any(|s| {
+        *s == name
+            || s.strip_prefix("*.")
+                .is_some_and(|rest| name.split_once('.').is_some_and(|(_, r)| r == rest))
+    })
+}
+
+/// The certificates of `plan` that `read` can read (a file source; `read`
+/// gets the path as the spec gives it, `{host}` replaced), each checked
+/// against the names the plan says it must cover: a warning (RMQ124) per
+/// certificate that misses some, or that does not parse. `read` is the
+/// caller's: the library touches no disk.
+pub fn check_certificates(
+    plan: &super::Plan,
+    read: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> crate::diagnostic::Diagnostics {
+    use crate::diagnostic::{Code, Diagnostic};
+    let mut out = crate::diagnostic::Diagnostics::default();
+    for names in &plan.tls.certificates {
+        let role_name = match names.role {
+            Role::Broker => "broker",
+            Role::LoadBalancer => "load-balancer",
+        };
+        let pointer = match names.role {
+            Role::Broker => "/tls/brokers/certificate",
+            Role::LoadBalancer => "/tls/load_balancers/certificate",
+        };
+        let own = format!("tls-cert-{role_name}-{}", names.host);
+        let shared = format!("tls-cert-{role_name}");
+        let Some(SecretSource::File { path }) = plan
+            .secret(&own)
+            .or_else(|| plan.secret(&shared))
+            .map(|s| &s.source)
+        else {
+            continue;
+        };
+        let Some(bytes) = read(path) else {
+            continue;
+        };
+        let alt = match super::x509::alt_names(&bytes) {
+            Ok(alt) => alt,
+            Err(e) => {
+                out.push(
+                    Diagnostic::warning(
+                        Code::TlsNames,
+                        pointer,
+                        format!("certificate {path} of {}: {e}", names.host),
+                    )
+                    .hint("give a PEM certificate (its chain may follow it)"),
+                );
+                continue;
+            }
+        };
+        let mut missing: Vec<String> = names
+            .dns
+            .iter()
+            .filter(|d| !covers(&alt.dns, d))
+            .cloned()
+            .collect();
+        missing.extend(
+            names
+                .ip
+                .iter()
+                .filter(|ip| !alt.ip.contains(&std::net::IpAddr::V4(**ip)))
+                .map(|ip| ip.to_string()),
+        );
+        if !missing.is_empty() {
+            out.push(
+                Diagnostic::warning(
+                    Code::TlsNames,
+                    pointer,
+                    format!(
+                        "certificate {path} of {} does not cover {}",
+                        names.host,
+                        missing.join(", ")
+                    ),
+                )
+                .hint("reissue it with these subjectAltNames (DNS names and IP addresses)"),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +534,38 @@ mod tests {
             SecretSource::Variable {
                 name: format!("lb_key_{}", tf_ident(&p.load_balancers[0].name))
             }
+        );
+    }
+
+    #[test]
+    fn readable_certificates_are_checked_against_the_names() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&crate::reference_spec()).expect("reference spec is JSON");
+        v["domain"] = "mq.example.internal".into();
+        v["brokers"][0]["name"] = "mq-1".into();
+        v["brokers"][0]["address"] = "192.168.247.150".into();
+        v["tls"] = serde_json::json!({
+            "inter_node": true,
+            "ca": {"from": "file", "path": "tls/ca.crt"}
+        });
+        let p = crate::plan::resolve(&crate::parse(&v.to_string()).expect("parses")).plan;
+        let cert = super::super::x509::tests::CERT.as_bytes().to_vec();
+        let read = |path: &str| (path == "tls/mq-1.crt").then(|| cert.clone());
+        let d = check_certificates(&p, &read);
+        // mq-1 and mq-1.mq.example.internal (the wildcard) are covered;
+        // the address is not. Other brokers' files are not readable.
+        let messages: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["certificate tls/mq-1.crt of mq-1 does not cover 192.168.247.150"]
+        );
+        assert!(d.iter().all(|d| d.code == crate::diagnostic::Code::TlsNames
+            && d.severity == crate::diagnostic::Severity::Warning
+            && d.pointer == "/tls/brokers/certificate"));
+        let garbage = |_: &str| Some(b"not a certificate".to_vec());
+        assert_eq!(
+            check_certificates(&p, &garbage).iter().count(),
+            p.brokers.len()
         );
     }
 }

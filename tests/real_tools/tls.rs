@@ -1,5 +1,6 @@
-//! TLS with the real tools of Debian 12 (RabbitMQ 3.10, HAProxy 2.6) and
-//! Debian 13 (RabbitMQ 4.0, HAProxy 3.0): a throwaway CA and certificates
+//! TLS with the real tools of Debian 12 (RabbitMQ 3.10, HAProxy 2.6),
+//! Debian 13 (RabbitMQ 4.0, HAProxy 3.0) and sid (RabbitMQ 4.3): a
+//! throwaway CA and certificates
 //! made by `openssl` for the names the plan says each certificate must
 //! cover, then `haproxy -c` on the TLS configuration (passthrough and
 //! terminate) and a RabbitMQ node booted with AMQPS, HTTPS management and
@@ -22,7 +23,11 @@ use super::{haproxy_check, variants, ROOT_TOOLS};
 const OPENSSL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The releases and the `os` that selects each.
-const RELEASES: [(&str, &str); 2] = [("bookworm", "debian-12"), ("trixie", "debian-13")];
+const RELEASES: [(&str, &str); 3] = [
+    ("bookworm", "debian-12"),
+    ("trixie", "debian-13"),
+    ("sid", "debian-sid"),
+];
 
 /// The example with TLS on every link.
 fn example() -> String {
