@@ -22,11 +22,11 @@ use super::{haproxy_check, variants, ROOT_TOOLS};
 
 const OPENSSL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The releases and the `os` that selects each.
-const RELEASES: [(&str, &str); 3] = [
-    ("bookworm", "debian-12"),
-    ("trixie", "debian-13"),
-    ("sid", "debian-sid"),
+/// The releases, the `os` that selects each, and its own RabbitMQ series.
+const RELEASES: [(&str, &str, &str); 3] = [
+    ("bookworm", "debian-12", "3.10"),
+    ("trixie", "debian-13", "4.0"),
+    ("sid", "debian-sid", "4.3"),
 ];
 
 /// The example with TLS on every link.
@@ -137,10 +137,13 @@ fn installation_at_release(release: &str) -> Option<(std::path::PathBuf, rabbit:
     Some((base, inst))
 }
 
-/// The TLS example for `os`, with `tls` edited.
-fn spec(os: &str, edit: impl FnOnce(&mut Value)) -> String {
+/// The TLS example for `os` and the release's own RabbitMQ `series`, with
+/// `tls` edited.
+fn spec(os: &str, series: &str, edit: impl FnOnce(&mut Value)) -> String {
     let mut v: Value = serde_json::from_str(&example()).expect("JSON");
     v["os"] = json!(os);
+    v["rabbitmq"]["version"] = json!(series);
+    v["rabbitmq"]["install"] = json!({"from": "distro"});
     edit(&mut v["tls"]);
     serde_json::to_string_pretty(&v).expect("JSON")
 }
@@ -151,7 +154,7 @@ fn haproxy_accepts_the_tls_configs() {
     if require(ROOT_TOOLS, true).is_none() || require(&["openssl"], true).is_none() {
         return;
     }
-    for (release, os) in RELEASES {
+    for (release, os, series) in RELEASES {
         let base = match harness::rootfs(release) {
             Ok(b) => b,
             Err(e) => return harness::unavailable(&e),
@@ -160,7 +163,7 @@ fn haproxy_accepts_the_tls_configs() {
             let dir = TempDir::new(&format!("haproxy-tls-{release}-{mode}"));
             // The chroot sees the directory at /mnt: the certificates are
             // "already on the hosts" there.
-            let source = spec(os, |t| {
+            let source = spec(os, series, |t| {
                 t["haproxy_mode"] = json!(mode);
                 t["ca"] = json!({"from": "host", "path": "/mnt/ca.pem"});
                 t["load_balancers"] = json!({
@@ -215,7 +218,7 @@ fn rabbitmq_boots_with_tls_everywhere() {
     if require(&["openssl"], true).is_none() {
         return;
     }
-    for (release, os) in RELEASES {
+    for (release, os, series) in RELEASES {
         let Some((base, inst)) = installation_at_release(release) else {
             return;
         };
@@ -226,7 +229,7 @@ fn rabbitmq_boots_with_tls_everywhere() {
         // The one-broker node variant (loopback, the test ports, the
         // release's own series), with the example's TLS back on and every
         // file delivered where cloud-init writes it.
-        let (plain, _) = without_tls(&spec(os, |_| {}));
+        let (plain, _) = without_tls(&spec(os, series, |_| {}));
         let v = variants::for_node(&plain, rabbit::PORTS, &inst.series);
         let mut node_spec: Value = serde_json::from_str(&v.source).expect("JSON");
         node_spec["tls"] = json!({
@@ -290,9 +293,13 @@ fn rabbitmq_boots_with_tls_everywhere() {
             .ctl("rabbitmq-diagnostics", &["-q", "listeners"])
             .expect_success("rabbitmq-diagnostics listeners");
         let r = &out.plan.rabbitmq;
+        // 4.3 names the distribution listener clustering/ssl; 3.10 and 4.0
+        // say clustering whatever it speaks (rabbitmqctl's eval above shows
+        // inet_tls).
+        let dist = format!("port: {}, protocol: clustering", *r.ports.distribution);
+        assert!(listeners.stdout.contains(&dist), "no {dist:?}: {listeners}");
         for (protocol, port) in [
             ("amqp/ssl", *r.ports.amqp),
-            ("clustering", *r.ports.distribution),
             ("https", *r.ports.management),
             ("https/prometheus", *r.ports.prometheus),
         ] {
