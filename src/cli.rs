@@ -237,6 +237,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             };
             print_diagnostics(&output.warnings);
+            // Certificate files Terraform will read, where they are
+            // readable now: relative to the root module, out/terraform.
+            let root = out.join("terraform");
+            let read = |path: &str| std::fs::read(root.join(path)).ok();
+            print_diagnostics(&rmqgen::plan::tls::check_certificates(&output.plan, &read));
             if let Some(from) = &from {
                 match rollout(from, &source)? {
                     Ok(r) => output

@@ -88,6 +88,11 @@ fn from_serde(e: &serde_json::Error, pointer: String) -> Diagnostic {
     use serde_json::error::Category;
     let raw = e.to_string();
     let code = match e.classify() {
+        // PEM where the spec wants a reference: say so without repeating
+        // the text, which may be a private key.
+        Category::Data if raw.contains("-----BEGIN") || raw.contains("PRIVATE KEY") => {
+            Code::TlsInline
+        }
         Category::Data if raw.contains("SecretSource") && !raw.contains("invalid type: null") => {
             if raw.starts_with("invalid type") {
                 Code::InlineSecret
@@ -102,6 +107,10 @@ fn from_serde(e: &serde_json::Error, pointer: String) -> Diagnostic {
         Code::InlineSecret => (
             "a secret is written inline; rmqgen only accepts a secret source".to_string(),
             "secrets are never inline: use {\"from\": \"terraform-random\"}, {\"from\": \"file\", \"path\": ...} or {\"from\": \"variable\", \"name\": ...}",
+        ),
+        Code::TlsInline => (
+            "PEM text (a certificate or key) is written where the spec takes a reference".to_string(),
+            "give a reference instead: {\"from\": \"file\", \"path\": \"tls/{host}.key\"}, {\"from\": \"variable\", \"name\": ...} or {\"from\": \"host\", \"path\": ...}",
         ),
         Code::Shape if raw.starts_with("missing field") => (
             user_terms(&strip_position(&raw)),

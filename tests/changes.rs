@@ -98,6 +98,11 @@ const EXPECTED: &[(&str, Outcome)] = &[
     ("blue-green-vm-id-clash", Refused(&[Code::BlueGreenClash])),
     ("role-change", Refused(&[Code::RoleChange])),
     ("cluster-rename", Refused(&[Code::ClusterRename])),
+    ("tls-inter-node", Refused(&[Code::TlsSwitch])),
+    (
+        "tls-amqp",
+        Plan(&[R, R, K::RollingRestart], false, &[Code::TlsSwitch]),
+    ),
     ("no-brokers-left", InvalidNew(&[Code::BrokerCount])),
     ("invalid-new", InvalidNew(&[Code::OutsideNetwork])),
 ];

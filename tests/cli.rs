@@ -1142,3 +1142,67 @@ fn plan_prints_the_change_and_exits_1_when_refused() {
     assert_exit(&run, 0);
     assert!(run.stdout.contains("no change"), "{}", run.stdout);
 }
+
+/// `render` reads the certificate files Terraform will read (relative to
+/// the root module, out/terraform) where they exist, and warns (RMQ124)
+/// about each name a certificate misses; a certificate that covers every
+/// name the plan computed passes.
+#[test]
+fn render_checks_the_names_readable_certificates_cover() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("skipping: openssl is not installed");
+        return;
+    }
+    let tmp = TempDir::new("tls-names");
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tls-4x.json");
+    let plan = compile(spec).plan;
+    let cert = |host: &str, sans: &str| {
+        let path = tmp.join(&format!("out/terraform/tls/{host}.crt"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let o = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-keyout"])
+            .arg(tmp.join(&format!("{host}.key")))
+            .arg("-out")
+            .arg(&path)
+            .args(["-days", "1", "-subj", &format!("/CN={host}"), "-addext"])
+            .arg(format!("subjectAltName={sans}"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    cert("mq-1", "DNS:mq-1");
+    let full = plan
+        .tls
+        .certificates
+        .iter()
+        .find(|c| c.host == "mq-2")
+        .unwrap();
+    let sans: Vec<String> = full
+        .dns
+        .iter()
+        .map(|d| format!("DNS:{d}"))
+        .chain(full.ip.iter().map(|ip| format!("IP:{ip}")))
+        .collect();
+    cert("mq-2", &sans.join(","));
+    let run = rmqgen(&["render", spec, "--out", s(&tmp.join("out"))]);
+    assert_exit(&run, 0);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning[RMQ124]"))
+        .collect();
+    assert_eq!(
+        warnings,
+        ["warning[RMQ124] /tls/brokers/certificate: certificate tls/mq-1.crt of mq-1 does not cover mq-1.mq.example.internal, secure-mq, secure-mq.mq.example.internal, 10.20.0.11, 10.20.0.100"],
+        "{}",
+        run.stderr
+    );
+}

@@ -19,6 +19,7 @@ use std::process::{Command, Stdio};
 use rmqgen::testing::cloud_init::{host_files, Content};
 use serde_json::Value;
 
+use crate::common::examples;
 use crate::common::readers::{base64_decode as b64decode, base64_encode};
 
 fn tool_missing(tool: &str) -> bool {
@@ -44,7 +45,7 @@ fn examples() -> Vec<(String, rmqgen::Output)> {
         let source = std::fs::read_to_string(&path).expect("read example");
         for provisioning in ["cloud-init", "nixos"] {
             let mut spec: Value = serde_json::from_str(&source).expect("json");
-            spec["provisioning"] = provisioning.into();
+            examples::set_provisioning(&mut spec, provisioning);
             let label = format!("{} ({provisioning})", path.display());
             let output =
                 rmqgen::compile(&spec.to_string()).unwrap_or_else(|e| panic!("{label}: {e}"));

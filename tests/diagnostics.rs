@@ -53,6 +53,10 @@ const INVALID: &[(&str, &[Code])] = &[
     ("bad-users", &[Code::Users]),
     ("unknown-plugin", &[Code::Plugin]),
     ("bad-secrets", &[Code::Secret]),
+    // TLS.
+    ("tls-no-ca-nixos", &[Code::TlsCa, Code::TlsNixos]),
+    ("tls-references", &[Code::TlsInline, Code::TlsSource]),
+    ("tls-inline-key", &[Code::TlsInline]),
     // HAProxy.
     ("haproxy-timeouts", &[Code::Timeout]),
     ("zero-timeout-no-heartbeat", &[Code::Timeout]),
@@ -134,10 +138,16 @@ const WARNINGS: &[(&str, &[Code])] = &[
 /// Codes no spec can trigger today. Listed so that [`every_code_is_exercised`]
 /// fails both when a new code has no fixture and when one of these becomes
 /// reachable (then give it a fixture and remove it from here).
-const UNREACHABLE: &[(Code, &str)] = &[(
-    Code::NixosCheckInterval,
-    "retired: the NixOS hosts install the rendered keepalived.conf",
-)];
+const UNREACHABLE: &[(Code, &str)] = &[
+    (
+        Code::NixosCheckInterval,
+        "retired: the NixOS hosts install the rendered keepalived.conf",
+    ),
+    (
+        Code::TlsNames,
+        "raised by `rmqgen render` from certificate files it can read, not by a spec alone: tests/cli.rs render_checks_the_names_readable_certificates_cover",
+    ),
+];
 
 fn fixture_dir(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -500,6 +510,18 @@ const FULL_SPEC: &str = r#"{
     "check_fall": 2,
     "check_rise": 2,
     "auth_pass": { "from": "variable", "name": "vrrp_auth_pass" }
+  },
+  "tls": {
+    "enabled": true,
+    "amqp": true,
+    "management": true,
+    "prometheus": false,
+    "stats": true,
+    "inter_node": true,
+    "haproxy_mode": "terminate",
+    "ca": { "from": "variable", "name": "tls_ca_bundle" },
+    "brokers": { "certificate": { "from": "file", "path": "tls/{host}.crt" }, "key": { "from": "variable", "name": "tls_key_{host}" } },
+    "load_balancers": { "certificate": { "from": "host", "path": "/etc/pki/tls/certs/haproxy.pem" }, "key": { "from": "host", "path": "/etc/pki/tls/certs/haproxy.pem.key" } }
   },
   "provisioning": "cloud-init",
   "target": {

@@ -107,7 +107,7 @@ fn nixos_examples() -> Vec<(String, rmqgen::Output)> {
     for path in examples::example_paths() {
         let mut spec: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        spec["provisioning"] = "nixos".into();
+        examples::set_provisioning(&mut spec, "nixos");
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         match rmqgen::compile(&spec.to_string()) {
             Ok(o) => out.push((stem, o)),
@@ -587,7 +587,7 @@ fn role_files_are_byte_identical_on_both_paths() {
         let example = path.file_stem().unwrap().to_string_lossy().into_owned();
         let source = std::fs::read_to_string(&path).unwrap();
         let mut spec: serde_json::Value = serde_json::from_str(&source).unwrap();
-        spec["provisioning"] = "nixos".into();
+        examples::set_provisioning(&mut spec, "nixos");
         let nixos = rmqgen::compile(&spec.to_string()).unwrap();
         // The keepalived check's default interval follows the hosts'
         // keepalived (platform::script_timing): whole seconds on NixOS,

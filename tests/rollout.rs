@@ -55,6 +55,7 @@ const NOT_CARRIED: &[(&str, &[K])] = &[
     ("version-3.13-4.2", &[K::Version]),
     ("blue-green", &[K::BlueGreen]),
     ("blue-green-same-vip", &[K::BlueGreen]),
+    ("tls-amqp", &[K::Other]),
     ("host-address", &[K::HostIdentity]),
     ("vm-id", &[K::HostIdentity]),
     ("resize-brokers", &[K::Resize]),

@@ -880,3 +880,177 @@ fn the_audit_sees_leaks() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------
+// TLS certificates and keys
+// ---------------------------------------------------------------------------
+
+/// PEM text no generator writes, unique per run: what a leak would show.
+fn pem(label: &str, what: &str) -> String {
+    format!(
+        "-----BEGIN {what}-----\n{}\n-----END {what}-----\n",
+        secret_value(label).replace(['"', '\'', '$', '{', '}'], "")
+    )
+}
+
+/// TLS from each reference kind (files Terraform reads, variables, paths
+/// on the hosts): no certificate or key text reaches the bundle, the
+/// output of any command or the rendered user-data but as the
+/// base64-encoded write_files content it must be; every TLS file on a host
+/// is 0400 for the one user that reads it; a key written inline is refused
+/// without being repeated.
+#[test]
+fn tls_keys_stay_references() {
+    for kind in [Kind::File, Kind::Variable] {
+        let name = format!("five-vm TLS ({kind:?})");
+        let mut v = variant("five-vm", Kind::Example);
+        let dir = TempDir::new(&format!("tls-{kind:?}"));
+        let mut doc: Value = serde_json::from_str(&v.spec).unwrap();
+        let hosts: Vec<String> = doc["brokers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(doc["load_balancers"].as_array().unwrap())
+            .map(|h| h["name"].as_str().unwrap().to_string())
+            .collect();
+        let mut source = |what: &str, per_host: bool, label: &str| -> Value {
+            let names: Vec<String> = if per_host {
+                hosts.clone()
+            } else {
+                vec![String::new()]
+            };
+            for host in &names {
+                let value = pem(&format!("{what}-{host}"), label);
+                match kind {
+                    Kind::File => {
+                        std::fs::write(dir.path().join(format!("{what}{host}.pem")), &value)
+                            .unwrap()
+                    }
+                    _ => {
+                        let host = host.replace('-', "_");
+                        v.env
+                            .insert(format!("TF_VAR_tls_{what}{host}"), value.clone());
+                    }
+                }
+                v.values.push(value.lines().nth(1).unwrap().to_string());
+            }
+            let host = if per_host { "{host}" } else { "" };
+            match kind {
+                Kind::File => json!({
+                    "from": "file",
+                    "path": format!("{}/{what}{host}.pem", dir.path().to_str().unwrap())
+                }),
+                _ => json!({ "from": "variable", "name": format!("tls_{what}{host}") }),
+            }
+        };
+        let ca = source("ca", false, "CERTIFICATE");
+        let pair = |source: &mut dyn FnMut(&str, bool, &str) -> Value| {
+            json!({
+                "certificate": source("cert", true, "CERTIFICATE"),
+                "key": source("key", true, "PRIVATE KEY"),
+            })
+        };
+        let brokers = pair(&mut source);
+        doc["tls"] = json!({ "enabled": true, "ca": ca, "brokers": brokers.clone(), "load_balancers": brokers });
+        v.spec = serde_json::to_string_pretty(&doc).unwrap();
+
+        let out = rmqgen::compile(&v.spec).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (path, a) in out.bundle.iter() {
+            assert_no_value(&format!("{name}: {path}"), a.text(), &v.values);
+        }
+        audit_cli(&name, &v);
+        audit_terraform(&name, &out);
+        let tls: Vec<_> = out
+            .plan
+            .secrets
+            .iter()
+            .filter(|s| s.id.starts_with("tls-"))
+            .collect();
+        // The CA once per role; a certificate and a key per host.
+        assert_eq!(tls.len(), 2 + 2 * hosts.len(), "{name}");
+        for s in &tls {
+            let reader = match s.role {
+                Role::Broker => "rabbitmq",
+                Role::LoadBalancer => "root",
+            };
+            assert_eq!(
+                (s.owner, s.group, s.mode),
+                (reader, reader, 0o400),
+                "{name}: {}",
+                s.id
+            );
+        }
+        for host in &out.plan.hosts {
+            let files = host_files(&out.plan, &out.roles, host);
+            let own: BTreeSet<String> = files
+                .iter()
+                .filter_map(|f| match &f.content {
+                    Content::Secret { id, .. } if id.starts_with("tls-") => Some(id.clone()),
+                    _ => None,
+                })
+                .collect();
+            // Only its own certificate and key, and the CA.
+            assert_eq!(own.len(), 3, "{name}: {}: {own:?}", host.name);
+            assert!(
+                own.iter()
+                    .all(|id| id.starts_with("tls-ca-") || id.ends_with(&format!("-{}", host.name))),
+                "{name}: {}: {own:?}",
+                host.name
+            );
+        }
+        let vars: BTreeMap<String, String> = out
+            .plan
+            .secrets
+            .iter()
+            .map(|s| (s.tf_name.clone(), pem(&s.tf_name, "PRIVATE KEY")))
+            .collect();
+        let values: Vec<String> = vars
+            .values()
+            .map(|p| p.lines().nth(1).unwrap().to_string())
+            .collect();
+        for (path, a) in out
+            .bundle
+            .iter()
+            .filter(|(p, _)| p.ends_with(".yaml.tftpl"))
+        {
+            let rendered = readers::templatefile(a.text(), &vars)
+                .unwrap_or_else(|e| panic!("{name}: {path}: {e}"));
+            assert_no_value(&format!("{name}: {path} (rendered)"), &rendered, &values);
+        }
+    }
+
+    // A key pasted into the spec, as the source or as its path.
+    let key = pem("inline-key", "PRIVATE KEY");
+    let body = key.lines().nth(1).unwrap().to_string();
+    let mut doc: Value = serde_json::from_str(&rmqgen::reference_spec()).unwrap();
+    for inline in [
+        json!(key),
+        json!({ "from": "file", "path": key }),
+        json!({ "from": "variable", "name": key }),
+    ] {
+        doc["tls"] = json!({
+            "enabled": true,
+            "ca": { "from": "file", "path": "tls/ca.crt" },
+            "brokers": { "certificate": { "from": "file", "path": "tls/{host}.crt" }, "key": inline },
+        });
+        let v = Variant {
+            spec: serde_json::to_string_pretty(&doc).unwrap(),
+            env: BTreeMap::new(),
+            values: vec![body.clone()],
+            _dir: TempDir::new("tls-inline"),
+        };
+        for args in [
+            &["validate", "-"][..],
+            &["validate", "-", "--format", "json"],
+        ] {
+            let (code, text) = rmqgen(&v, args, true);
+            assert_eq!(code, 1, "{text}");
+            assert!(text.contains("RMQ121"), "{text}");
+            assert_no_value(
+                &format!("inline TLS key: rmqgen {args:?}"),
+                &text,
+                &v.values,
+            );
+        }
+    }
+}

@@ -25,7 +25,7 @@ mod version;
 
 use serde::Serialize;
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::plan::Plan;
 use crate::render::Roles;
 
@@ -227,6 +227,7 @@ pub(crate) fn compare(old: Side<'_>, new: Side<'_>) -> Result<ChangePlan, Diagno
     }
     let upgrading = version::check(old.plan, new.plan, &mut out);
     platform::check(&old, &new, &mut out);
+    tls_switch(old.plan, new.plan, &mut out);
     hosts::check(&old, &new, &mut out);
     // A new image or provisioning re-provisions every host: each boots
     // with the new files, so no file is pushed to it.
@@ -257,6 +258,48 @@ pub(crate) fn compare(old: Side<'_>, new: Side<'_>) -> Result<ChangePlan, Diagno
     hosts::resize(&old, &new, &mut out);
     platform::first_boot(&old, &new, &mut out);
     out.finish(new.plan)
+}
+
+/// TLS switched on or off on a link of a running cluster. Erlang
+/// distribution cannot be: a TLS node and a plain one do not talk, so a
+/// rolling restart would split the cluster. A client link that changes
+/// port (5672 to 5671, ...) cuts the clients that still use the old one,
+/// and HAProxy's reload moves the VIP's port before the brokers listen on
+/// the new one.
+fn tls_switch(o: &Plan, n: &Plan, out: &mut Out) {
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    if o.tls.inter_node != n.tls.inter_node {
+        out.refuse(
+            Diagnostic::error(
+                Code::TlsSwitch,
+                "/tls",
+                format!(
+                    "Erlang distribution over TLS turns {}: brokers on either side of a rolling restart could not talk to each other",
+                    on_off(n.tls.inter_node)
+                ),
+            )
+            .hint("keep tls.inter_node as it is, or switch it in a maintenance window: stop every broker, install the new files (certificates first), start them all"),
+        );
+    }
+    for (link, was, now) in [
+        ("amqp", o.tls.amqp, n.tls.amqp),
+        ("management", o.tls.management, n.tls.management),
+        ("prometheus", o.tls.prometheus, n.tls.prometheus),
+    ] {
+        if was != now {
+            out.warn(
+                Diagnostic::warning(
+                    Code::TlsSwitch,
+                    format!("/tls/{link}"),
+                    format!(
+                        "TLS is switched {} for {link}: its port moves, and clients on the old scheme or port are cut off (HAProxy follows at its reload, before every broker has restarted)",
+                        on_off(now)
+                    ),
+                )
+                .hint("move the clients in a window, or keep the link as it is"),
+            );
+        }
+    }
 }
 
 /// What the comparison collects.

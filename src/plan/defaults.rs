@@ -18,6 +18,12 @@ pub const SSH_PORT: u32 = 22;
 /// tools: distribution port + 10000 ..= + 10010 of a stock node, which the
 /// CLI computes from its own environment, whatever rabbitmq.conf says.
 pub const CLI_DISTRIBUTION_PORTS: (u32, u32) = (35_672, 35_682);
+/// AMQP over TLS (AMQPS), when `tls.amqp` is on.
+pub const AMQPS_PORT: u32 = 5671;
+/// Management over HTTPS, when `tls.management` is on.
+pub const MANAGEMENT_TLS_PORT: u32 = 15671;
+/// Prometheus over HTTPS, when `tls.prometheus` is on.
+pub const PROMETHEUS_TLS_PORT: u32 = 15691;
 /// AMQP heartbeat, s.
 pub const HEARTBEAT_S: u32 = 60;
 /// HAProxy client/server timeout as a multiple of the heartbeat.

@@ -126,6 +126,7 @@ pub(super) fn haproxy_plan(
         ),
         purpose: "password of the HAProxy statistics page".into(),
         role: Role::LoadBalancer,
+        host: None,
         path: paths::HAPROXY_ENV,
         file_name: None,
         env_var: Some(paths::STATS_PASSWORD_ENV),

@@ -26,6 +26,8 @@ mod rabbitmq;
 mod secrets;
 pub(crate) mod target;
 mod time;
+pub mod tls;
+pub mod x509;
 
 pub use firewall::{FirewallPlan, Sources};
 pub use haproxy::{CheckPlan, HaProxyPlan, StatsPlan, TimeoutsPlan};
@@ -39,6 +41,7 @@ pub use rabbitmq::{
 pub use secrets::Secret;
 pub use target::{LibvirtPlan, ProxmoxPlan, TargetPlan};
 pub use time::{Millis, Seconds};
+pub use tls::{CertificateNames, TlsFiles, TlsPlan};
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -83,6 +86,8 @@ pub struct Plan {
     pub keepalived: KeepalivedPlan,
     /// The host firewall's source ranges.
     pub firewall: FirewallPlan,
+    /// TLS on the cluster's links.
+    pub tls: TlsPlan,
     /// SSH public keys for every host.
     pub ssh_authorized_keys: Vec<Located<String>>,
     /// Provisioning path.
@@ -234,8 +239,12 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
 
     let mut secrets = Vec::new();
     let cookie = secrets::erlang_cookie(spec, provisioning);
-    let rabbitmq = rabbitmq::rabbit_plan(spec, version, &brokers, cookie, &mut secrets);
+    let mut tls_secrets = Vec::new();
+    let tls = tls::tls_plan(spec, *vip, &brokers, &load_balancers, &mut tls_secrets);
+    let rabbitmq = rabbitmq::rabbit_plan(spec, version, &brokers, cookie, &tls, &mut secrets);
     let haproxy = haproxy::haproxy_plan(spec, &rabbitmq, &mut secrets);
+    // After the others: adding TLS does not move an existing secret.
+    secrets.extend(tls_secrets);
     let os = Located::field("/os", spec.os, platform::DEFAULT_OS);
     let keepalived = keepalived::keepalived_plan(
         spec,
@@ -269,6 +278,7 @@ pub(crate) fn resolve(spec: &Spec) -> Resolved {
         haproxy,
         keepalived,
         firewall,
+        tls,
         ssh_authorized_keys: spec
             .ssh_authorized_keys
             .iter()

@@ -103,3 +103,20 @@ pub const ETC_HOSTS: &str = "/etc/hosts";
 pub const STATS_PASSWORD_ENV: &str = "RMQGEN_STATS_PASSWORD";
 /// The unprivileged user keepalived runs its check as.
 pub const SCRIPT_USER: &str = "keepalived_script";
+/// The CA bundle on the brokers (TLS, delivered by cloud-init).
+pub const BROKER_TLS_CA: &str = "/etc/rabbitmq/tls/ca.pem";
+/// The broker's own certificate (TLS, delivered by cloud-init).
+pub const BROKER_TLS_CERT: &str = "/etc/rabbitmq/tls/cert.pem";
+/// The broker's private key (TLS, delivered by cloud-init).
+pub const BROKER_TLS_KEY: &str = "/etc/rabbitmq/tls/key.pem";
+/// Erlang distribution's TLS options (`-ssl_dist_optfile`).
+pub const INTER_NODE_TLS: &str = "/etc/rabbitmq/inter_node_tls.config";
+/// RabbitMQ's environment file (the distribution's `-proto_dist` flags).
+pub const RABBITMQ_ENV: &str = "/etc/rabbitmq/rabbitmq-env.conf";
+/// The CA bundle on the load balancers.
+pub const LB_TLS_CA: &str = "/etc/haproxy/tls/ca.pem";
+/// The load balancer's certificate; HAProxy loads the key from the same
+/// path with `.key` appended (`ssl-load-extra-files`, the default).
+pub const LB_TLS_CERT: &str = "/etc/haproxy/tls/cert.pem";
+/// The load balancer's private key.
+pub const LB_TLS_KEY: &str = "/etc/haproxy/tls/cert.pem.key";

@@ -262,6 +262,13 @@ pub enum Feature {
     /// the keys and, as far as rmqgen relies on it, the loop (rendering the
     /// keys where the loop differs only leaves a default changed).
     LockedJoinRetries,
+    /// `prometheus.tcp.listener = none` (rabbitmq-server#8102, 3.12 and a
+    /// late 3.11 patch). From then the plugin starts its plain HTTP
+    /// listener even when only `prometheus.ssl.*` is set, unless told not
+    /// to; before, it started none then (a real 3.10 node shows it). A
+    /// late 3.11 patch has the new default but rmqgen cannot rely on the
+    /// key there: its plain port stays open.
+    PrometheusTcpListenerNone,
 }
 
 impl Feature {
@@ -279,6 +286,7 @@ impl Feature {
             Feature::MirrorSyncGates => Version::OLDEST..=v(3, 13),
             Feature::KhepriDefault => v(4, 2)..=Version::NEWEST,
             Feature::LockedJoinRetries => Version::OLDEST..=v(3, 12),
+            Feature::PrometheusTcpListenerNone => v(3, 12)..=Version::NEWEST,
         }
     }
 
@@ -764,6 +772,8 @@ mod tests {
         assert!(KhepriDefault.in_series(v(4, 2)));
         assert!(LockedJoinRetries.in_series(v(3, 10)));
         assert!(!LockedJoinRetries.in_series(v(3, 13)));
+        assert!(!PrometheusTcpListenerNone.in_series(v(3, 11)));
+        assert!(PrometheusTcpListenerNone.in_series(v(3, 12)));
         assert!(QueueLeaderLocator.in_series(Version::OLDEST));
         assert!(denied_deprecated_features(v(4, 3)).contains(&"queue_master_locator"));
         assert!(denied_deprecated_features(v(4, 2)).is_empty());

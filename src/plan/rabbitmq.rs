@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::platform::Feature;
 use super::secrets::{user_password_tf_name, Secret};
-use super::{defaults, paths, Broker, Located, Role};
+use super::{defaults, paths, Broker, Located, Role, TlsPlan};
 use crate::spec::{PartitionHandling, QueueHaMode, Replicas, Spec, SyncMode, UserTag};
 
 /// A RabbitMQ `MAJOR.MINOR` series.
@@ -100,6 +100,9 @@ pub struct RabbitPlan {
     pub management: bool,
     /// Prometheus plugin enabled.
     pub prometheus: bool,
+    /// Prometheus over HTTPS only, and the series needs
+    /// `prometheus.tcp.listener = none` to keep its plain listener shut.
+    pub prometheus_tcp_none: bool,
     /// Vhosts, in spec order.
     pub vhosts: Vec<Vhost>,
     /// Users.
@@ -111,14 +114,16 @@ pub struct RabbitPlan {
     pub cookie_path: String,
 }
 
-/// Broker ports, each with the spec field it comes from.
+/// Broker ports, each with the spec field it comes from. Each is the one
+/// port its link listens on: with the link over TLS (`plan.tls`) it is the
+/// TLS listener (default 5671, 15671, 15691) and there is no plain one.
 #[derive(Debug, Clone, Serialize)]
 pub struct RabbitPortsPlan {
-    /// AMQP.
+    /// AMQP (AMQPS when `tls.amqp`).
     pub amqp: Located<u32>,
-    /// Management.
+    /// Management (HTTPS when `tls.management`).
     pub management: Located<u32>,
-    /// Prometheus.
+    /// Prometheus (HTTPS when `tls.prometheus`).
     pub prometheus: Located<u32>,
     /// Distribution.
     pub distribution: Located<u32>,
@@ -209,21 +214,36 @@ fn heartbeat_s(spec: &Spec) -> u32 {
     spec.rabbitmq.heartbeat_s.unwrap_or(defaults::HEARTBEAT_S)
 }
 
-/// The broker ports, defaults filled.
-fn rabbit_ports(spec: &Spec) -> RabbitPortsPlan {
+/// The broker ports, defaults filled. A link over TLS listens only with
+/// TLS, on the TLS port by default (5671, 15671, 15691): each port is the
+/// one port its link is served on, whatever `tls` says.
+fn rabbit_ports(spec: &Spec, tls: &TlsPlan) -> RabbitPortsPlan {
     let p = spec.rabbitmq.ports.clone().unwrap_or_default();
     let at = "/rabbitmq/ports";
+    let pick = |on: bool, tls_port: u32, plain: u32| if on { tls_port } else { plain };
     RabbitPortsPlan {
-        amqp: Located::field(format!("{at}/amqp"), p.amqp, defaults::AMQP_PORT),
+        amqp: Located::field(
+            format!("{at}/amqp"),
+            p.amqp,
+            pick(tls.amqp, defaults::AMQPS_PORT, defaults::AMQP_PORT),
+        ),
         management: Located::field(
             format!("{at}/management"),
             p.management,
-            defaults::MANAGEMENT_PORT,
+            pick(
+                tls.management,
+                defaults::MANAGEMENT_TLS_PORT,
+                defaults::MANAGEMENT_PORT,
+            ),
         ),
         prometheus: Located::field(
             format!("{at}/prometheus"),
             p.prometheus,
-            defaults::PROMETHEUS_PORT,
+            pick(
+                tls.prometheus,
+                defaults::PROMETHEUS_TLS_PORT,
+                defaults::PROMETHEUS_PORT,
+            ),
         ),
         distribution: Located::field(
             format!("{at}/distribution"),
@@ -283,6 +303,7 @@ pub(super) fn rabbit_plan(
     version: Located<Version>,
     brokers: &[Broker],
     cookie: Secret,
+    tls: &TlsPlan,
     secrets: &mut Vec<Secret>,
 ) -> RabbitPlan {
     let cookie_path = cookie.install_path();
@@ -308,6 +329,7 @@ pub(super) fn rabbit_plan(
             source: Located::given(format!("/rabbitmq/users/{i}/password"), u.password.clone()),
             purpose: format!("password of RabbitMQ user {}", u.name),
             role: Role::Broker,
+            host: None,
             path: paths::USER_SECRETS_DIR,
             file_name: Some(u.name.clone()),
             env_var: None,
@@ -396,17 +418,20 @@ pub(super) fn rabbit_plan(
             .unwrap_or(PartitionHandling::PauseMinority)
     });
 
+    let prometheus_tcp_none =
+        tls.prometheus && Feature::PrometheusTcpListenerNone.in_series(*version);
     RabbitPlan {
         cookie_path,
         discovery_retry: Feature::LockedJoinRetries
             .in_series(*version)
             .then_some(defaults::DISCOVERY_RETRY),
         version,
-        ports: rabbit_ports(spec),
+        ports: rabbit_ports(spec, tls),
         heartbeat_s: heartbeat_s(spec),
         partition_handling,
         management: plugins.iter().any(|p| p.as_str() == "rabbitmq_management"),
         prometheus: plugins.iter().any(|p| p.as_str() == "rabbitmq_prometheus"),
+        prometheus_tcp_none,
         plugins,
         vhosts,
         users,

@@ -19,6 +19,9 @@ pub struct Secret {
     pub purpose: String,
     /// Hosts that need it.
     pub role: Role,
+    /// The one host of `role` that gets it, for a per-host secret (a TLS
+    /// certificate or key); `None`: every host of `role`.
+    pub host: Option<String>,
     /// Installed path.
     pub path: &'static str,
     /// File name under `path` when `path` is a directory (per-user secrets).
@@ -75,6 +78,7 @@ pub(super) fn erlang_cookie(spec: &Spec, provisioning: Provisioning) -> Secret {
         ),
         purpose: "Erlang distribution cookie shared by every broker".into(),
         role: Role::Broker,
+        host: None,
         path,
         file_name: None,
         env_var: None,
@@ -101,6 +105,7 @@ pub(super) fn vrrp_auth_pass(spec: &Spec) -> Option<Secret> {
         source: Located::given("/keepalived/auth_pass", source),
         purpose: "VRRPv2 password of the load balancers' keepalived".into(),
         role: Role::LoadBalancer,
+        host: None,
         path: paths::KEEPALIVED_AUTH,
         file_name: None,
         env_var: Some(paths::VRRP_AUTH_PARAM),

@@ -171,11 +171,13 @@ fn apt_config(plan: &Plan, host: &Host) -> Option<Value> {
     Some(Value::Object(apt))
 }
 
-/// The secrets `host` needs (those of its role), as files.
+/// The secrets `host` needs (those of its role, and its own TLS files),
+/// as files.
 fn secret_files(plan: &Plan, host: &Host, defer: bool) -> Vec<HostFile> {
     plan.secrets
         .iter()
         .filter(|s| s.role == host.role)
+        .filter(|s| s.host.as_ref().is_none_or(|h| *h == *host.name))
         .map(|secret| HostFile {
             placement: Placement {
                 path: secret.install_path(),

@@ -88,6 +88,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("etc-hosts", include_str!("../../templates/etc-hosts.j2")),
     (
+        "inter-node-tls.config",
+        include_str!("../../templates/inter-node-tls.config.j2"),
+    ),
+    (
+        "rabbitmq-env.conf",
+        include_str!("../../templates/rabbitmq-env.conf.j2"),
+    ),
+    (
         "keepalived-sysusers.conf",
         include_str!("../../templates/keepalived-sysusers.conf.j2"),
     ),

@@ -14,6 +14,8 @@ struct Ctx<'a> {
     lb: &'a Balancer,
     stats_env: &'static str,
     stats_password_ref: String,
+    /// HAProxy terminates AMQPS.
+    terminate: bool,
 }
 
 #[derive(Serialize)]
@@ -34,6 +36,7 @@ pub(super) fn config(plan: &Plan, lb: &Balancer) -> Result<RoleFile, Error> {
             stats_env: paths::STATS_PASSWORD_ENV,
             // HAProxy expands environment variables inside double quotes.
             stats_password_ref: format!("${{{}}}", paths::STATS_PASSWORD_ENV),
+            terminate: plan.tls.amqp && plan.tls.mode == crate::spec::TlsMode::Terminate,
         },
     )?;
     Ok(RoleFile::root(

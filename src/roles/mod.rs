@@ -95,6 +95,10 @@ pub struct Broker {
     /// rabbitmq-server drop-in, the bootstrap's service and timer. Empty
     /// with NixOS provisioning.
     pub cloud_init: Vec<RoleFile>,
+    /// Erlang distribution over TLS (`tls.inter_node`): the
+    /// `-ssl_dist_optfile` and the `rabbitmq-env.conf` that passes it to
+    /// the broker and the CLI tools. Empty without it.
+    pub inter_node_tls: Vec<RoleFile>,
 }
 
 /// HAProxy's files every load balancer shares.
@@ -169,6 +173,7 @@ impl Roles {
         ];
         all.extend(self.broker.cloud_init.iter());
         all.extend(self.firewalls.iter());
+        all.extend(self.broker.inter_node_tls.iter());
         for lb in &self.load_balancers {
             all.extend([&lb.haproxy_cfg, &lb.keepalived_conf]);
         }
@@ -199,6 +204,7 @@ impl Roles {
                 definitions: f(&self.broker.definitions),
                 bootstrap: f(&self.broker.bootstrap),
                 cloud_init: self.broker.cloud_init.iter().map(f).collect(),
+                inter_node_tls: self.broker.inter_node_tls.iter().map(f).collect(),
             },
             haproxy: HaProxy {
                 dropin: f(&self.haproxy.dropin),
@@ -261,6 +267,7 @@ pub fn render(plan: &Plan) -> Result<Roles, Error> {
             definitions,
             bootstrap: bootstrap::render(plan)?,
             cloud_init,
+            inter_node_tls: rabbitmq::inter_node_tls(plan)?,
         },
         haproxy: haproxy::render(plan)?,
         keepalived: keepalived::render(plan)?,

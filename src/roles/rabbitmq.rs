@@ -148,6 +148,46 @@ pub(super) fn series_check(plan: &Plan) -> Result<[RoleFile; 2], Error> {
     Ok([script, dropin])
 }
 
+#[derive(Serialize)]
+struct TlsCtx<'a> {
+    plan: &'a Plan,
+    files: &'a crate::plan::TlsFiles,
+    args: String,
+}
+
+/// Erlang distribution over TLS: the optfile and the `rabbitmq-env.conf`
+/// that hands it to the broker and to the CLI tools; nothing without
+/// `tls.inter_node`.
+pub(super) fn inter_node_tls(plan: &Plan) -> Result<Vec<RoleFile>, Error> {
+    let (true, Some(files)) = (plan.tls.inter_node, &plan.tls.broker) else {
+        return Ok(Vec::new());
+    };
+    let ctx = || TlsCtx {
+        plan,
+        files,
+        args: format!(
+            "-proto_dist inet_tls -ssl_dist_optfile {}",
+            paths::INTER_NODE_TLS
+        ),
+    };
+    Ok(vec![
+        broker_file(
+            plan,
+            "rabbitmq/inter_node_tls.config",
+            paths::INTER_NODE_TLS,
+            0o640,
+            render_template("inter-node-tls.config", ctx())?,
+        ),
+        broker_file(
+            plan,
+            "rabbitmq/rabbitmq-env.conf",
+            paths::RABBITMQ_ENV,
+            0o644,
+            render_template("rabbitmq-env.conf", ctx())?,
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -305,6 +345,63 @@ mod tests {
             );
             for denied in denied_deprecated_features(v) {
                 assert!(!conf.contains(denied), "{at}: {denied}");
+            }
+        }
+    }
+
+    #[test]
+    fn tls_settings_follow_the_series() {
+        use crate::plan::platform::Feature;
+        use crate::spec::{QueueHa, QueueHaMode, Tls, TlsSource};
+        for (major, minors) in [(3, 10..=13), (4, 0..=3)] {
+            for minor in minors {
+                let version = crate::plan::Version::new(major, minor);
+                let mut spec = crate::parse(&crate::reference_spec()).expect("parses");
+                spec.rabbitmq.version = version.to_string();
+                spec.rabbitmq.queue_ha = QueueHa::new(QueueHaMode::Quorum);
+                spec.rabbitmq.install = Some(crate::spec::InstallSource::Mirror {
+                    url: "http://apt.example.internal/rabbitmq".into(),
+                    keyring: "/usr/share/keyrings/example.gpg".into(),
+                    suite: None,
+                    component: None,
+                });
+                spec.tls = Some(Tls {
+                    enabled: Some(true),
+                    ca: Some(TlsSource::File {
+                        path: "tls/ca.crt".into(),
+                    }),
+                    ..Tls::default()
+                });
+                let plan = crate::validate(&spec)
+                    .unwrap_or_else(|e| panic!("{version}: {e}"))
+                    .plan;
+                let roles = crate::roles::render(&plan).expect("renders");
+                let conf = &roles.broker.conf.contents;
+                assert!(
+                    conf.contains("listeners.tcp = none\nlisteners.ssl.default = 5671\n"),
+                    "{version}"
+                );
+                assert!(conf.contains("management.ssl.port = 15671\n"), "{version}");
+                assert!(!conf.contains("management.tcp"), "{version}");
+                assert_eq!(
+                    conf.contains("prometheus.tcp.listener = none\n"),
+                    Feature::PrometheusTcpListenerNone.in_series(version),
+                    "{version}"
+                );
+                let tls: Vec<&str> = roles
+                    .broker
+                    .inter_node_tls
+                    .iter()
+                    .map(|f| f.path.as_str())
+                    .collect();
+                assert_eq!(
+                    tls,
+                    [
+                        crate::plan::paths::INTER_NODE_TLS,
+                        crate::plan::paths::RABBITMQ_ENV
+                    ],
+                    "{version}"
+                );
             }
         }
     }

@@ -141,6 +141,25 @@ pub(crate) fn render(
         return Err(refused);
     }
     let (o, n) = (old.plan, new.plan);
+    // A secret reaches a host only in its first-boot user-data (the script
+    // never holds a secret value): a change that needs one a running host
+    // lacks (a TLS key, say) cannot be pushed.
+    let missing: Vec<&str> = n
+        .secrets
+        .iter()
+        .filter(|s| o.secret(&s.id).is_none())
+        .map(|s| s.id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(vec![Unsupported {
+            kind: ChangeKind::Other,
+            summary: format!(
+                "the change needs secrets the running hosts do not have: {}",
+                missing.join(", ")
+            ),
+            instead: "put them on the hosts first (for TLS, give them as {\"from\": \"host\"} paths), or replace the hosts",
+        }]);
+    }
     let nixos = n.provisioning == Provisioning::Nixos;
     let quorum = n.rabbitmq.policy.mode == QueueHaMode::Quorum;
     let gates = Feature::MaintenanceMode.in_series(*n.rabbitmq.version)

@@ -16,6 +16,7 @@ mod platform;
 mod rabbitmq;
 mod secret;
 mod target;
+mod tls;
 
 pub use firewall::Firewall;
 pub use haproxy::{Balance, HaProxy, HealthCheck, Stats, Timeouts};
@@ -27,6 +28,7 @@ pub use rabbitmq::{
 };
 pub use secret::SecretSource;
 pub use target::{DomainType, Libvirt, Provider, Proxmox, Resources, RoleResources, Target};
+pub use tls::{Tls, TlsMode, TlsPair, TlsSource};
 
 use std::fmt;
 
@@ -65,7 +67,8 @@ keyword_display!(
     UserTag,
     Provisioning,
     Provider,
-    OsRelease
+    OsRelease,
+    TlsMode
 );
 
 /// A highly available RabbitMQ cluster: brokers, HAProxy load balancers that
@@ -119,6 +122,10 @@ pub struct Spec {
     /// Default: every list is `network.cidr`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<Firewall>,
+    /// TLS on the cluster's links: off by default; `{"enabled": true,
+    /// "ca": ...}` turns it on everywhere. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// SSH public keys allowed to log in to every host (the image's default
     /// user). Public keys are not secrets. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -236,6 +243,7 @@ impl Spec {
             haproxy: None,
             keepalived: None,
             firewall: None,
+            tls: None,
             ssh_authorized_keys: Vec::new(),
             provisioning: None,
             target: None,

@@ -11,6 +11,7 @@ mod platform;
 mod rabbitmq;
 mod target;
 mod terraform;
+pub(crate) mod tls;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::plan::{self, Located, Plan};
@@ -37,6 +38,7 @@ pub(crate) fn resolve(spec: &Spec) -> (Plan, Diagnostics) {
     platform::check(spec, &r, &mut d);
     target::check(spec, &r.plan, &mut d);
     terraform::check(spec, &r.plan, &mut d);
+    tls::check(spec, &r.plan, &mut d);
     (r.plan, d.0.finish())
 }
 

@@ -65,10 +65,22 @@ pub fn provider_variants() -> Vec<Variant> {
     out
 }
 
-/// The spec with `provisioning` set, nothing else changed.
+/// Sets `provisioning`; the NixOS variant leaves `tls` out: rmqgen renders
+/// TLS for cloud-init hosts only (RMQ123).
+pub fn set_provisioning(spec: &mut Value, provisioning: &str) {
+    spec["provisioning"] = provisioning.into();
+    if provisioning == "nixos" {
+        if let Some(m) = spec.as_object_mut() {
+            m.remove("tls");
+        }
+    }
+}
+
+/// The spec with `provisioning` set (see [`set_provisioning`]), nothing
+/// else changed.
 pub fn with_provisioning(source: &str, provisioning: &str) -> String {
     let mut v: Value = serde_json::from_str(source).unwrap();
-    v["provisioning"] = provisioning.into();
+    set_provisioning(&mut v, provisioning);
     serde_json::to_string_pretty(&v).unwrap()
 }
 

@@ -168,6 +168,32 @@ impl Node {
         config: &str,
         plugins: &str,
     ) -> Node {
+        Self::start_env(inst, base, bins, files, config, plugins, None)
+    }
+
+    /// [`Node::start`], with the node and its CLI tools reading
+    /// `env_file` (under [`ETC`], one of `files`) as `rabbitmq-env.conf`.
+    pub fn start_with_env_file(
+        inst: &Installation,
+        base: &Path,
+        bins: &Bins,
+        files: &[EtcFile],
+        config: &str,
+        plugins: &str,
+        env_file: &str,
+    ) -> Node {
+        Self::start_env(inst, base, bins, files, config, plugins, Some(env_file))
+    }
+
+    fn start_env(
+        inst: &Installation,
+        base: &Path,
+        bins: &Bins,
+        files: &[EtcFile],
+        config: &str,
+        plugins: &str,
+        env_file: Option<&str>,
+    ) -> Node {
         let dir = TempDir::new("rabbitmq");
         let stage = dir.path().join("etc");
         for f in files {
@@ -189,7 +215,10 @@ impl Node {
             ("RABBITMQ_LOG_BASE", p("log")),
             ("RABBITMQ_PID_FILE", p("rabbit.pid")),
             // Absent files: nothing from the host's configuration leaks in.
-            ("RABBITMQ_CONF_ENV_FILE", p("rabbitmq-env.conf")),
+            (
+                "RABBITMQ_CONF_ENV_FILE",
+                env_file.map_or_else(|| p("rabbitmq-env.conf"), Into::into),
+            ),
             ("RABBITMQ_ADVANCED_CONFIG_FILE", p("advanced.config")),
             ("PATH", {
                 // Inside the release's root.

@@ -21,6 +21,10 @@ pub struct Variant {
 pub fn for_node(source: &str, ports: Ports, series: &str) -> Variant {
     let mut v: Value = serde_json::from_str(source).expect("an example is JSON");
     let mut changes = Vec::new();
+    // The node has no certificates; tls.rs boots a TLS node with some.
+    if v.as_object_mut().and_then(|m| m.remove("tls")).is_some() {
+        changes.push("tls removed (real_tools::tls boots the TLS node)".to_string());
+    }
 
     v["rabbitmq"]["ports"] = json!({
         "amqp": ports.amqp,

@@ -113,6 +113,15 @@ pub(crate) fn template_vars(plan: &Plan) -> Vec<TemplateVar> {
     vars
 }
 
+/// The URL scheme of a web link with or without TLS.
+fn web(tls: bool) -> &'static str {
+    if tls {
+        "https"
+    } else {
+        "http"
+    }
+}
+
 /// The expression that yields a secret's value.
 fn secret_value(s: &Secret) -> Expression {
     match &*s.source {
@@ -510,14 +519,23 @@ fn outputs(plan: &Plan) -> Vec<Block> {
         output(
             "amqp_endpoint",
             "AMQP endpoint of the cluster, through the VIP.",
-            Expression::String(format!("amqp://{}:{}", plan.vip, h.amqp_port)),
+            Expression::String(format!(
+                "{}://{}:{}",
+                if plan.tls.amqp { "amqps" } else { "amqp" },
+                plan.vip,
+                h.amqp_port
+            )),
         ),
     ];
     if let Some(port) = &h.management_port {
         out.push(output(
             "management_url",
             "RabbitMQ management UI, through the VIP.",
-            Expression::String(format!("http://{}:{port}/", plan.vip)),
+            Expression::String(format!(
+                "{}://{}:{port}/",
+                web(plan.tls.management),
+                plan.vip
+            )),
         ));
     }
     out.push(output(
@@ -529,7 +547,13 @@ fn outputs(plan: &Plan) -> Vec<Block> {
         string_map(plan.load_balancers.iter().map(|lb| {
             (
                 lb.name.to_string(),
-                Expression::String(format!("http://{}:{}{}", lb.address, h.stats.port, h.stats.uri)),
+                Expression::String(format!(
+                    "{}://{}:{}{}",
+                    web(plan.tls.stats),
+                    lb.address,
+                    h.stats.port,
+                    h.stats.uri
+                )),
             )
         })),
     ));
