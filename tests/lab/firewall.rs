@@ -54,7 +54,7 @@ else:
 
 /// The lab client's address (the highest free one of the subnet) and the
 /// outsider's (the next free one below it).
-fn lab_addresses(plan: &rmqgen::Plan) -> (Ipv4Addr, Ipv4Addr) {
+pub(super) fn lab_addresses(plan: &rmqgen::Plan) -> (Ipv4Addr, Ipv4Addr) {
     let cidr = *plan.network.cidr;
     let (lo, hi) = (u32::from(cidr.network()), u32::from(cidr.broadcast()));
     let mut free = (lo + 1..hi).rev().map(Ipv4Addr::from).filter(|a| {

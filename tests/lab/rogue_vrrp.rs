@@ -56,6 +56,10 @@ pub fn scenarios(lab: &mut Lab) -> Vec<ScenarioResult> {
         .map(|h| *h.address)
         .chain([*plan.vip])
         .chain(plan.network.gateway.as_ref().map(|g| **g))
+        // The lab client and the firewall's outsider take the highest free
+        // addresses too: a rogue on the client's address would cut the
+        // client off, which is no VRRP question.
+        .chain(<[Ipv4Addr; 2]>::from(super::firewall::lab_addresses(&plan)))
         .collect();
     // Two free addresses from the top of the subnet: the rogue's own and
     // the decoy it announces.
