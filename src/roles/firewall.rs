@@ -139,3 +139,94 @@ fn ruleset(
         text,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(edit: impl FnOnce(&mut serde_json::Value)) -> Plan {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&crate::reference_spec()).expect("reference spec is JSON");
+        edit(&mut v);
+        let spec = crate::parse(&v.to_string()).expect("the edited spec parses");
+        crate::plan::resolve(&spec).plan
+    }
+
+    #[test]
+    fn ports_and_sources_come_from_the_plan() {
+        let p = plan(|v| {
+            v["rabbitmq"]["ports"] = serde_json::json!({
+                "amqp": 5673, "management": 15673, "prometheus": 15693, "distribution": 25673
+            });
+            v["haproxy"] = serde_json::json!({"amqp_port": 5680, "stats": {"port": 8101}});
+            v["firewall"] = serde_json::json!({
+                "client_cidrs": ["10.1.0.0/16"],
+                "admin_cidrs": ["10.2.0.5/32"],
+                "monitoring_cidrs": ["10.3.0.0/24"]
+            });
+        });
+        let b = broker(&p, &p.brokers[0]).expect("renders").contents;
+        assert!(
+            b.contains("tcp dport { 4369, 25673, 35672-35682 } ip saddr @brokers accept"),
+            "{b}"
+        );
+        assert!(
+            b.contains("tcp dport { 5673, 15673 } ip saddr @load_balancers accept"),
+            "{b}"
+        );
+        assert!(
+            b.contains("tcp dport { 5673, 15673 } ip saddr @admin accept"),
+            "{b}"
+        );
+        assert!(
+            b.contains("tcp dport 15693 ip saddr @monitoring accept"),
+            "{b}"
+        );
+        assert!(b.contains("elements = { 10.2.0.5/32 }"), "{b}");
+        assert!(b.contains("elements = { 10.3.0.0/24 }"), "{b}");
+        assert!(
+            !b.contains("10.1.0.0/16"),
+            "clients reach only the VIP: {b}"
+        );
+        let lb = &p.load_balancers[0];
+        let l = load_balancer(&p, lb).expect("renders").contents;
+        let vip = p.vip.to_string();
+        assert!(
+            l.contains(&format!(
+                "ip daddr {vip} tcp dport 5680 ip saddr @clients accept"
+            )),
+            "{l}"
+        );
+        assert!(
+            l.contains(&format!(
+                "ip daddr {} tcp dport 8101 ip saddr @admin accept",
+                lb.address
+            )),
+            "{l}"
+        );
+        assert!(l.contains("elements = { 10.1.0.0/16 }"), "{l}");
+        // VRRP from the other load balancers only, not from itself.
+        let peers: Vec<String> = lb.peers.iter().map(ToString::to_string).collect();
+        assert!(
+            l.contains(&format!("elements = {{ {} }}", peers.join(", "))),
+            "{l}"
+        );
+        assert!(!peers.contains(&lb.address.to_string()));
+        assert!(
+            !l.contains("25673"),
+            "no broker port on a load balancer: {l}"
+        );
+    }
+
+    #[test]
+    fn without_the_plugins_their_ports_stay_closed() {
+        let p = plan(|v| v["rabbitmq"]["plugins"] = serde_json::json!([]));
+        let b = broker(&p, &p.brokers[0]).expect("renders").contents;
+        assert!(
+            b.contains("tcp dport { 5672 } ip saddr @admin accept"),
+            "{b}"
+        );
+        assert!(!b.contains("15672") && !b.contains("15692"), "{b}");
+        assert!(!b.contains("set monitoring"), "{b}");
+    }
+}

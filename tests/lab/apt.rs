@@ -115,6 +115,11 @@ impl Mirror {
     }
 }
 
+/// What a broker's user-data installs (cloud-init's `packages`: nftables
+/// for the host firewall, and RabbitMQ), which the lab's repositories
+/// serve: the cloud root filesystem has neither.
+const BROKER_PACKAGES: &[&str] = &["nftables", "rabbitmq-server"];
+
 /// `scripts/rootfs.sh --debs NAME PACKAGE...`: the cached .deb files.
 pub fn debs(name: &str, packages: &[&str]) -> Result<PathBuf, String> {
     let o = run(
@@ -523,7 +528,7 @@ impl LabMirror {
         release: &str,
         work: &Path,
     ) -> LabMirror {
-        let debs = debs(&format!("{release}-cloud"), &["rabbitmq-server"])
+        let debs = debs(&format!("{release}-cloud"), BROKER_PACKAGES)
             .unwrap_or_else(|e| panic!("release={release}: {e}"));
         let repo = Repo::build(work, &mirror.path, &mirror.suite, &debs, &[]);
         let server = Server::start(
@@ -869,7 +874,7 @@ pub fn team_rabbitmq(bins: &Bins, release: &str, base: &Path, work: &Path) {
     let path = path.expect("a repository path");
     let suite = rmqgen::plan::platform::release(*plan.os).codename;
 
-    let debs = debs(&format!("{release}-cloud"), &["rabbitmq-server"])
+    let debs = debs(&format!("{release}-cloud"), BROKER_PACKAGES)
         .unwrap_or_else(|e| panic!("release={release}: {e}"));
     let other = "4.1.99-1";
     let extra = decoy(work, other);
