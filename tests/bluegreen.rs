@@ -154,7 +154,7 @@ case "$*" in
   "rabbitmqctl -q list_users --no-table-headers") printf 'guest\t[administrator]\n' ;;
   "rabbitmqctl add_user "*|"rabbitmqctl change_password "*) cat > "$FAKE/$side-$3.stdin" ;;
   "rabbitmqctl -q list_vhosts --no-table-headers name") printf '/\nbilling\nit'"'"'s $(x)\n' ;;
-  "rabbitmqctl -q import_definitions") cat > "$FAKE/import-$n.json" ;;
+  "sh -c "*"rabbitmqctl -q import_definitions"*) cat > "$FAKE/import-$n.json" ;;
   "rabbitmqctl -q list_queues --vhost "*) printf '%s\n0\n' "$(cat "$FAKE/blue-messages")" ;;
   "rabbitmqctl -q list_connections --no-table-headers user") printf 'rmqgen-blue-green\n' ;;
   *) ;;
