@@ -170,9 +170,11 @@ fn plan(old: &Path, new: &Path, format: Format) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The rollout from the spec at `from` to `new_src`, or the exit code of
-/// its refusal (reported on stderr).
-fn rollout(from: &Path, new_src: &str) -> anyhow::Result<Result<rmqgen::Rollout, ExitCode>> {
+/// What `render --from` adds for the change from the spec at `from` to
+/// `new_src`: the rollout script, or for a classic mirrored → quorum change
+/// the blue-green migration; or the exit code of its refusal (reported on
+/// stderr).
+fn change_files(from: &Path, new_src: &str) -> anyhow::Result<Result<rmqgen::Bundle, ExitCode>> {
     let old_src = read_spec(from)?;
     let old = match rmqgen::parse(&old_src) {
         Ok(s) => s,
@@ -189,7 +191,22 @@ fn rollout(from: &Path, new_src: &str) -> anyhow::Result<Result<rmqgen::Rollout,
     };
     let new = rmqgen::parse(new_src)?;
     let why = match rmqgen::rollout(&old, &new) {
-        Ok(r) => return Ok(Ok(r)),
+        Ok(r) => {
+            let mut bundle = rmqgen::Bundle::new();
+            bundle.insert(r.path, rmqgen::Artifact::file(r.script).executable());
+            return Ok(Ok(bundle));
+        }
+        // Blue-green is not rolled out in place: the migration script
+        // carries it (the plan said so).
+        Err(rmqgen::RolloutError::Unsupported(u))
+            if u.iter().all(|u| u.kind == rmqgen::ChangeKind::BlueGreen) =>
+        {
+            let (old_plan, new_plan) = (rmqgen::validate(&old)?.plan, rmqgen::validate(&new)?.plan);
+            match rmqgen::bluegreen::migration(&old_plan, &new_plan)? {
+                Some(bundle) => return Ok(Ok(bundle)),
+                None => rmqgen::RolloutError::Unsupported(u).to_string(),
+            }
+        }
         Err(e @ rmqgen::RolloutError::Change(rmqgen::ChangeError::Internal(_))) => {
             return Err(e.into())
         }
@@ -243,10 +260,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let read = |path: &str| std::fs::read(root.join(path)).ok();
             print_diagnostics(&rmqgen::plan::tls::check_certificates(&output.plan, &read));
             if let Some(from) = &from {
-                match rollout(from, &source)? {
-                    Ok(r) => output
-                        .bundle
-                        .insert(r.path, rmqgen::Artifact::file(r.script).executable()),
+                match change_files(from, &source)? {
+                    Ok(files) => {
+                        for (path, artifact) in files.iter() {
+                            output.bundle.insert(path, artifact.clone());
+                        }
+                    }
                     Err(code) => return Ok(code),
                 }
             }

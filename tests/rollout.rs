@@ -385,8 +385,9 @@ fn a_removed_broker_is_drained_shrunk_stopped_and_forgotten_before_the_configs()
         .contains("now run `terraform apply`: it destroys mq-1 and nothing else"));
 }
 
-/// `rmqgen render NEW --from OLD` writes the rollout beside the bundle; a
-/// refused or uncarried change writes nothing and exits 1.
+/// `rmqgen render NEW --from OLD` writes the rollout (or, for blue-green,
+/// the migration) beside the bundle; a refused or uncarried change writes
+/// nothing and exits 1.
 #[cfg(feature = "cli")]
 #[test]
 fn render_from_writes_the_rollout_or_nothing() {
@@ -412,6 +413,30 @@ fn render_from_writes_the_rollout_or_nothing() {
         rmqgen::rollout(&old, &new).unwrap().script
     );
     use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&script).unwrap().permissions().mode() & 0o111,
+        0o111
+    );
+
+    // Blue-green is carried by the migration script instead, the library's
+    // bytes, executable.
+    let out = tmp.path().join("blue-green");
+    let o = run("blue-green", &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.join("rollout").exists());
+    let plan = |side: &str| {
+        let spec = rmqgen::load(dir().join("blue-green").join(side)).unwrap();
+        rmqgen::validate(&spec).unwrap().plan
+    };
+    let migration = rmqgen::bluegreen::migration(&plan("old.json"), &plan("new.json"))
+        .unwrap()
+        .unwrap();
+    let path = rmqgen::bluegreen::SCRIPT;
+    let script = out.join(path);
+    assert_eq!(
+        std::fs::read(&script).unwrap(),
+        migration.get(path).unwrap().bytes
+    );
     assert_eq!(
         std::fs::metadata(&script).unwrap().permissions().mode() & 0o111,
         0o111
