@@ -24,7 +24,7 @@
 //! 4. definitions imported and the queue-HA bootstrap run once, when every
 //!    broker of NEW runs (the bootstrap waits for all of them).
 //!
-//! Every value from the spec is one shell word ([`shell_quote`]); file
+//! Every value from the spec is one shell word (`shell_quote`); file
 //! contents travel base64-encoded with their SHA-256. Changes the script
 //! does not carry out (a version hop, a blue-green migration, anything
 //! that rebuilds hosts) are refused with [`RolloutError::Unsupported`].
