@@ -160,6 +160,38 @@ struct Rollout<'a> {
     reloads: Vec<(String, String, f64)>,
 }
 
+/// The rollout from OLD to NEW, written to a scratch directory: the script,
+/// its state file's path, and the directory (removed when dropped).
+struct Script {
+    tmp: TempDir,
+    script: PathBuf,
+    state: PathBuf,
+}
+
+fn script(old: &rmqgen::Spec, new: &rmqgen::Spec, name: &str) -> Script {
+    let rollout = rmqgen::rollout(old, new).expect("a rollout");
+    let tmp = TempDir::new(name);
+    let script = write_file(
+        &tmp.path().join(&rollout.path),
+        rollout.script.as_bytes(),
+        0o755,
+    );
+    let state = tmp.path().join("rollout.state");
+    Script { tmp, script, state }
+}
+
+impl<'a> Rollout<'a> {
+    fn new(lab: &'a mut Lab, s: &Script) -> Self {
+        Rollout {
+            lab,
+            dir: s.tmp.path().to_path_buf(),
+            counts: BTreeMap::new(),
+            restarts: Vec::new(),
+            reloads: Vec::new(),
+        }
+    }
+}
+
 impl Rollout<'_> {
     /// Runs `script` to its end (bounded): exit code and its stderr.
     fn run(&mut self, script: &Path, state: &Path) -> (i32, String) {
@@ -400,14 +432,7 @@ fn rolling_restart(lab: &mut Lab, source: &str) -> (ScenarioResult, rmqgen::Spec
     let plan = rmqgen::plan_change(&old, &new).expect("a plan");
     let kinds: Vec<String> = plan.changes.iter().map(|c| c.kind.to_string()).collect();
     r.figure("plan", kinds.join(", "));
-    let rollout = rmqgen::rollout(&old, &new).expect("a rollout");
-    let tmp = TempDir::new("lab-rollout");
-    let script = write_file(
-        &tmp.path().join(&rollout.path),
-        rollout.script.as_bytes(),
-        0o755,
-    );
-    let state = tmp.path().join("rollout.state");
+    let sc = script(&old, &new, "lab-rollout");
     let new_out = rmqgen::compile(&new_source).expect("the new spec compiles");
 
     let q = "lab-rolling-restart";
@@ -430,14 +455,8 @@ fn rolling_restart(lab: &mut Lab, source: &str) -> (ScenarioResult, rmqgen::Spec
         .collect();
 
     let t0 = now();
-    let mut ro = Rollout {
-        lab,
-        dir: tmp.path().to_path_buf(),
-        counts: BTreeMap::new(),
-        restarts: Vec::new(),
-        reloads: Vec::new(),
-    };
-    let (code, err) = ro.run(&script, &state);
+    let mut ro = Rollout::new(lab, &sc);
+    let (code, err) = ro.run(&sc.script, &sc.state);
     let t1 = now();
     let (restarts, reloads, counts) = (ro.restarts.clone(), ro.reloads.clone(), ro.counts.clone());
     eprintln!("lab: rolling-restart: the rollout's log:\n{err}");
@@ -532,14 +551,8 @@ fn rolling_restart(lab: &mut Lab, source: &str) -> (ScenarioResult, rmqgen::Spec
     }
 
     // Once more: every step is done; nothing runs on a host.
-    let mut again = Rollout {
-        lab,
-        dir: tmp.path().to_path_buf(),
-        counts: BTreeMap::new(),
-        restarts: Vec::new(),
-        reloads: Vec::new(),
-    };
-    let (code, err) = again.run(&script, &state);
+    let mut again = Rollout::new(lab, &sc);
+    let (code, err) = again.run(&sc.script, &sc.state);
     r.require(
         code == 0 && again.counts.is_empty() && err.matches("done already").count() >= 2,
         format!(
@@ -641,6 +654,8 @@ fn boot_broker(lab: &mut Lab, out: &rmqgen::Output, name: &str, dir: &Path) -> u
         }
     }
     let m = Machine::boot(&lab.bins, att, hdir, root, &base, dir, &placed.mounts, &[]);
+    // runcmd's first step, as for the lab's other hosts: its firewall.
+    super::firewall::load(&[&m]);
     lab.brokers.push(m);
     let i = lab.brokers.len() - 1;
     lab.start_broker(i);
@@ -659,25 +674,12 @@ fn add_broker(
     );
     let new_out = rmqgen::compile(&serde_json::to_string(new).expect("a spec serialises"))
         .expect("the grown spec compiles");
-    let rollout = rmqgen::rollout(old, new).expect("a rollout");
-    let tmp = TempDir::new("lab-add-broker");
-    let script = write_file(
-        &tmp.path().join(&rollout.path),
-        rollout.script.as_bytes(),
-        0o755,
-    );
-    let state = tmp.path().join("rollout.state");
+    let sc = script(old, new, "lab-add-broker");
     let wl = start_workload(lab, "lab-add-broker");
     let t0 = now();
-    let mut ro = Rollout {
-        lab,
-        dir: tmp.path().to_path_buf(),
-        counts: BTreeMap::new(),
-        restarts: Vec::new(),
-        reloads: Vec::new(),
-    };
+    let mut ro = Rollout::new(lab, &sc);
     // First run: the other hosts' files, then it waits for terraform apply.
-    let (code, err) = ro.run(&script, &state);
+    let (code, err) = ro.run(&sc.script, &sc.state);
     eprintln!("lab: add-broker: the rollout's first run:\n{err}");
     let reloads = ro.reloads.len();
     r.require(
@@ -698,7 +700,7 @@ fn add_broker(
     // `terraform apply`: the VM boots and RabbitMQ starts.
     let t_apply = now();
     let i = boot_broker(ro.lab, &new_out, NEW_BROKER, hosts);
-    let (code, err) = ro.run(&script, &state);
+    let (code, err) = ro.run(&sc.script, &sc.state);
     eprintln!("lab: add-broker: the rollout's second run:\n{err}");
     let t1 = now();
     r.require(
@@ -744,24 +746,11 @@ fn remove_broker(lab: &mut Lab, old: &rmqgen::Spec, new: &rmqgen::Spec) -> Scena
     );
     let new_out = rmqgen::compile(&serde_json::to_string(new).expect("a spec serialises"))
         .expect("the spec compiles");
-    let rollout = rmqgen::rollout(old, new).expect("a rollout");
-    let tmp = TempDir::new("lab-remove-broker");
-    let script = write_file(
-        &tmp.path().join(&rollout.path),
-        rollout.script.as_bytes(),
-        0o755,
-    );
-    let state = tmp.path().join("rollout.state");
+    let sc = script(old, new, "lab-remove-broker");
     let wl = start_workload(lab, "lab-remove-broker");
     let t0 = now();
-    let mut ro = Rollout {
-        lab,
-        dir: tmp.path().to_path_buf(),
-        counts: BTreeMap::new(),
-        restarts: Vec::new(),
-        reloads: Vec::new(),
-    };
-    let (code, err) = ro.run(&script, &state);
+    let mut ro = Rollout::new(lab, &sc);
+    let (code, err) = ro.run(&sc.script, &sc.state);
     eprintln!("lab: remove-broker: the rollout's log:\n{err}");
     let reloads = ro.reloads.len();
     let t1 = now();
