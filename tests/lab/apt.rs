@@ -182,10 +182,14 @@ impl Repo {
         assert!(!files.is_empty(), "no .deb files in {}", debs.display());
         for f in &files {
             let name = f.file_name().expect("a file name");
-            // A hard link would be cheaper, but the cache may be on another
-            // filesystem; a symlink is followed by the server.
-            std::os::unix::fs::symlink(f, pool.join(name))
-                .unwrap_or_else(|e| panic!("link {}: {e}", f.display()));
+            // A hard link, or a copy where the cache is on another file
+            // system. Not a symlink: apt-ftparchive then listed one package
+            // (nftables) under its target's absolute path, which no client
+            // can fetch.
+            let to = pool.join(name);
+            fs::hard_link(f, &to)
+                .or_else(|_| fs::copy(f, &to).map(|_| ()))
+                .unwrap_or_else(|e| panic!("copy {} to {}: {e}", f.display(), to.display()));
         }
         let ftp = |args: &[&str], cwd: &Path| {
             let o = run(
