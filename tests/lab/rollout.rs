@@ -72,6 +72,9 @@ exit "$rc"
 
 /// The rollout scenarios, after the cluster formed.
 pub fn scenarios(lab: &mut Lab, report: &mut Report, source: &str) {
+    // Its own report (target/lab/<spec>+rollout.json), not the one the
+    // spec's failover run writes: the per-release table reads both.
+    report.spec = format!("{}+rollout", report.spec);
     let start = Instant::now();
     let mut r = formation(lab);
     r.took_s = start.elapsed().as_secs_f64();
