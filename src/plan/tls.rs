@@ -123,9 +123,8 @@ struct TlsFile<'a> {
     id: &'static str,
     source: &'a TlsSource,
     installed: &'static str,
-    owner: &'static str,
-    group: &'static str,
-    mode: u32,
+    /// Owner and group: the one user that reads it (mode 0400).
+    reader: &'static str,
 }
 
 fn deliver(file: &TlsFile<'_>, role: Role, hosts: &[&Host], secrets: &mut Vec<Secret>) -> String {
@@ -167,9 +166,9 @@ fn deliver(file: &TlsFile<'_>, role: Role, hosts: &[&Host], secrets: &mut Vec<Se
             path: file.installed,
             file_name: None,
             env_var: None,
-            owner: file.owner,
-            group: file.group,
-            mode: file.mode,
+            owner: file.reader,
+            group: file.reader,
+            mode: 0o400,
             length: 0,
             special: false,
         }
@@ -221,50 +220,31 @@ fn role_files(
         Role::Broker => "/tls/brokers",
         Role::LoadBalancer => "/tls/load_balancers",
     };
-    let ca = deliver(
-        &TlsFile {
-            what: "CA bundle",
-            pointer: "/tls/ca".into(),
-            id: "ca",
-            source: ca,
-            installed: ca_path,
-            owner: reader,
-            group: reader,
-            mode: 0o400,
-        },
-        role,
-        hosts,
-        secrets,
-    );
+    let mut deliver = |what, pointer: String, id, source, installed| {
+        let file = TlsFile {
+            what,
+            pointer,
+            id,
+            source,
+            installed,
+            reader,
+        };
+        deliver(&file, role, hosts, secrets)
+    };
+    let ca = deliver("CA bundle", "/tls/ca".into(), "ca", ca, ca_path);
     let certificate = deliver(
-        &TlsFile {
-            what: "certificate",
-            pointer: format!("{role_pointer}/certificate"),
-            id: "cert",
-            source: &pair.certificate,
-            installed: cert_path,
-            owner: reader,
-            group: reader,
-            mode: 0o400,
-        },
-        role,
-        hosts,
-        secrets,
+        "certificate",
+        format!("{role_pointer}/certificate"),
+        "cert",
+        &pair.certificate,
+        cert_path,
     );
     let key = deliver(
-        &TlsFile {
-            what: "private key",
-            pointer: format!("{role_pointer}/key"),
-            id: "key",
-            source: &pair.key,
-            installed: key_path,
-            owner: reader,
-            group: reader,
-            mode: 0o400,
-        },
-        role,
-        hosts,
-        secrets,
+        "private key",
+        format!("{role_pointer}/key"),
+        "key",
+        &pair.key,
+        key_path,
     );
     Some(TlsFiles {
         ca,
